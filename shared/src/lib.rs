@@ -1,0 +1,7 @@
+//! taskyard-core: the engine behind Taskyard — the model, the store (SQLite and Postgres), git
+//! worktrees, agent adapters, the run supervisor and the in-process event bus.
+//!
+//! Nothing in this crate knows HTTP, axum or Tauri; the server and the desktop app call it.
+
+pub mod model;
+pub mod store;

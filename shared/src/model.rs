@@ -1,0 +1,533 @@
+//! The domain model: projects, tasks, runs and log entries, with their ids and states.
+//! Plain data shared by the store, the runner and the server; no I/O here.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A new, time-ordered (v7) id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Identifies a project (one git repository).
+    ProjectId
+);
+id_type!(
+    /// Identifies a task on a project's board.
+    TaskId
+);
+id_type!(
+    /// Identifies one run (an attempt or a follow-up) of a task.
+    RunId
+);
+
+/// Error for a state name that is not one of an enum's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}`")]
+pub struct UnknownValue {
+    /// What was being parsed ("task status", …).
+    pub kind: &'static str,
+    /// The text that did not match.
+    pub value: String,
+}
+
+/// Declares a string-valued enum with `as_str`, `FromStr`, `TryFrom<String>` and serde in
+/// snake_case; the store keeps these as TEXT so new states need no schema change.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored and serialized name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { kind: $what, value: s.to_owned() }),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownValue;
+            fn try_from(s: String) -> Result<Self, UnknownValue> {
+                s.parse()
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// The board column a task is in (DESIGN.md "Board").
+    TaskStatus, "task status" {
+        /// Written down, not started.
+        Backlog => "backlog",
+        /// A run is waiting for a worker.
+        Queued => "queued",
+        /// A run is executing.
+        InProgress => "in_progress",
+        /// The last run finished; its diff waits for a person.
+        InReview => "in_review",
+        /// Merged or closed.
+        Done => "done",
+        /// Waiting for credentials or quota; retried later.
+        Waiting => "waiting",
+        /// The last run failed.
+        Failed => "failed",
+        /// The last run was stopped by a person.
+        Cancelled => "cancelled",
+    }
+);
+
+text_enum!(
+    /// What an in-progress task is doing, when the agent reports it.
+    TaskPhase, "task phase" {
+        /// Planning the change.
+        Plan => "plan",
+        /// Writing code.
+        Code => "code",
+        /// Checking the work.
+        Qa => "qa",
+        /// Fixing what checks found.
+        Fix => "fix",
+    }
+);
+
+text_enum!(
+    /// The lifecycle of one run.
+    RunStatus, "run status" {
+        /// Stored, not started yet.
+        Queued => "queued",
+        /// The agent process is alive.
+        Running => "running",
+        /// The agent exited successfully.
+        Succeeded => "succeeded",
+        /// The agent (or its set-up) failed.
+        Failed => "failed",
+        /// Stopped on request.
+        Cancelled => "cancelled",
+        /// The process that supervised it died; it was neither resumed nor requeued.
+        Interrupted => "interrupted",
+    }
+);
+
+impl RunStatus {
+    /// A finished run never changes status again.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+text_enum!(
+    /// Why a run exists.
+    RunKind, "run kind" {
+        /// A fresh attempt at the task.
+        Start => "start",
+        /// A follow-up message continuing an earlier run's session in the same worktree.
+        FollowUp => "follow_up",
+    }
+);
+
+text_enum!(
+    /// The kind of a log entry: where a plain line came from, or what an agent event means.
+    LogKind, "log kind" {
+        /// A line the process wrote to stdout.
+        Stdout => "stdout",
+        /// A line the process wrote to stderr.
+        Stderr => "stderr",
+        /// A message from Taskyard itself about the run (start, exit, stop, recovery).
+        System => "system",
+        /// Agent session start (session id, model, tools).
+        Init => "init",
+        /// Text the agent wrote to the person.
+        Assistant => "assistant",
+        /// The agent's visible reasoning.
+        Thinking => "thinking",
+        /// A tool call.
+        ToolUse => "tool_use",
+        /// The result of a tool call.
+        ToolResult => "tool_result",
+        /// The agent's final result with cost and usage.
+        Result => "result",
+        /// An error reported by the agent or the runner.
+        Error => "error",
+        /// An agent line Taskyard does not understand, kept verbatim.
+        Raw => "raw",
+    }
+);
+
+/// A git repository Taskyard runs tasks in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Project {
+    /// Its id.
+    pub id: ProjectId,
+    /// Display name.
+    pub name: String,
+    /// Absolute path of the repository's working tree.
+    pub repo_path: String,
+    /// The branch runs start from and merge into.
+    pub default_branch: String,
+    /// The `origin` remote, if it was cloned or has one (never with credentials).
+    pub origin_url: Option<String>,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Project {
+    /// The repository path as a filesystem path.
+    pub fn repo_path(&self) -> PathBuf {
+        PathBuf::from(&self.repo_path)
+    }
+}
+
+/// What is needed to add a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewProject {
+    /// Display name.
+    pub name: String,
+    /// Absolute path of the repository's working tree.
+    pub repo_path: String,
+    /// The branch runs start from and merge into.
+    pub default_branch: String,
+    /// The `origin` remote, without credentials.
+    pub origin_url: Option<String>,
+}
+
+/// A card on the board: a piece of work handed to an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Task {
+    /// Its id.
+    pub id: TaskId,
+    /// The project it belongs to.
+    pub project_id: ProjectId,
+    /// Short title.
+    pub title: String,
+    /// What the agent is asked to do.
+    pub description: String,
+    /// Unique within the project; names the task's branch `taskyard/<slug>`.
+    pub slug: String,
+    /// Board column.
+    #[sqlx(try_from = "String")]
+    pub status: TaskStatus,
+    /// Sub-state while in progress.
+    #[sqlx(try_from = "OptionText")]
+    pub phase: Option<TaskPhase>,
+    /// Order within its column (smaller first).
+    pub position: f64,
+    /// Which agent adapter runs it (`command`, `claude`, …).
+    pub agent: String,
+    /// Adapter settings as JSON text (command line, model, permission mode, …).
+    pub agent_config: String,
+    /// The git branch its runs work on, once the first run created it.
+    pub branch: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A nullable TEXT column holding an optional text enum.
+#[derive(Debug)]
+pub struct OptionText(pub Option<String>);
+
+impl<DB: sqlx::Database> sqlx::Type<DB> for OptionText
+where
+    Option<String>: sqlx::Type<DB>,
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for OptionText
+where
+    Option<String>: sqlx::Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(OptionText(<Option<String> as sqlx::Decode<'r, DB>>::decode(value)?))
+    }
+}
+
+impl TryFrom<OptionText> for Option<TaskPhase> {
+    type Error = UnknownValue;
+    fn try_from(v: OptionText) -> Result<Self, Self::Error> {
+        v.0.map(|s| s.parse()).transpose()
+    }
+}
+
+/// What is needed to create a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// The project it belongs to.
+    pub project_id: ProjectId,
+    /// Short title.
+    pub title: String,
+    /// What the agent is asked to do.
+    pub description: String,
+    /// Which agent adapter runs it.
+    pub agent: String,
+    /// Adapter settings as JSON text.
+    pub agent_config: String,
+}
+
+/// A partial update of a task; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New column.
+    pub status: Option<TaskStatus>,
+    /// New phase (`Some(None)` clears it).
+    pub phase: Option<Option<TaskPhase>>,
+    /// New position within the column.
+    pub position: Option<f64>,
+    /// New agent adapter.
+    pub agent: Option<String>,
+    /// New adapter settings.
+    pub agent_config: Option<String>,
+    /// The task's branch.
+    pub branch: Option<String>,
+}
+
+/// One execution of an agent for a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Run {
+    /// Its id.
+    pub id: RunId,
+    /// The task it works on.
+    pub task_id: TaskId,
+    /// 1 for the task's first run, then 2, 3, …
+    pub attempt: i64,
+    /// A fresh start or a follow-up.
+    #[sqlx(try_from = "String")]
+    pub kind: RunKind,
+    /// Lifecycle state.
+    #[sqlx(try_from = "String")]
+    pub status: RunStatus,
+    /// The adapter that runs it.
+    pub agent: String,
+    /// The prompt (task description or follow-up message).
+    pub prompt: String,
+    /// The branch it works on.
+    pub branch: Option<String>,
+    /// The branch it started from and diffs against.
+    pub base_branch: Option<String>,
+    /// The base branch's commit when the worktree was made.
+    pub base_commit: Option<String>,
+    /// Where its worktree is.
+    pub worktree_path: Option<String>,
+    /// Process id (= process group id) of the agent while it runs.
+    pub pid: Option<i64>,
+    /// Exit code, when the process exited normally.
+    pub exit_code: Option<i64>,
+    /// A person-readable reason when it did not succeed.
+    pub error: Option<String>,
+    /// The agent's session id, for follow-ups that resume it.
+    pub session_id: Option<String>,
+    /// The branch tip after the run (leftovers committed).
+    pub head_commit: Option<String>,
+    /// Files changed against the base when it finished.
+    pub files_changed: Option<i64>,
+    /// Lines added against the base when it finished.
+    pub insertions: Option<i64>,
+    /// Lines removed against the base when it finished.
+    pub deletions: Option<i64>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+    /// When its process started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal status.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What is needed to store a new run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRun {
+    /// The task it works on.
+    pub task_id: TaskId,
+    /// A fresh start or a follow-up.
+    pub kind: RunKind,
+    /// The adapter that runs it.
+    pub agent: String,
+    /// The prompt.
+    pub prompt: String,
+}
+
+/// Facts recorded when a run's process starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStarted {
+    /// The branch it works on.
+    pub branch: String,
+    /// The branch it started from.
+    pub base_branch: String,
+    /// The base's commit.
+    pub base_commit: String,
+    /// Its worktree.
+    pub worktree_path: String,
+    /// Process (group) id.
+    pub pid: i64,
+}
+
+/// Facts recorded when a run reaches a terminal status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFinished {
+    /// Exit code, when there was a normal exit.
+    pub exit_code: Option<i64>,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+    /// The agent session, for follow-ups.
+    pub session_id: Option<String>,
+    /// Branch tip after leftovers were committed.
+    pub head_commit: Option<String>,
+    /// Diff stats against the base.
+    pub files_changed: Option<i64>,
+    /// Lines added.
+    pub insertions: Option<i64>,
+    /// Lines removed.
+    pub deletions: Option<i64>,
+}
+
+/// One entry of a run's log, addressed by `(run_id, seq)` everywhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The run it belongs to.
+    pub run_id: RunId,
+    /// Position in the run's log: 1, 2, 3, … without gaps.
+    pub seq: i64,
+    /// When the line was read.
+    pub ts: DateTime<Utc>,
+    /// What it is.
+    pub kind: LogKind,
+    /// Human-readable text (the line itself for plain output).
+    pub text: String,
+    /// Structured details (agent events), if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// Turns a task title into a branch-safe slug: lowercase ASCII words joined by `-`, at most
+/// 48 characters, never empty.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::new();
+    let mut dash = false;
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            if dash && !slug.is_empty() {
+                slug.push('-');
+            }
+            dash = false;
+            slug.push(c.to_ascii_lowercase());
+        } else {
+            dash = true;
+        }
+        if slug.len() >= 48 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() { "task".to_owned() } else { slug }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugify_makes_branch_safe_names() {
+        for (input, expect) in [
+            ("Fix the login page", "fix-the-login-page"),
+            ("  Add  OAuth2 / SSO!! ", "add-oauth2-sso"),
+            ("Ünïcödé only", "n-c-d-only"),
+            ("", "task"),
+            ("///", "task"),
+            ("refactor: store -> sqlx", "refactor-store-sqlx"),
+        ] {
+            assert_eq!(slugify(input), expect, "input {input:?}");
+        }
+        let long = slugify(&"word ".repeat(40));
+        assert!(long.len() <= 48, "{long}");
+        assert!(!long.ends_with('-'));
+    }
+
+    #[test]
+    fn text_enums_round_trip() {
+        for s in TaskStatus::ALL {
+            assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(*s));
+            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::json!(s.as_str())));
+        }
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>(), Ok(*s));
+        }
+        for s in LogKind::ALL {
+            assert_eq!(s.as_str().parse::<LogKind>(), Ok(*s));
+        }
+        assert!("nope".parse::<TaskStatus>().is_err());
+    }
+}

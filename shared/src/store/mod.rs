@@ -1,0 +1,496 @@
+//! Persistence: the [`Store`] trait (one method per use case) and its two implementations,
+//! [`SqliteStore`] (embedded default) and [`PgStore`] (team server), each with its migrations.
+//!
+//! Statements that are the same text on both databases (every `$n` placeholder works on SQLite
+//! too) are written once, in the [`common_store_methods!`] macro both implementations expand;
+//! what differs (bulk log appends, connection set-up) lives in each backend's file.
+
+use std::future::Future;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::model::{
+    LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
+    RunStatus, Task, TaskId, TaskPatch,
+};
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The addressed row does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// What kind of row ("project", "task", "run").
+        entity: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The change contradicts what is stored (a duplicate, or a state that no longer allows it).
+    #[error("{0}")]
+    Conflict(String),
+    /// A value the store cannot keep.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result of store calls.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The most entries one `read_logs` call returns.
+pub const MAX_LOG_PAGE: usize = 5_000;
+
+/// Everything Taskyard keeps. Implementations are cheap to clone (they hold a pool).
+///
+/// Methods return `Send` futures so generic callers can spawn them.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// "sqlite" or "postgres", for logs and `/ready`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks the database answers.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds a project. A repository path can be added once.
+    fn create_project(&self, new: NewProject) -> impl Future<Output = Result<Project>> + Send;
+    /// One project.
+    fn get_project(&self, id: ProjectId) -> impl Future<Output = Result<Project>> + Send;
+    /// All projects, oldest first.
+    fn list_projects(&self) -> impl Future<Output = Result<Vec<Project>>> + Send;
+    /// Removes a project with its tasks, runs and logs.
+    fn delete_project(&self, id: ProjectId) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds a task at the end of the backlog. Its slug is made unique within the project.
+    fn create_task(&self, new: NewTask) -> impl Future<Output = Result<Task>> + Send;
+    /// One task.
+    fn get_task(&self, id: TaskId) -> impl Future<Output = Result<Task>> + Send;
+    /// A project's tasks in board order (column, then position).
+    fn list_tasks(&self, project: ProjectId) -> impl Future<Output = Result<Vec<Task>>> + Send;
+    /// Changes some fields of a task.
+    fn update_task(
+        &self,
+        id: TaskId,
+        patch: TaskPatch,
+    ) -> impl Future<Output = Result<Task>> + Send;
+    /// Removes a task with its runs and logs.
+    fn delete_task(&self, id: TaskId) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a new run (status queued) with the task's next attempt number.
+    fn create_run(&self, new: NewRun) -> impl Future<Output = Result<Run>> + Send;
+    /// One run.
+    fn get_run(&self, id: RunId) -> impl Future<Output = Result<Run>> + Send;
+    /// A task's runs, first attempt first.
+    fn list_runs(&self, task: TaskId) -> impl Future<Output = Result<Vec<Run>>> + Send;
+    /// Runs in a status, oldest first (recovery and queues use it).
+    fn list_runs_by_status(
+        &self,
+        status: RunStatus,
+    ) -> impl Future<Output = Result<Vec<Run>>> + Send;
+    /// Queued → running, with where and as what it runs. Fails with `Conflict` if the run is
+    /// not queued any more (a stop came first).
+    fn mark_run_started(
+        &self,
+        id: RunId,
+        started: RunStarted,
+    ) -> impl Future<Output = Result<Run>> + Send;
+    /// Moves a run to a terminal status. Fails with `Conflict` if it already has one, so a
+    /// finished run never changes.
+    fn finish_run(
+        &self,
+        id: RunId,
+        status: RunStatus,
+        finished: RunFinished,
+    ) -> impl Future<Output = Result<Run>> + Send;
+
+    /// Appends log entries in one transaction: all are stored or none.
+    fn append_logs(&self, entries: &[LogEntry]) -> impl Future<Output = Result<()>> + Send;
+    /// Entries of a run with `seq > after`, in order, at most `limit` (capped at
+    /// [`MAX_LOG_PAGE`]).
+    fn read_logs(
+        &self,
+        run: RunId,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<LogEntry>>> + Send;
+    /// The highest stored seq of a run (0 when it has none).
+    fn last_log_seq(&self, run: RunId) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// The current time at the precision both databases keep (microseconds), so a value read back
+/// equals the value written.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Maps "no row" to a `NotFound` naming what was looked up.
+pub(crate) fn found<T>(row: Option<T>, entity: &'static str, id: impl ToString) -> Result<T> {
+    row.ok_or_else(|| StoreError::NotFound { entity, id: id.to_string() })
+}
+
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A second write of the same (run, seq) is a bug in the writer; say so plainly.
+pub(crate) fn duplicate_seq(err: sqlx::Error) -> StoreError {
+    if is_unique_violation(&err) {
+        StoreError::Conflict("a log entry with this run and seq is already stored".into())
+    } else {
+        StoreError::Database(err)
+    }
+}
+
+/// Rejects text a database cannot keep in a TEXT column (Postgres refuses NUL).
+pub(crate) fn check_text(field: &'static str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(StoreError::Invalid(format!("{field} must not contain NUL characters")));
+    }
+    Ok(())
+}
+
+/// The candidate slugs for a task, in the order they are tried: `slug`, `slug-2`, `slug-3`, …
+pub(crate) fn slug_candidate(base: &str, n: u32) -> String {
+    if n <= 1 { base.to_owned() } else { format!("{base}-{n}") }
+}
+
+/// How many slug suffixes `create_task` tries before it gives up.
+pub(crate) const SLUG_TRIES: u32 = 1_000;
+
+/// Store methods whose SQL is identical on SQLite and Postgres. Expanded inside each
+/// backend's `impl Store`, where `self.pool` is that backend's pool.
+macro_rules! common_store_methods {
+    () => {
+        async fn create_project(&self, new: NewProject) -> Result<Project> {
+            $crate::store::check_text("name", &new.name)?;
+            $crate::store::check_text("repo_path", &new.repo_path)?;
+            let now = $crate::store::now();
+            let res = sqlx::query_as::<_, Project>(
+                "INSERT INTO projects (id, name, repo_path, default_branch, origin_url, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING *",
+            )
+            .bind(ProjectId::new())
+            .bind(&new.name)
+            .bind(&new.repo_path)
+            .bind(&new.default_branch)
+            .bind(&new.origin_url)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await;
+            match res {
+                Err(e) if $crate::store::is_unique_violation(&e) => Err(StoreError::Conflict(
+                    format!("the repository {} is already a project", new.repo_path),
+                )),
+                other => Ok(other?),
+            }
+        }
+
+        async fn get_project(&self, id: ProjectId) -> Result<Project> {
+            let row = sqlx::query_as::<_, Project>("SELECT * FROM projects WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            $crate::store::found(row, "project", id)
+        }
+
+        async fn list_projects(&self) -> Result<Vec<Project>> {
+            Ok(sqlx::query_as::<_, Project>("SELECT * FROM projects ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
+        async fn delete_project(&self, id: ProjectId) -> Result<()> {
+            let done = sqlx::query("DELETE FROM projects WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            $crate::store::found((done.rows_affected() > 0).then_some(()), "project", id)
+        }
+
+        async fn create_task(&self, new: NewTask) -> Result<Task> {
+            $crate::store::check_text("title", &new.title)?;
+            $crate::store::check_text("description", &new.description)?;
+            self.get_project(new.project_id).await?;
+            let base = $crate::model::slugify(&new.title);
+            let now = $crate::store::now();
+            for n in 1..=$crate::store::SLUG_TRIES {
+                let slug = $crate::store::slug_candidate(&base, n);
+                let res = sqlx::query_as::<_, Task>(
+                    "INSERT INTO tasks (id, project_id, title, description, slug, status, phase, position,
+                                        agent, agent_config, branch, created_at, updated_at)
+                     SELECT $1, $2, $3, $4, $5, $6, NULL,
+                            COALESCE((SELECT MAX(position) FROM tasks WHERE project_id = $2 AND status = $6), 0) + 1,
+                            $7, $8, NULL, $9, $9
+                     RETURNING *",
+                )
+                .bind(TaskId::new())
+                .bind(new.project_id)
+                .bind(&new.title)
+                .bind(&new.description)
+                .bind(&slug)
+                .bind(TaskStatus::Backlog.as_str())
+                .bind(&new.agent)
+                .bind(&new.agent_config)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await;
+                match res {
+                    Err(e) if $crate::store::is_unique_violation(&e) => continue,
+                    other => return Ok(other?),
+                }
+            }
+            Err(StoreError::Conflict(format!("too many tasks named like `{base}`")))
+        }
+
+        async fn get_task(&self, id: TaskId) -> Result<Task> {
+            let row = sqlx::query_as::<_, Task>("SELECT * FROM tasks WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            $crate::store::found(row, "task", id)
+        }
+
+        async fn list_tasks(&self, project: ProjectId) -> Result<Vec<Task>> {
+            Ok(sqlx::query_as::<_, Task>(
+                "SELECT * FROM tasks WHERE project_id = $1 ORDER BY status, position, id",
+            )
+            .bind(project)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn update_task(&self, id: TaskId, patch: TaskPatch) -> Result<Task> {
+            for (field, value) in [
+                ("title", &patch.title),
+                ("description", &patch.description),
+                ("agent", &patch.agent),
+                ("agent_config", &patch.agent_config),
+                ("branch", &patch.branch),
+            ] {
+                if let Some(v) = value {
+                    $crate::store::check_text(field, v)?;
+                }
+            }
+            if let Some(p) = patch.position
+                && !p.is_finite()
+            {
+                return Err(StoreError::Invalid("position must be a finite number".into()));
+            }
+            let row = sqlx::query_as::<_, Task>(
+                "UPDATE tasks SET
+                    title        = COALESCE($2, title),
+                    description  = COALESCE($3, description),
+                    status       = COALESCE($4, status),
+                    phase        = CASE WHEN $5 THEN $6 ELSE phase END,
+                    position     = COALESCE($7, position),
+                    agent        = COALESCE($8, agent),
+                    agent_config = COALESCE($9, agent_config),
+                    branch       = COALESCE($10, branch),
+                    updated_at   = $11
+                 WHERE id = $1 RETURNING *",
+            )
+            .bind(id)
+            .bind(&patch.title)
+            .bind(&patch.description)
+            .bind(patch.status.map(|s| s.as_str()))
+            .bind(patch.phase.is_some())
+            .bind(patch.phase.flatten().map(|p| p.as_str()))
+            .bind(patch.position)
+            .bind(&patch.agent)
+            .bind(&patch.agent_config)
+            .bind(&patch.branch)
+            .bind($crate::store::now())
+            .fetch_optional(&self.pool)
+            .await?;
+            $crate::store::found(row, "task", id)
+        }
+
+        async fn delete_task(&self, id: TaskId) -> Result<()> {
+            let done = sqlx::query("DELETE FROM tasks WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            $crate::store::found((done.rows_affected() > 0).then_some(()), "task", id)
+        }
+
+        async fn create_run(&self, new: NewRun) -> Result<Run> {
+            $crate::store::check_text("prompt", &new.prompt)?;
+            self.get_task(new.task_id).await?;
+            // Two runs created at once for one task can pick the same attempt number; the
+            // unique (task_id, attempt) index makes the loser try the next one.
+            for _ in 0..16 {
+                let res = sqlx::query_as::<_, Run>(
+                    "INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at)
+                     SELECT $1, $2, COALESCE((SELECT MAX(attempt) FROM runs WHERE task_id = $2), 0) + 1,
+                            $3, $4, $5, $6, $7
+                     RETURNING *",
+                )
+                .bind(RunId::new())
+                .bind(new.task_id)
+                .bind(new.kind.as_str())
+                .bind(RunStatus::Queued.as_str())
+                .bind(&new.agent)
+                .bind(&new.prompt)
+                .bind($crate::store::now())
+                .fetch_one(&self.pool)
+                .await;
+                match res {
+                    Err(e) if $crate::store::is_unique_violation(&e) => continue,
+                    other => return Ok(other?),
+                }
+            }
+            Err(StoreError::Conflict("too many runs created at once for this task".into()))
+        }
+
+        async fn get_run(&self, id: RunId) -> Result<Run> {
+            let row = sqlx::query_as::<_, Run>("SELECT * FROM runs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            $crate::store::found(row, "run", id)
+        }
+
+        async fn list_runs(&self, task: TaskId) -> Result<Vec<Run>> {
+            Ok(sqlx::query_as::<_, Run>("SELECT * FROM runs WHERE task_id = $1 ORDER BY attempt")
+                .bind(task)
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
+        async fn list_runs_by_status(&self, status: RunStatus) -> Result<Vec<Run>> {
+            Ok(sqlx::query_as::<_, Run>(
+                "SELECT * FROM runs WHERE status = $1 ORDER BY created_at, id",
+            )
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn mark_run_started(&self, id: RunId, started: RunStarted) -> Result<Run> {
+            let row = sqlx::query_as::<_, Run>(
+                "UPDATE runs SET status = $2, branch = $3, base_branch = $4, base_commit = $5,
+                                 worktree_path = $6, pid = $7, started_at = $8
+                 WHERE id = $1 AND status = $9 RETURNING *",
+            )
+            .bind(id)
+            .bind(RunStatus::Running.as_str())
+            .bind(&started.branch)
+            .bind(&started.base_branch)
+            .bind(&started.base_commit)
+            .bind(&started.worktree_path)
+            .bind(started.pid)
+            .bind($crate::store::now())
+            .bind(RunStatus::Queued.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            match row {
+                Some(run) => Ok(run),
+                None => {
+                    let run = self.get_run(id).await?;
+                    Err(StoreError::Conflict(format!("run {id} is {} and cannot start", run.status)))
+                }
+            }
+        }
+
+        async fn finish_run(&self, id: RunId, status: RunStatus, f: RunFinished) -> Result<Run> {
+            if !status.is_terminal() {
+                return Err(StoreError::Invalid(format!("{status} is not a final run status")));
+            }
+            if let Some(e) = &f.error {
+                $crate::store::check_text("error", e)?;
+            }
+            let row = sqlx::query_as::<_, Run>(
+                "UPDATE runs SET status = $2, exit_code = $3, error = $4,
+                                 session_id = COALESCE($5, session_id), head_commit = $6,
+                                 files_changed = $7, insertions = $8, deletions = $9, finished_at = $10
+                 WHERE id = $1 AND status IN ($11, $12) RETURNING *",
+            )
+            .bind(id)
+            .bind(status.as_str())
+            .bind(f.exit_code)
+            .bind(&f.error)
+            .bind(&f.session_id)
+            .bind(&f.head_commit)
+            .bind(f.files_changed)
+            .bind(f.insertions)
+            .bind(f.deletions)
+            .bind($crate::store::now())
+            .bind(RunStatus::Queued.as_str())
+            .bind(RunStatus::Running.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            match row {
+                Some(run) => Ok(run),
+                None => {
+                    let run = self.get_run(id).await?;
+                    Err(StoreError::Conflict(format!("run {id} already ended as {}", run.status)))
+                }
+            }
+        }
+
+        async fn read_logs(&self, run: RunId, after: i64, limit: usize) -> Result<Vec<LogEntry>> {
+            let limit = limit.min($crate::store::MAX_LOG_PAGE) as i64;
+            let rows: Vec<(i64, DateTime<Utc>, String, String, Option<String>)> = sqlx::query_as(
+                "SELECT seq, ts, kind, text, data FROM run_logs
+                 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(run)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|(seq, ts, kind, text, data)| $crate::store::log_entry(run, seq, ts, kind, text, data))
+                .collect()
+        }
+
+        async fn last_log_seq(&self, run: RunId) -> Result<i64> {
+            let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_logs WHERE run_id = $1")
+                .bind(run)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(seq.unwrap_or(0))
+        }
+    };
+}
+pub(crate) use common_store_methods;
+
+/// Decodes a stored log row. Both backends select the columns in this order:
+/// `seq, ts, kind, text, data`.
+pub(crate) fn log_entry(
+    run_id: RunId,
+    seq: i64,
+    ts: DateTime<Utc>,
+    kind: String,
+    text: String,
+    data: Option<String>,
+) -> Result<LogEntry> {
+    let kind = kind.parse().map_err(|e: crate::model::UnknownValue| StoreError::Invalid(e.to_string()))?;
+    let data = match data {
+        None => None,
+        Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+            StoreError::Invalid(format!("log entry {run_id}/{seq} has invalid data: {e}"))
+        })?),
+    };
+    Ok(LogEntry { run_id, seq, ts, kind, text, data })
+}
+
+/// Validates a batch before it is written: text a database can keep, seqs that are positive.
+pub(crate) fn check_log_batch(entries: &[LogEntry]) -> Result<()> {
+    for e in entries {
+        check_text("log text", &e.text)?;
+        if e.seq < 1 {
+            return Err(StoreError::Invalid(format!("log seq must be positive, got {}", e.seq)));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The embedded SQLite store: one file in WAL mode, migrations from `migrations/sqlite`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+
+use super::{Result, Store, StoreError, common_store_methods};
+use crate::model::{
+    LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
+    RunStatus, Task, TaskId, TaskPatch, TaskStatus,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// Rows per INSERT statement when appending logs (6 parameters each, well under SQLite's
+/// limit of 32,766 parameters per statement).
+const LOG_ROWS_PER_STATEMENT: usize = 1_000;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new().filename(path);
+        Self::with_options(options).await
+    }
+
+    /// Opens a `sqlite:` URL (e.g. `sqlite:///var/lib/taskyard/taskyard.db`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL: {e}")))?;
+        Self::with_options(options).await
+    }
+
+    async fn with_options(options: SqliteConnectOptions) -> Result<Self> {
+        // WAL lets readers (log followers, the board) work while the runner writes; NORMAL
+        // sync in WAL mode keeps every committed transaction across a process crash.
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    common_store_methods!();
+
+    async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        super::check_log_batch(entries)?;
+        let data: Vec<Option<String>> = entries
+            .iter()
+            .map(|e| e.data.as_ref().map(|d| d.to_string()))
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        for (chunk, data) in entries
+            .chunks(LOG_ROWS_PER_STATEMENT)
+            .zip(data.chunks(LOG_ROWS_PER_STATEMENT))
+        {
+            let mut insert: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, kind, text, data) ");
+            insert.push_values(chunk.iter().zip(data), |mut row, (e, data)| {
+                row.push_bind(e.run_id)
+                    .push_bind(e.seq)
+                    .push_bind(e.ts)
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.text.as_str())
+                    .push_bind(data.as_deref());
+            });
+            insert.build().execute(&mut *tx).await.map_err(super::duplicate_seq)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

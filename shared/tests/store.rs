@@ -1,0 +1,343 @@
+//! The store story: every behaviour of [`Store`], run unchanged against SQLite and Postgres.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use serde_json::json;
+use taskyard_core::model::*;
+use taskyard_core::store::{PgStore, SqliteStore, Store, StoreError};
+use taskyard_test_support::pg::TestDatabase;
+
+/// Runs each story on a fresh SQLite file and on a fresh Postgres database.
+macro_rules! stories {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let store = super::SqliteStore::open(&dir.path().join("t.db")).await.expect("open sqlite");
+                    super::$story(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    let db = super::TestDatabase::create().await.expect("test database");
+                    let store = super::PgStore::connect(&db.url).await.expect("connect postgres");
+                    super::$story(store).await;
+                }
+            )*
+        }
+    };
+}
+
+stories!(
+    projects_are_created_listed_and_deleted,
+    a_repository_is_added_once,
+    tasks_get_unique_slugs_and_board_positions,
+    tasks_are_patched_field_by_field,
+    bad_text_is_refused_and_nothing_is_lost,
+    runs_number_their_attempts_and_follow_their_lifecycle,
+    concurrent_run_creation_gets_distinct_attempts,
+    logs_are_appended_in_batches_and_read_by_range,
+    a_failed_batch_stores_nothing,
+    deleting_a_project_removes_its_tasks_runs_and_logs,
+);
+
+fn new_project(path: &str) -> NewProject {
+    NewProject {
+        name: "demo".into(),
+        repo_path: path.into(),
+        default_branch: "main".into(),
+        origin_url: None,
+    }
+}
+
+fn new_task(project: ProjectId, title: &str) -> NewTask {
+    NewTask {
+        project_id: project,
+        title: title.into(),
+        description: format!("do {title}"),
+        agent: "command".into(),
+        agent_config: r#"{"command":["true"]}"#.into(),
+    }
+}
+
+fn entry(run: RunId, seq: i64, text: &str) -> LogEntry {
+    LogEntry { run_id: run, seq, ts: Utc::now(), kind: LogKind::Stdout, text: text.into(), data: None }
+}
+
+async fn setup_run<S: Store>(s: &S) -> (Project, Task, Run) {
+    let p = s.create_project(new_project("/repos/setup")).await.expect("project");
+    let t = s.create_task(new_task(p.id, "setup")).await.expect("task");
+    let r = s
+        .create_run(NewRun { task_id: t.id, kind: RunKind::Start, agent: "command".into(), prompt: "go".into() })
+        .await
+        .expect("run");
+    (p, t, r)
+}
+
+async fn projects_are_created_listed_and_deleted<S: Store>(s: S) {
+    s.ping().await.expect("ping");
+    assert!(s.list_projects().await.expect("list").is_empty());
+    let a = s.create_project(new_project("/repos/a")).await.expect("create a");
+    let b = s
+        .create_project(NewProject { origin_url: Some("https://example.com/b.git".into()), ..new_project("/repos/b") })
+        .await
+        .expect("create b");
+    assert_eq!(s.get_project(a.id).await.expect("get"), a);
+    assert_eq!(b.origin_url.as_deref(), Some("https://example.com/b.git"));
+    let listed: Vec<ProjectId> = s.list_projects().await.expect("list").iter().map(|p| p.id).collect();
+    assert_eq!(listed, vec![a.id, b.id]);
+    s.delete_project(a.id).await.expect("delete");
+    assert!(matches!(s.get_project(a.id).await, Err(StoreError::NotFound { entity: "project", .. })));
+    assert!(matches!(s.delete_project(a.id).await, Err(StoreError::NotFound { .. })));
+    assert_eq!(s.list_projects().await.expect("list").len(), 1);
+}
+
+async fn a_repository_is_added_once<S: Store>(s: S) {
+    s.create_project(new_project("/repos/same")).await.expect("first");
+    let err = s.create_project(new_project("/repos/same")).await.expect_err("second must fail");
+    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("/repos/same")), "{err}");
+    assert_eq!(s.list_projects().await.expect("list").len(), 1);
+}
+
+async fn tasks_get_unique_slugs_and_board_positions<S: Store>(s: S) {
+    let p = s.create_project(new_project("/repos/t")).await.expect("project");
+    let other = s.create_project(new_project("/repos/other")).await.expect("project");
+    let t1 = s.create_task(new_task(p.id, "Fix login")).await.expect("t1");
+    let t2 = s.create_task(new_task(p.id, "Fix login!")).await.expect("t2");
+    let t3 = s.create_task(new_task(p.id, "fix   LOGIN")).await.expect("t3");
+    let t4 = s.create_task(new_task(other.id, "Fix login")).await.expect("t4");
+    assert_eq!([&t1.slug, &t2.slug, &t3.slug], ["fix-login", "fix-login-2", "fix-login-3"]);
+    assert_eq!(t4.slug, "fix-login", "slugs are unique per project only");
+    assert_eq!(t1.status, TaskStatus::Backlog);
+    assert!(t1.position < t2.position && t2.position < t3.position);
+    assert_eq!(s.get_task(t2.id).await.expect("get"), t2);
+    let ids: Vec<TaskId> = s.list_tasks(p.id).await.expect("list").iter().map(|t| t.id).collect();
+    assert_eq!(ids, vec![t1.id, t2.id, t3.id]);
+    let missing = s.create_task(new_task(ProjectId::new(), "orphan")).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { entity: "project", .. })));
+}
+
+async fn tasks_are_patched_field_by_field<S: Store>(s: S) {
+    let p = s.create_project(new_project("/repos/patch")).await.expect("project");
+    let t = s.create_task(new_task(p.id, "Patch me")).await.expect("task");
+    let moved = s
+        .update_task(
+            t.id,
+            TaskPatch {
+                status: Some(TaskStatus::InProgress),
+                phase: Some(Some(TaskPhase::Code)),
+                position: Some(0.5),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("move");
+    assert_eq!((moved.status, moved.phase, moved.position), (TaskStatus::InProgress, Some(TaskPhase::Code), 0.5));
+    assert_eq!(moved.title, t.title, "untouched fields stay");
+    assert!(moved.updated_at >= t.updated_at);
+    let renamed = s
+        .update_task(t.id, TaskPatch { title: Some("Renamed".into()), branch: Some("taskyard/patch-me".into()), ..Default::default() })
+        .await
+        .expect("rename");
+    assert_eq!(renamed.title, "Renamed");
+    assert_eq!(renamed.phase, Some(TaskPhase::Code), "phase kept when not in the patch");
+    assert_eq!(renamed.branch.as_deref(), Some("taskyard/patch-me"));
+    assert_eq!(renamed.slug, t.slug, "the slug (and so the branch name) never changes");
+    let cleared = s.update_task(t.id, TaskPatch { phase: Some(None), ..Default::default() }).await.expect("clear");
+    assert_eq!(cleared.phase, None);
+    assert_eq!(s.get_task(t.id).await.expect("get"), cleared);
+    let missing = s.update_task(TaskId::new(), TaskPatch::default()).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { entity: "task", .. })));
+    s.delete_task(t.id).await.expect("delete");
+    assert!(matches!(s.get_task(t.id).await, Err(StoreError::NotFound { .. })));
+}
+
+async fn bad_text_is_refused_and_nothing_is_lost<S: Store>(s: S) {
+    let (p, t, r) = setup_run(&s).await;
+    assert!(matches!(s.create_task(new_task(p.id, "nul\0byte")).await, Err(StoreError::Invalid(_))));
+    let bad = s
+        .update_task(t.id, TaskPatch { position: Some(f64::NAN), ..Default::default() })
+        .await;
+    assert!(matches!(bad, Err(StoreError::Invalid(_))));
+    s.append_logs(&[entry(r.id, 1, "kept")]).await.expect("first batch");
+    let batch = [entry(r.id, 2, "fine"), entry(r.id, 3, "bad\0")];
+    assert!(matches!(s.append_logs(&batch).await, Err(StoreError::Invalid(_))));
+    let logs = s.read_logs(r.id, 0, 100).await.expect("read");
+    assert_eq!(logs.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["kept"]);
+    assert_eq!(s.get_task(t.id).await.expect("task").title, "setup");
+}
+
+async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
+    let (_p, t, r1) = setup_run(&s).await;
+    assert_eq!((r1.attempt, r1.status, r1.kind), (1, RunStatus::Queued, RunKind::Start));
+    let started = s
+        .mark_run_started(
+            r1.id,
+            RunStarted {
+                branch: "taskyard/setup".into(),
+                base_branch: "main".into(),
+                base_commit: "abc123".into(),
+                worktree_path: "/data/worktrees/1".into(),
+                pid: 4242,
+            },
+        )
+        .await
+        .expect("start");
+    assert_eq!(started.status, RunStatus::Running);
+    assert_eq!(started.pid, Some(4242));
+    assert!(started.started_at.is_some());
+    let again = s
+        .mark_run_started(
+            r1.id,
+            RunStarted { branch: "b".into(), base_branch: "main".into(), base_commit: "c".into(), worktree_path: "w".into(), pid: 1 },
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "a running run cannot start twice");
+    assert_eq!(s.list_runs_by_status(RunStatus::Running).await.expect("by status").len(), 1);
+
+    let finished = s
+        .finish_run(
+            r1.id,
+            RunStatus::Succeeded,
+            RunFinished {
+                exit_code: Some(0),
+                session_id: Some("sess-1".into()),
+                head_commit: Some("def456".into()),
+                files_changed: Some(2),
+                insertions: Some(10),
+                deletions: Some(3),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("finish");
+    assert_eq!(finished.status, RunStatus::Succeeded);
+    assert_eq!((finished.files_changed, finished.insertions, finished.deletions), (Some(2), Some(10), Some(3)));
+    assert_eq!(finished.session_id.as_deref(), Some("sess-1"));
+    assert!(finished.finished_at.is_some());
+    let twice = s.finish_run(r1.id, RunStatus::Failed, RunFinished::default()).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "a finished run never changes");
+    assert_eq!(s.get_run(r1.id).await.expect("get").status, RunStatus::Succeeded);
+    let not_final = s.finish_run(r1.id, RunStatus::Running, RunFinished::default()).await;
+    assert!(matches!(not_final, Err(StoreError::Invalid(_))));
+
+    let r2 = s
+        .create_run(NewRun { task_id: t.id, kind: RunKind::FollowUp, agent: "command".into(), prompt: "more".into() })
+        .await
+        .expect("r2");
+    assert_eq!((r2.attempt, r2.kind), (2, RunKind::FollowUp));
+    let cancelled = s
+        .finish_run(r2.id, RunStatus::Cancelled, RunFinished { error: Some("stopped before start".into()), ..Default::default() })
+        .await
+        .expect("cancel queued");
+    assert_eq!(cancelled.error.as_deref(), Some("stopped before start"));
+    let late_start = s
+        .mark_run_started(
+            r2.id,
+            RunStarted { branch: "b".into(), base_branch: "main".into(), base_commit: "c".into(), worktree_path: "w".into(), pid: 1 },
+        )
+        .await;
+    assert!(matches!(late_start, Err(StoreError::Conflict(ref m)) if m.contains("cancelled")));
+    let runs: Vec<i64> = s.list_runs(t.id).await.expect("list").iter().map(|r| r.attempt).collect();
+    assert_eq!(runs, vec![1, 2]);
+    assert!(matches!(s.get_run(RunId::new()).await, Err(StoreError::NotFound { entity: "run", .. })));
+    let orphan = s
+        .create_run(NewRun { task_id: TaskId::new(), kind: RunKind::Start, agent: "x".into(), prompt: "y".into() })
+        .await;
+    assert!(matches!(orphan, Err(StoreError::NotFound { entity: "task", .. })));
+}
+
+async fn concurrent_run_creation_gets_distinct_attempts<S: Store>(s: S) {
+    let (_p, t, _r) = setup_run(&s).await;
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            s.create_run(NewRun { task_id: t.id, kind: RunKind::Start, agent: "command".into(), prompt: format!("p{i}") })
+                .await
+        }));
+    }
+    let mut attempts = HashSet::new();
+    for h in handles {
+        let run = h.await.expect("join").expect("create");
+        assert!(attempts.insert(run.attempt), "attempt {} given twice", run.attempt);
+    }
+    assert_eq!(attempts, (2..=9).collect::<HashSet<i64>>());
+}
+
+async fn logs_are_appended_in_batches_and_read_by_range<S: Store>(s: S) {
+    let (_p, _t, r) = setup_run(&s).await;
+    let (_p2, _t2, other) = {
+        let p = s.create_project(new_project("/repos/logs2")).await.expect("p");
+        let t = s.create_task(new_task(p.id, "other")).await.expect("t");
+        let r = s
+            .create_run(NewRun { task_id: t.id, kind: RunKind::Start, agent: "command".into(), prompt: "go".into() })
+            .await
+            .expect("r");
+        (p, t, r)
+    };
+    assert_eq!(s.last_log_seq(r.id).await.expect("last"), 0);
+    assert!(s.read_logs(r.id, 0, 10).await.expect("empty").is_empty());
+    s.append_logs(&[]).await.expect("empty batch is fine");
+
+    // Batches larger than one statement's worth of rows, with structured data and odd text.
+    let mut seq = 0;
+    for batch_len in [1, 999, 2_500] {
+        let batch: Vec<LogEntry> = (0..batch_len)
+            .map(|_| {
+                seq += 1;
+                let mut e = entry(r.id, seq, &format!("line {seq} ünï \u{fffd} 'quote' \"dq\""));
+                if seq % 100 == 0 {
+                    e.kind = LogKind::ToolUse;
+                    e.data = Some(json!({"name": "Write", "input": {"file_path": "src/main.rs"}, "n": seq}));
+                }
+                e
+            })
+            .collect();
+        s.append_logs(&batch).await.expect("append");
+    }
+    s.append_logs(&[entry(other.id, 1, "other run")]).await.expect("other run");
+    assert_eq!(s.last_log_seq(r.id).await.expect("last"), 3_500);
+    assert_eq!(s.last_log_seq(other.id).await.expect("last other"), 1);
+
+    let page = s.read_logs(r.id, 0, 10).await.expect("page");
+    assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(page[0].text, "line 1 ünï \u{fffd} 'quote' \"dq\"");
+    let tail = s.read_logs(r.id, 3_495, 100).await.expect("tail");
+    assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), (3_496..=3_500).collect::<Vec<_>>());
+    let hundredth = &s.read_logs(r.id, 99, 1).await.expect("one")[0];
+    assert_eq!(hundredth.kind, LogKind::ToolUse);
+    assert_eq!(hundredth.data.as_ref().and_then(|d| d["input"]["file_path"].as_str()), Some("src/main.rs"));
+    let all = s.read_logs(r.id, 0, usize::MAX).await.expect("capped page");
+    assert_eq!(all.len(), 3_500, "a page is capped at MAX_LOG_PAGE (5000), so all 3500 fit");
+    assert!(all.windows(2).all(|w| w[1].seq == w[0].seq + 1), "in order, no gaps");
+    assert!(all.iter().all(|e| e.run_id == r.id));
+    assert!(s.read_logs(r.id, 3_500, 10).await.expect("after end").is_empty());
+}
+
+async fn a_failed_batch_stores_nothing<S: Store>(s: S) {
+    let (_p, _t, r) = setup_run(&s).await;
+    s.append_logs(&[entry(r.id, 1, "a"), entry(r.id, 2, "b")]).await.expect("first");
+    // seq 3 and 4 are new but 2 repeats: the whole batch is refused.
+    let dup = s.append_logs(&[entry(r.id, 3, "c"), entry(r.id, 2, "dup"), entry(r.id, 4, "d")]).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    let texts: Vec<String> = s.read_logs(r.id, 0, 10).await.expect("read").into_iter().map(|e| e.text).collect();
+    assert_eq!(texts, ["a", "b"]);
+    let unknown_run = s.append_logs(&[entry(RunId::new(), 1, "x")]).await;
+    assert!(unknown_run.is_err(), "logs of a run that does not exist are refused");
+}
+
+async fn deleting_a_project_removes_its_tasks_runs_and_logs<S: Store>(s: S) {
+    let (p, t, r) = setup_run(&s).await;
+    s.append_logs(&[entry(r.id, 1, "x")]).await.expect("log");
+    s.delete_project(p.id).await.expect("delete");
+    assert!(matches!(s.get_task(t.id).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(s.get_run(r.id).await, Err(StoreError::NotFound { .. })));
+    assert!(s.read_logs(r.id, 0, 10).await.expect("read").is_empty());
+}

@@ -1,0 +1,4 @@
+//! Test harnesses shared by the workspace's tests: real parts started on demand and cleaned
+//! up afterwards (an ephemeral Postgres cluster, a smart-HTTP git server).
+
+pub mod pg;
