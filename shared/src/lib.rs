@@ -3,5 +3,10 @@
 //!
 //! Nothing in this crate knows HTTP, axum or Tauri; the server and the desktop app call it.
 
+pub mod agent;
+pub mod events;
+pub mod git;
+pub mod logs;
 pub mod model;
+pub mod runner;
 pub mod store;

@@ -1,0 +1,121 @@
+//! The in-process event bus: board changes for everyone, and per-run log notices for the
+//! readers of that run. Events are published only after what they announce is committed.
+//!
+//! Channels are bounded; a reader that falls behind is told it lagged and goes back to the
+//! store, so a slow consumer never makes the bus grow.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::model::{LogEntry, ProjectId, Run, RunId, Task, TaskId};
+
+/// Notices kept per run channel before a slow reader lags (it then reads from the store).
+const RUN_CHANNEL_CAPACITY: usize = 256;
+/// Board events kept before a slow reader lags (it then reloads the board).
+const BOARD_CHANNEL_CAPACITY: usize = 1024;
+
+/// Something on the board changed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BoardEvent {
+    /// A task was created or changed.
+    TaskUpdated {
+        /// The task as stored now.
+        task: Task,
+    },
+    /// A task was deleted.
+    TaskDeleted {
+        /// Its project.
+        project_id: ProjectId,
+        /// Its id.
+        task_id: TaskId,
+    },
+    /// A run was created or changed state.
+    RunUpdated {
+        /// The run as stored now.
+        run: Run,
+    },
+}
+
+/// What a run's log channel carries.
+#[derive(Debug, Clone)]
+pub enum LogNotice {
+    /// Entries `first_seq..=last_seq` were committed. `entries` holds them when the publisher
+    /// had them at hand; otherwise readers fetch them from the store.
+    Appended {
+        /// First committed seq.
+        first_seq: i64,
+        /// Last committed seq.
+        last_seq: i64,
+        /// The entries themselves, in order.
+        entries: Option<Arc<[LogEntry]>>,
+    },
+    /// The run ended: no entry will follow.
+    Ended,
+}
+
+/// The bus. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Bus {
+    board: broadcast::Sender<BoardEvent>,
+    runs: Mutex<HashMap<RunId, broadcast::Sender<LogNotice>>>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bus {
+    /// An empty bus.
+    pub fn new() -> Self {
+        Self { board: broadcast::channel(BOARD_CHANNEL_CAPACITY).0, runs: Mutex::new(HashMap::new()) }
+    }
+
+    /// Receives every board event from now on.
+    pub fn subscribe_board(&self) -> broadcast::Receiver<BoardEvent> {
+        self.board.subscribe()
+    }
+
+    /// Announces a board change (after it is stored).
+    pub fn publish_board(&self, event: BoardEvent) {
+        // No receiver is not an error: nobody is looking at the board.
+        let _ = self.board.send(event);
+    }
+
+    /// Receives the log notices of `run` from now on. Subscribe *before* reading the store so
+    /// nothing committed in between is missed.
+    pub fn subscribe_logs(&self, run: RunId) -> broadcast::Receiver<LogNotice> {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        // Channels nobody listens to any more are dropped here, so the map holds only runs
+        // that have readers.
+        runs.retain(|_, tx| tx.receiver_count() > 0);
+        runs.entry(run).or_insert_with(|| broadcast::channel(RUN_CHANNEL_CAPACITY).0).subscribe()
+    }
+
+    /// Announces committed entries of a run to its readers, if it has any.
+    pub fn publish_logs(&self, run: RunId, notice: LogNotice) {
+        let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = runs.get(&run) {
+            let _ = tx.send(notice);
+        }
+    }
+
+    /// Tells a run's readers it ended and forgets its channel.
+    pub fn end_logs(&self, run: RunId) {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = runs.remove(&run) {
+            let _ = tx.send(LogNotice::Ended);
+        }
+    }
+
+    /// How many runs have live log readers (for metrics and tests).
+    pub fn followed_runs(&self) -> usize {
+        let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        runs.values().filter(|tx| tx.receiver_count() > 0).count()
+    }
+}

@@ -1,0 +1,745 @@
+//! The run supervisor: prepares a run's worktree, starts its agent, pipes its output into the
+//! log, stops it on request, and records how it ended (leftovers committed, diff stats,
+//! task moved on the board).
+//!
+//! A run row is written before its process starts; every process of a run carries the
+//! `TASKYARD_RUN_ID` marker so a stop (or a later sweep) finds all of them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::sync::watch;
+
+use crate::agent::{self, AgentError, ExitInfo, Parsed, RunContext, Stream};
+use crate::events::{BoardEvent, Bus};
+use crate::git::{self, GitError};
+use crate::model::{
+    LogKind, NewRun, Project, Run, RunFinished, RunId, RunKind, RunStarted, RunStatus, Task, TaskId,
+    TaskPatch, TaskStatus,
+};
+use crate::store::{Store, StoreError};
+
+pub mod lines;
+pub mod pipeline;
+pub mod process;
+
+pub use pipeline::BatchLimits;
+
+/// Why a run could not be started, stopped or looked at.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A store call failed (including "not found").
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The task's agent settings are unusable.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// A git operation failed.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The request contradicts the run's or task's state.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Result of runner calls.
+pub type Result<T> = std::result::Result<T, RunError>;
+
+/// How the runner works.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Where worktrees, agent homes and temporary directories live.
+    pub data_dir: PathBuf,
+    /// Longest stored line; longer lines are cut into pieces of this size.
+    pub max_line_bytes: usize,
+    /// How log entries are batched into transactions.
+    pub batch: BatchLimits,
+    /// After the agent exits, how long its output pipes may stay open before the run's
+    /// remaining processes are killed.
+    pub drain_timeout: Duration,
+    /// `PATH` given to agents.
+    pub agent_path: String,
+    /// Replaces every adapter's own stop signals (tests use short grace periods).
+    pub stop_signals: Option<Vec<(Signal, Duration)>>,
+}
+
+impl RunnerConfig {
+    /// Defaults under `data_dir`; agents get this process's `PATH`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            max_line_bytes: 1024 * 1024,
+            batch: BatchLimits::default(),
+            drain_timeout: Duration::from_secs(2),
+            agent_path: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+            stop_signals: None,
+        }
+    }
+
+    fn worktree_dir(&self, task: TaskId) -> PathBuf {
+        self.data_dir.join("worktrees").join(task.to_string())
+    }
+
+    fn home_dir(&self, task: TaskId) -> PathBuf {
+        self.data_dir.join("homes").join(task.to_string())
+    }
+
+    fn tmp_dir(&self, run: RunId) -> PathBuf {
+        self.data_dir.join("tmp").join(run.to_string())
+    }
+}
+
+struct Active {
+    task: TaskId,
+    stop: watch::Sender<bool>,
+    done: watch::Receiver<Option<Run>>,
+}
+
+struct Inner<S: Store> {
+    store: S,
+    bus: Arc<Bus>,
+    config: RunnerConfig,
+    active: Mutex<HashMap<RunId, Active>>,
+    repo_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Starts, stops and watches runs. Cheap to clone.
+pub struct Runner<S: Store> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Store> Clone for Runner<S> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<S: Store> std::fmt::Debug for Runner<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("active", &self.active_runs()).finish()
+    }
+}
+
+impl<S: Store> Runner<S> {
+    /// A runner over `store`, announcing on `bus`.
+    pub fn new(store: S, bus: Arc<Bus>, config: RunnerConfig) -> Self {
+        let inner = Inner { store, bus, config, active: Mutex::default(), repo_locks: Mutex::default() };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The store it writes to.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The bus it announces on.
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.inner.bus
+    }
+
+    /// How many runs are executing now.
+    pub fn active_runs(&self) -> usize {
+        self.lock_active().len()
+    }
+
+    fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Active>> {
+        self.inner.active.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a fresh run of a task with its description as the prompt.
+    pub async fn start(&self, task_id: TaskId) -> Result<Run> {
+        let task = self.inner.store.get_task(task_id).await?;
+        let prompt = if task.description.trim().is_empty() { task.title.clone() } else { task.description.clone() };
+        self.launch(task, RunKind::Start, prompt).await
+    }
+
+    /// Continues a task with a follow-up message: a new run in the same worktree that resumes
+    /// the last run's agent session where the adapter supports it.
+    pub async fn follow_up(&self, task_id: TaskId, message: String) -> Result<Run> {
+        if message.trim().is_empty() {
+            return Err(RunError::Conflict("a follow-up needs a message".into()));
+        }
+        let task = self.inner.store.get_task(task_id).await?;
+        if self.inner.store.list_runs(task_id).await?.is_empty() {
+            return Err(RunError::Conflict("the task has no run to follow up; start it first".into()));
+        }
+        self.launch(task, RunKind::FollowUp, message).await
+    }
+
+    async fn launch(&self, task: Task, kind: RunKind, prompt: String) -> Result<Run> {
+        let adapter = agent::adapter(&task.agent)?;
+        let config = agent_config(&task)?;
+        adapter.validate(&config)?;
+        let store = &self.inner.store;
+        let project = store.get_project(task.project_id).await?;
+
+        // Registering before the row exists keeps two starts of one task from racing.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(None);
+        let placeholder = RunId::new();
+        {
+            let mut active = self.lock_active();
+            if active.values().any(|a| a.task == task.id) {
+                return Err(RunError::Conflict("the task already has a run in progress; stop it or wait".into()));
+            }
+            active.insert(placeholder, Active { task: task.id, stop: stop_tx.clone(), done: done_rx.clone() });
+        }
+        let created = store
+            .create_run(NewRun { task_id: task.id, kind, agent: task.agent.clone(), prompt })
+            .await;
+        let run = {
+            let mut active = self.lock_active();
+            let entry = active.remove(&placeholder);
+            match (created, entry) {
+                (Ok(run), Some(entry)) => {
+                    active.insert(run.id, entry);
+                    run
+                }
+                (Err(e), _) => return Err(e.into()),
+                (Ok(_), None) => return Err(RunError::Conflict("run registration lost".into())),
+            }
+        };
+        let task = store
+            .update_task(task.id, TaskPatch { status: Some(TaskStatus::Queued), phase: Some(None), ..Default::default() })
+            .await?;
+        self.inner.bus.publish_board(BoardEvent::RunUpdated { run: run.clone() });
+        self.inner.bus.publish_board(BoardEvent::TaskUpdated { task: task.clone() });
+
+        let this = self.clone();
+        let started = run.clone();
+        tokio::spawn(async move {
+            let id = started.id;
+            let finished = this.execute(started, task, project, adapter, config, stop_rx).await;
+            this.lock_active().remove(&id);
+            let _ = done_tx.send(Some(finished));
+        });
+        Ok(run)
+    }
+
+    /// Asks a run to stop: the agent gets its stop signals, then SIGKILL, and every process
+    /// of the run is ended. A queued run is cancelled at once.
+    pub async fn stop(&self, run_id: RunId) -> Result<()> {
+        let stop = self.lock_active().get(&run_id).map(|a| a.stop.clone());
+        if let Some(stop) = stop {
+            let _ = stop.send(true);
+            return Ok(());
+        }
+        let run = self.inner.store.get_run(run_id).await?;
+        if run.status.is_terminal() {
+            return Err(RunError::Conflict(format!("the run already ended ({})", run.status)));
+        }
+        // Queued in the store but not executing here (e.g. left from before a restart).
+        let finished = RunFinished { error: Some("stopped on request".into()), ..Default::default() };
+        let run = self.inner.store.finish_run(run_id, RunStatus::Cancelled, finished).await?;
+        self.inner.bus.publish_board(BoardEvent::RunUpdated { run });
+        self.inner.bus.end_logs(run_id);
+        Ok(())
+    }
+
+    /// Waits until a run has ended and returns it as stored.
+    pub async fn wait(&self, run_id: RunId) -> Result<Run> {
+        let done = self.lock_active().get(&run_id).map(|a| a.done.clone());
+        if let Some(mut done) = done {
+            let _ = done.wait_for(Option::is_some).await;
+        }
+        Ok(self.inner.store.get_run(run_id).await?)
+    }
+
+    /// Runs one run to its end; never fails: every failure becomes the run's outcome.
+    async fn execute(
+        &self,
+        run: Run,
+        task: Task,
+        project: Project,
+        adapter: Box<dyn agent::Adapter>,
+        config: serde_json::Value,
+        mut stop_rx: watch::Receiver<bool>,
+    ) -> Run {
+        let store = self.inner.store.clone();
+        let bus = self.inner.bus.clone();
+        let cfg = &self.inner.config;
+        let (fatal_tx, mut fatal_rx) = watch::channel(None::<String>);
+        let next_seq = match store.last_log_seq(run.id).await {
+            Ok(seq) => seq + 1,
+            Err(e) => return self.finish(&run, &task, RunStatus::Failed, fail(format!("{e}")), None).await,
+        };
+        let (pipe, pipeline) =
+            pipeline::start(store.clone(), bus.clone(), run.id, next_seq, adapter.parser(), cfg.batch, fatal_tx);
+        let note = |text: String| PipeInput::Note(Parsed { kind: LogKind::System, text, data: None });
+        use pipeline::PipeInput;
+
+        // Worktree and private directories.
+        let workspace = match self.prepare_workspace(&run, &task, &project).await {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = pipe.send(note(format!("could not prepare the worktree: {e}"))).await;
+                drop(pipe);
+                let end = pipeline.await.ok();
+                let msg = format!("could not prepare the worktree: {e}");
+                return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
+            }
+        };
+        let previous_session = match run.kind {
+            RunKind::FollowUp => self.last_session(&task, run.id).await,
+            RunKind::Start => None,
+        };
+        let ctx = RunContext {
+            prompt: run.prompt.clone(),
+            kind: run.kind,
+            resume_session: previous_session,
+            config,
+            worktree: workspace.worktree.path.clone(),
+            home: cfg.home_dir(task.id),
+            tmp: cfg.tmp_dir(run.id),
+        };
+        let spec = match adapter.command(&ctx) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let _ = pipe.send(note(e.to_string())).await;
+                drop(pipe);
+                let end = pipeline.await.ok();
+                return self.finish(&run, &task, RunStatus::Failed, fail(e.to_string()), end.map(|e| e.last_seq)).await;
+            }
+        };
+        let env = self.environment(&run, &task, &ctx, &spec.env);
+        let _ = pipe
+            .send(note(format!(
+                "starting `{}` on branch {} in {}",
+                display_command(&spec.program, &spec.args),
+                workspace.worktree.branch,
+                workspace.worktree.path.display()
+            )))
+            .await;
+
+        let mut child = match process::spawn(&spec, &env, &workspace.worktree.path) {
+            Ok(child) => child,
+            Err(e) => {
+                let msg = process::spawn_error(&spec.program, &e);
+                let _ = pipe.send(PipeInput::Note(Parsed { kind: LogKind::Error, text: msg.clone(), data: None })).await;
+                drop(pipe);
+                let end = pipeline.await.ok();
+                return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
+            }
+        };
+        let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        let started = RunStarted {
+            branch: workspace.worktree.branch.clone(),
+            base_branch: workspace.worktree.base_branch.clone(),
+            base_commit: workspace.worktree.base_commit.clone(),
+            worktree_path: workspace.worktree.path.display().to_string(),
+            pid: i64::from(pid),
+        };
+        let mut stopped = *stop_rx.borrow();
+        match store.mark_run_started(run.id, started).await {
+            Ok(run) => bus.publish_board(BoardEvent::RunUpdated { run }),
+            Err(e) => {
+                tracing::warn!(run = %run.id, error = %e, "run could not be marked started; stopping it");
+                stopped = true;
+            }
+        }
+        if let Ok(task) = store
+            .update_task(task.id, TaskPatch { status: Some(TaskStatus::InProgress), ..Default::default() })
+            .await
+        {
+            bus.publish_board(BoardEvent::TaskUpdated { task });
+        }
+
+        let mut readers = tokio::task::JoinSet::new();
+        for (stream, reader) in [
+            (Stream::Stdout, child.stdout.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
+            (Stream::Stderr, child.stderr.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
+        ] {
+            let Some(reader) = reader else { continue };
+            let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+            let pipe = pipe.clone();
+            let max_line = cfg.max_line_bytes;
+            readers.spawn(async move {
+                let forward = async {
+                    while let Some(chunk) = rx.recv().await {
+                        if pipe.send(PipeInput::Lines(chunk)).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let (read, ()) = tokio::join!(lines::read_lines(reader, stream, max_line, tx), forward);
+                read
+            });
+        }
+
+        // Wait for the exit, or stop it.
+        let mut cause = stopped.then_some(StopCause::Requested);
+        let status = loop {
+            if cause.is_some() {
+                break self.stop_process(&mut child, pid, adapter.as_ref()).await;
+            }
+            tokio::select! {
+                status = child.wait() => break status.ok(),
+                changed = stop_rx.changed() => {
+                    if changed.is_err() || *stop_rx.borrow() {
+                        let _ = pipe.send(note("stop requested".into())).await;
+                        cause = Some(StopCause::Requested);
+                    }
+                }
+                _ = fatal_rx.changed() => {
+                    let reason = fatal_rx.borrow().clone().unwrap_or_else(|| "log storage failed".into());
+                    cause = Some(StopCause::Failure(reason));
+                }
+            }
+        };
+
+        // Nothing of the run outlives it: background jobs still holding the pipes included.
+        let drain = tokio::time::timeout(cfg.drain_timeout, async {
+            while readers.join_next().await.is_some() {}
+        });
+        if drain.await.is_err() {
+            let _ = pipe.send(note("processes of the run were still running after the agent exited; ending them".into())).await;
+        }
+        let swept = process::sweep(&run.id.to_string(), Some(pid)).await;
+        if swept > 0 {
+            tracing::info!(run = %run.id, swept, "ended leftover processes of the run");
+        }
+        if tokio::time::timeout(Duration::from_secs(5), async { while readers.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            readers.abort_all();
+        }
+
+        let exit = ExitInfo {
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s)),
+            stopped: matches!(cause, Some(StopCause::Requested)),
+        };
+        let exit_note = match (exit.code, exit.signal) {
+            (Some(code), _) => format!("agent exited with code {code}"),
+            (None, Some(sig)) => format!("agent was ended by signal {sig}"),
+            _ => "agent ended".to_owned(),
+        };
+        let _ = pipe.send(note(exit_note)).await;
+        drop(pipe);
+        let end = match pipeline.await {
+            Ok(end) => end,
+            Err(e) => {
+                let msg = format!("log pipeline failed: {e}");
+                return self.finish(&run, &task, RunStatus::Failed, fail(msg), None).await;
+            }
+        };
+        let mut outcome = end.parser.outcome(exit);
+        if let Some(StopCause::Failure(reason)) = cause {
+            outcome = agent::Outcome { status: RunStatus::Failed, error: Some(reason) };
+        }
+        if let Some(e) = &end.error {
+            outcome = agent::Outcome { status: RunStatus::Failed, error: Some(format!("could not store the run's log: {e}")) };
+        }
+
+        // Leftovers are committed so the diff, a merge or a follow-up sees all the work.
+        let mut finished = RunFinished {
+            exit_code: exit.code.map(i64::from),
+            error: outcome.error.clone(),
+            session_id: end.parser.session_id(),
+            ..Default::default()
+        };
+        let mut seq = end.last_seq;
+        match self.collect_changes(&run, &task, &workspace).await {
+            Ok((head, stats, committed)) => {
+                finished.head_commit = Some(head);
+                finished.files_changed = Some(stats.files_changed);
+                finished.insertions = Some(stats.insertions);
+                finished.deletions = Some(stats.deletions);
+                if let Some(commit) = committed {
+                    seq = self.system_entry(run.id, seq, format!("committed changes the agent left uncommitted ({})", short(&commit))).await;
+                }
+            }
+            Err(e) => {
+                seq = self.system_entry(run.id, seq, format!("could not record the changes: {e}")).await;
+            }
+        }
+        let _ = tokio::fs::remove_dir_all(&ctx.tmp).await;
+        self.finish(&run, &task, outcome.status, finished, Some(seq)).await
+    }
+
+    async fn stop_process(&self, child: &mut tokio::process::Child, pgid: i32, adapter: &dyn agent::Adapter) -> Option<std::process::ExitStatus> {
+        let signals = self.inner.config.stop_signals.clone().unwrap_or_else(|| adapter.stop_signals());
+        for (signal, grace) in signals {
+            process::signal_group(pgid, signal);
+            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+                return status.ok();
+            }
+        }
+        process::signal_group(pgid, Signal::SIGKILL);
+        let _ = child.start_kill();
+        child.wait().await.ok()
+    }
+
+    async fn prepare_workspace(&self, run: &Run, task: &Task, project: &Project) -> Result<Workspace> {
+        let cfg = &self.inner.config;
+        let path = cfg.worktree_dir(task.id);
+        for dir in [cfg.home_dir(task.id), cfg.tmp_dir(run.id)] {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| RunError::Conflict(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| RunError::Conflict(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let repo = project.repo_path();
+        let lock = self.repo_lock(&repo);
+        let _guard = lock.lock().await;
+        let previous = self.previous_worktree(task, run.id).await;
+        let slug = task.slug.clone();
+        let known_branch = task.branch.clone();
+        let base = project.default_branch.clone();
+        let worktree = blocking(move || -> Result<git::Worktree> {
+            if path.join(".git").exists()
+                && let Some(prev) = previous
+            {
+                return Ok(prev);
+            }
+            if let Some(branch) = known_branch
+                && git::branch_exists(&repo, &branch)?
+            {
+                if path.exists() {
+                    git::remove_worktree(&repo, &path)?;
+                }
+                return Ok(git::attach_worktree(&repo, &path, &branch, &base)?);
+            }
+            if path.exists() {
+                git::remove_worktree(&repo, &path)?;
+            }
+            // A branch of that name that is not this task's is left alone: take the next name.
+            for n in 1..=100u32 {
+                let branch = if n == 1 { format!("taskyard/{slug}") } else { format!("taskyard/{slug}-{n}") };
+                match git::create_worktree(&repo, &path, &branch, &base) {
+                    Err(GitError::BranchExists(_)) => continue,
+                    other => return Ok(other?),
+                }
+            }
+            Err(RunError::Conflict(format!("no free branch name for taskyard/{slug}")))
+        })
+        .await?;
+        if task.branch.as_deref() != Some(worktree.branch.as_str()) {
+            let task = self
+                .inner
+                .store
+                .update_task(task.id, TaskPatch { branch: Some(worktree.branch.clone()), ..Default::default() })
+                .await?;
+            self.inner.bus.publish_board(BoardEvent::TaskUpdated { task });
+        }
+        Ok(Workspace { repo: project.repo_path(), worktree })
+    }
+
+    /// The worktree an earlier run of the task left, as that run recorded it.
+    async fn previous_worktree(&self, task: &Task, current: RunId) -> Option<git::Worktree> {
+        let runs = self.inner.store.list_runs(task.id).await.ok()?;
+        let prev = runs.into_iter().rev().find(|r| r.id != current && r.worktree_path.is_some())?;
+        Some(git::Worktree {
+            path: PathBuf::from(prev.worktree_path?),
+            branch: prev.branch?,
+            base_branch: prev.base_branch?,
+            base_commit: prev.base_commit?,
+        })
+    }
+
+    async fn last_session(&self, task: &Task, current: RunId) -> Option<String> {
+        let runs = self.inner.store.list_runs(task.id).await.ok()?;
+        runs.into_iter().rev().filter(|r| r.id != current).find_map(|r| r.session_id)
+    }
+
+    fn repo_lock(&self, repo: &Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.repo_locks.lock().unwrap_or_else(PoisonError::into_inner);
+        locks.entry(repo.to_path_buf()).or_default().clone()
+    }
+
+    /// The agent's whole environment: a small base, the run marker, then the adapter's.
+    fn environment(
+        &self,
+        run: &Run,
+        task: &Task,
+        ctx: &RunContext,
+        extra: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        env.insert("PATH".into(), self.inner.config.agent_path.clone());
+        env.insert("HOME".into(), ctx.home.display().to_string());
+        env.insert("TMPDIR".into(), ctx.tmp.display().to_string());
+        env.insert("LANG".into(), "C.UTF-8".into());
+        env.insert("TERM".into(), "dumb".into());
+        env.insert("NO_COLOR".into(), "1".into());
+        env.insert("TASKYARD_TASK_ID".into(), task.id.to_string());
+        for (k, v) in git_identity() {
+            env.insert(k.into(), v);
+        }
+        env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Last, so no setting can remove the marker that lets a stop find every process.
+        env.insert(process::RUN_MARKER.into(), run.id.to_string());
+        env
+    }
+
+    async fn collect_changes(
+        &self,
+        run: &Run,
+        task: &Task,
+        ws: &Workspace,
+    ) -> Result<(String, DiffStats, Option<String>)> {
+        let repo = ws.repo.clone();
+        let wt = ws.worktree.clone();
+        let message = format!("{} (taskyard run {})", task.title, run.attempt);
+        let lock = self.repo_lock(&repo);
+        let _guard = lock.lock().await;
+        blocking(move || -> Result<(String, DiffStats, Option<String>)> {
+            let committed = git::commit_all(&wt.path, &message)?;
+            let diff = git::diff(&repo, &wt.base_branch, &wt.branch)?;
+            let stats = DiffStats {
+                files_changed: diff.files.len() as i64,
+                insertions: diff.insertions as i64,
+                deletions: diff.deletions as i64,
+            };
+            Ok((diff.head_commit, stats, committed))
+        })
+        .await
+    }
+
+    async fn system_entry(&self, run: RunId, last_seq: i64, text: String) -> i64 {
+        let entry = crate::model::LogEntry {
+            run_id: run,
+            seq: last_seq + 1,
+            ts: chrono::Utc::now(),
+            kind: LogKind::System,
+            text,
+            data: None,
+        };
+        match self.inner.store.append_logs(std::slice::from_ref(&entry)).await {
+            Ok(()) => {
+                self.inner.bus.publish_logs(
+                    run,
+                    crate::events::LogNotice::Appended { first_seq: entry.seq, last_seq: entry.seq, entries: Some(vec![entry].into()) },
+                );
+                last_seq + 1
+            }
+            Err(e) => {
+                tracing::warn!(%run, error = %e, "could not store a system log entry");
+                last_seq
+            }
+        }
+    }
+
+    /// Records the end of a run, moves its task and tells everyone.
+    async fn finish(
+        &self,
+        run: &Run,
+        task: &Task,
+        status: RunStatus,
+        finished: RunFinished,
+        last_seq: Option<i64>,
+    ) -> Run {
+        let store = &self.inner.store;
+        let bus = &self.inner.bus;
+        let summary = match &finished.error {
+            Some(e) => format!("run {status}: {e}"),
+            None => format!("run {status}"),
+        };
+        if let Some(seq) = last_seq {
+            self.system_entry(run.id, seq, summary).await;
+        }
+        let stored = match store.finish_run(run.id, status, finished).await {
+            Ok(run) => run,
+            Err(e) => {
+                tracing::error!(run = %run.id, error = %e, "could not record the end of a run");
+                store.get_run(run.id).await.unwrap_or_else(|_| run.clone())
+            }
+        };
+        let column = match stored.status {
+            RunStatus::Succeeded => TaskStatus::InReview,
+            RunStatus::Cancelled => TaskStatus::Cancelled,
+            _ => TaskStatus::Failed,
+        };
+        if let Ok(task) = store
+            .update_task(task.id, TaskPatch { status: Some(column), phase: Some(None), ..Default::default() })
+            .await
+        {
+            bus.publish_board(BoardEvent::TaskUpdated { task });
+        }
+        bus.publish_board(BoardEvent::RunUpdated { run: stored.clone() });
+        bus.end_logs(run.id);
+        stored
+    }
+}
+
+/// Why the runner ended a process itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StopCause {
+    /// A person asked for it.
+    Requested,
+    /// The run cannot go on (its log cannot be stored).
+    Failure(String),
+}
+
+#[derive(Debug, Clone)]
+struct Workspace {
+    repo: PathBuf,
+    worktree: git::Worktree,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DiffStats {
+    files_changed: i64,
+    insertions: i64,
+    deletions: i64,
+}
+
+fn fail(error: String) -> RunFinished {
+    RunFinished { error: Some(error), ..Default::default() }
+}
+
+fn agent_config(task: &Task) -> Result<serde_json::Value> {
+    if task.agent_config.trim().is_empty() {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_str(&task.agent_config)
+        .map_err(|e| RunError::Agent(AgentError::InvalidConfig(format!("agent settings are not JSON: {e}"))))
+}
+
+/// Runs blocking work (git2) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(RunError::Conflict(format!("background task failed: {e}"))))
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
+}
+
+/// Author and committer for commits the agent makes, from this machine's git identity.
+fn git_identity() -> Vec<(&'static str, String)> {
+    let (name, email) = git::default_identity();
+    vec![
+        ("GIT_AUTHOR_NAME", name.clone()),
+        ("GIT_AUTHOR_EMAIL", email.clone()),
+        ("GIT_COMMITTER_NAME", name),
+        ("GIT_COMMITTER_EMAIL", email),
+    ]
+}
+
+/// A command line for people to read (not to be run).
+fn display_command(program: &str, args: &[String]) -> String {
+    let mut s = program.to_owned();
+    for a in args {
+        s.push(' ');
+        let shown: String = a.chars().take(120).collect();
+        if a.chars().any(char::is_whitespace) || a.is_empty() {
+            s.push_str(&format!("{shown:?}"));
+        } else {
+            s.push_str(&shown);
+        }
+        if a.chars().count() > 120 {
+            s.push('…');
+        }
+    }
+    s
+}

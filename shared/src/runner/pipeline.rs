@@ -1,0 +1,204 @@
+//! The log pipeline of one run: output lines → adapter parser → entries with seq and time →
+//! batched appends (one transaction per ~10 ms or ~1000 entries) → a bus notice per batch.
+//!
+//! Every stage is bounded: when the store is slow the channels fill, the readers stop
+//! reading and the agent blocks on its pipe, so memory never grows with the output.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::lines::LineChunk;
+use crate::agent::{LineParser, Parsed};
+use crate::events::{Bus, LogNotice};
+use crate::model::{LogEntry, RunId};
+use crate::store::{Store, StoreError};
+
+/// Batching limits.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Most entries per transaction.
+    pub max_entries: usize,
+    /// Most text bytes per transaction (long lines make few, big entries).
+    pub max_bytes: usize,
+    /// Longest time an entry waits for its batch to fill.
+    pub max_delay: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self { max_entries: 1_000, max_bytes: 8 * 1024 * 1024, max_delay: Duration::from_millis(10) }
+    }
+}
+
+/// What the pipeline hands back when its input is closed.
+pub struct PipelineEnd {
+    /// The parser, holding what it learnt (session id, final result).
+    pub parser: Box<dyn LineParser>,
+    /// The last seq written.
+    pub last_seq: i64,
+    /// Why writing stopped early, if it did.
+    pub error: Option<StoreError>,
+}
+
+impl std::fmt::Debug for PipelineEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineEnd").field("last_seq", &self.last_seq).field("error", &self.error).finish()
+    }
+}
+
+/// Input of the pipeline: output lines, or entries the runner writes itself.
+#[derive(Debug)]
+pub enum PipeInput {
+    /// Lines read from the process.
+    Lines(LineChunk),
+    /// An entry from Taskyard (start, stop, exit notes).
+    Note(Parsed),
+}
+
+/// Starts the pipeline for `run`, whose next entry gets `next_seq`. Send input on the
+/// returned sender; when every sender is dropped the pipeline flushes and ends.
+/// `on_fatal` fires if the store keeps refusing writes, so the runner can stop the agent.
+pub fn start<S: Store>(
+    store: S,
+    bus: Arc<Bus>,
+    run: RunId,
+    next_seq: i64,
+    parser: Box<dyn LineParser>,
+    limits: BatchLimits,
+    on_fatal: tokio::sync::watch::Sender<Option<String>>,
+) -> (mpsc::Sender<PipeInput>, JoinHandle<PipelineEnd>) {
+    let (tx, rx) = mpsc::channel::<PipeInput>(64);
+    let (batch_tx, batch_rx) = mpsc::channel::<Vec<LogEntry>>(4);
+    let writer = tokio::spawn(write_batches(store, bus, run, batch_rx, on_fatal));
+    let handle = tokio::spawn(async move {
+        let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits).await;
+        let error = writer.await.unwrap_or_else(|e| Some(StoreError::Invalid(format!("log writer panicked: {e}"))));
+        PipelineEnd { parser, last_seq, error }
+    });
+    (tx, handle)
+}
+
+/// Entries waiting for their transaction.
+struct Pending {
+    entries: Vec<LogEntry>,
+    bytes: usize,
+    deadline: Option<Instant>,
+    limits: BatchLimits,
+    out: mpsc::Sender<Vec<LogEntry>>,
+    writer_gone: bool,
+}
+
+impl Pending {
+    fn push(&mut self, entry: LogEntry) {
+        self.bytes += entry.text.len();
+        self.entries.push(entry);
+        if self.deadline.is_none() {
+            self.deadline = Some(Instant::now() + self.limits.max_delay);
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.entries.len() >= self.limits.max_entries || self.bytes >= self.limits.max_bytes
+    }
+
+    async fn flush(&mut self) {
+        if self.entries.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.entries, Vec::with_capacity(self.limits.max_entries));
+        self.bytes = 0;
+        self.deadline = None;
+        // Once the writer gave up, batches are dropped: the runner is stopping the run.
+        if !self.writer_gone && self.out.send(batch).await.is_err() {
+            self.writer_gone = true;
+        }
+    }
+}
+
+async fn batch(
+    mut rx: mpsc::Receiver<PipeInput>,
+    out: mpsc::Sender<Vec<LogEntry>>,
+    run: RunId,
+    next_seq: i64,
+    mut parser: Box<dyn LineParser>,
+    limits: BatchLimits,
+) -> (Box<dyn LineParser>, i64) {
+    let mut seq = next_seq - 1;
+    let mut pending = Pending {
+        entries: Vec::with_capacity(limits.max_entries),
+        bytes: 0,
+        deadline: None,
+        limits,
+        out,
+        writer_gone: false,
+    };
+    let mut entry = |parsed: Parsed, ts: DateTime<Utc>| {
+        seq += 1;
+        LogEntry { run_id: run, seq, ts, kind: parsed.kind, text: parsed.text, data: parsed.data }
+    };
+    loop {
+        let input = match pending.deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(input) => input,
+                Err(_elapsed) => {
+                    pending.flush().await;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(input) = input else { break };
+        match input {
+            PipeInput::Lines(chunk) => {
+                for line in chunk.lines {
+                    for parsed in parser.parse(line.stream, &line.text, line.partial) {
+                        pending.push(entry(parsed, chunk.at));
+                        if pending.full() {
+                            pending.flush().await;
+                        }
+                    }
+                }
+            }
+            PipeInput::Note(parsed) => pending.push(entry(parsed, Utc::now())),
+        }
+    }
+    pending.flush().await;
+    (parser, seq)
+}
+
+/// Appends batches in order and announces each after it is committed. A failed append is
+/// retried a few times; after that the run is told to stop and later batches are dropped.
+async fn write_batches<S: Store>(
+    store: S,
+    bus: Arc<Bus>,
+    run: RunId,
+    mut rx: mpsc::Receiver<Vec<LogEntry>>,
+    on_fatal: tokio::sync::watch::Sender<Option<String>>,
+) -> Option<StoreError> {
+    while let Some(batch) = rx.recv().await {
+        let mut attempt = 0;
+        loop {
+            match store.append_logs(&batch).await {
+                Ok(()) => break,
+                Err(e) if attempt < 4 && matches!(e, StoreError::Database(_)) => {
+                    attempt += 1;
+                    tracing::warn!(%run, attempt, error = %e, "storing log entries failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * 4u64.pow(attempt))).await;
+                }
+                Err(e) => {
+                    tracing::error!(%run, error = %e, "storing log entries failed; stopping the run");
+                    let _ = on_fatal.send(Some(format!("could not store the run's log: {e}")));
+                    return Some(e);
+                }
+            }
+        }
+        let (first_seq, last_seq) = (batch[0].seq, batch[batch.len() - 1].seq);
+        bus.publish_logs(run, LogNotice::Appended { first_seq, last_seq, entries: Some(batch.into()) });
+    }
+    None
+}
