@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use git2::build::{CheckoutBuilder, RepoBuilder};
 use git2::{
-    BranchType, CheckoutNotificationType, Cred, CredentialType, Delta, DiffFindOptions,
-    DiffOptions, ErrorClass, ErrorCode, FetchOptions, IndexAddOption, Oid, Patch, PushOptions,
-    Reference, RemoteCallbacks, Repository, RepositoryState, Signature, StatusOptions,
-    WorktreeAddOptions, WorktreePruneOptions,
+    BranchType, CheckoutNotificationType, Cred, CredentialType, Delta, DiffFindOptions, DiffOptions,
+    ErrorClass, ErrorCode, FetchOptions, IndexAddOption, Oid, Patch, PushOptions, Reference, RemoteCallbacks,
+    Repository, RepositoryState, Signature, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -264,10 +263,7 @@ pub fn open_local(path: &Path) -> Result<RepoInfo> {
 pub fn validate_remote_url(url: &str) -> Result<()> {
     const SUPPORTED: &str = "only https:// and http:// URLs are supported";
     let refuse = |reason: &str| {
-        Err(GitError::UnsupportedUrl {
-            url: strip_credentials(url),
-            reason: reason.to_owned(),
-        })
+        Err(GitError::UnsupportedUrl { url: strip_credentials(url), reason: reason.to_owned() })
     };
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return refuse("the URL contains spaces or control characters");
@@ -284,16 +280,16 @@ pub fn validate_remote_url(url: &str) -> Result<()> {
     match scheme.to_ascii_lowercase().as_str() {
         "https" | "http" => {}
         "ssh" | "git+ssh" | "ssh+git" => {
-            return refuse(&format!(
-                "SSH is not supported: {SUPPORTED}; use the repository's https:// URL"
-            ));
+            return refuse(&format!("SSH is not supported: {SUPPORTED}; use the repository's https:// URL"));
         }
         "file" => {
             return refuse(&format!(
                 "file URLs are not supported: {SUPPORTED}; add a local folder as a local repository"
             ));
         }
-        "git" => return refuse(&format!("the git:// protocol is not supported: {SUPPORTED}")),
+        "git" => {
+            return refuse(&format!("the git:// protocol is not supported: {SUPPORTED}"));
+        }
         _ => return refuse(SUPPORTED),
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -326,8 +322,7 @@ pub fn validate_remote_url(url: &str) -> Result<()> {
     let host_ok = if authority.starts_with('[') {
         host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
     } else {
-        host.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
     };
     if !host_ok {
         return refuse("the URL's host is malformed");
@@ -380,9 +375,7 @@ pub fn pull(repo: &Path, token: Option<&str>) -> Result<PullOutcome> {
     callbacks.credentials(|_, _, allowed| auth.credentials(allowed));
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks);
-    remote
-        .fetch::<&str>(&[], Some(&mut options), None)
-        .map_err(|e| remote_error(e, &auth, false))?;
+    remote.fetch::<&str>(&[], Some(&mut options), None).map_err(|e| remote_error(e, &auth, false))?;
     drop(options);
 
     let upstream_name = repo
@@ -402,10 +395,7 @@ pub fn pull(repo: &Path, token: Option<&str>) -> Result<PullOutcome> {
     }
     move_checked_out_branch(&repo, &refname, local, upstream, "pull: fast-forward")?;
     tracing::debug!(%branch, from = %local, to = %upstream, "pulled");
-    Ok(PullOutcome::FastForwarded {
-        from: local.to_string(),
-        to: upstream.to_string(),
-    })
+    Ok(PullOutcome::FastForwarded { from: local.to_string(), to: upstream.to_string() })
 }
 
 /// Whether a local branch called `branch` exists (an invalid name never does).
@@ -426,12 +416,7 @@ pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
 ///
 /// `path` must not exist or be an empty directory; its parents are created. An existing
 /// `branch` is [`GitError::BranchExists`], so the caller can pick another name.
-pub fn create_worktree(
-    repo: &Path,
-    path: &Path,
-    branch: &str,
-    base_branch: &str,
-) -> Result<Worktree> {
+pub fn create_worktree(repo: &Path, path: &Path, branch: &str, base_branch: &str) -> Result<Worktree> {
     let repo = open_repo(repo)?;
     check_branch_name(branch)?;
     if local_branch(&repo, branch).is_ok() {
@@ -440,12 +425,10 @@ pub fn create_worktree(
     let (_, base) = local_branch(&repo, base_branch)?;
     let base_commit = repo.find_commit(base).or_git()?;
     let target = prepare_worktree_dir(path)?;
-    let mut created = repo
-        .branch(branch, &base_commit, false)
-        .map_err(|e| match e.code() {
-            ErrorCode::Exists => GitError::BranchExists(branch.to_owned()),
-            _ => convert(e),
-        })?;
+    let mut created = repo.branch(branch, &base_commit, false).map_err(|e| match e.code() {
+        ErrorCode::Exists => GitError::BranchExists(branch.to_owned()),
+        _ => convert(e),
+    })?;
     match add_worktree(&repo, &target, created.get()) {
         Ok(path) => {
             tracing::debug!(%branch, path = %path.display(), "created worktree");
@@ -468,20 +451,12 @@ pub fn create_worktree(
 
 /// Checks out the existing branch `branch` in a new linked worktree at `path` (a later run
 /// of a task reuses its branch); `base_branch` is only used to compute `base_commit`.
-pub fn attach_worktree(
-    repo: &Path,
-    path: &Path,
-    branch: &str,
-    base_branch: &str,
-) -> Result<Worktree> {
+pub fn attach_worktree(repo: &Path, path: &Path, branch: &str, base_branch: &str) -> Result<Worktree> {
     let repo = open_repo(repo)?;
     let (refname, tip) = local_branch(&repo, branch)?;
     let (_, base) = local_branch(&repo, base_branch)?;
     if let CheckedOut::Here(at) | CheckedOut::Elsewhere(at) = checked_out(&repo, &refname)? {
-        return Err(GitError::BranchCheckedOut {
-            branch: branch.to_owned(),
-            path: at,
-        });
+        return Err(GitError::BranchCheckedOut { branch: branch.to_owned(), path: at });
     }
     let base_commit = repo.merge_base(base, tip).unwrap_or(base);
     let target = prepare_worktree_dir(path)?;
@@ -496,7 +471,8 @@ pub fn attach_worktree(
     })
 }
 
-/// Deletes the linked worktree at `path` and its entry in the repository, keeping its branch.
+/// Deletes the linked worktree at `path` (uncommitted changes included) and its entry in the
+/// repository, keeping its branch.
 ///
 /// Works when the directory is already gone; a path that is not (or no longer) a worktree
 /// of `repo` and does not exist is fine too.
@@ -510,19 +486,14 @@ pub fn remove_worktree(repo: &Path, path: &Path) -> Result<()> {
         };
     };
     if worktree.is_locked().or_git()? != git2::WorktreeLockStatus::Unlocked {
-        return Err(GitError::Git(format!(
-            "the worktree at {} is locked",
-            path.display()
-        )));
+        return Err(GitError::Git(format!("the worktree at {} is locked", path.display())));
     }
     match fs::remove_dir_all(&target) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_error(&target, e)),
     }
-    worktree
-        .prune(Some(WorktreePruneOptions::new().valid(true)))
-        .or_git()?;
+    worktree.prune(Some(WorktreePruneOptions::new().valid(true))).or_git()?;
     tracing::debug!(path = %target.display(), "removed worktree");
     Ok(())
 }
@@ -547,10 +518,8 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
         Err(e) => return Err(convert(e)),
     };
     let mut index = repo.index().or_git()?;
-    index
-        .add_all(["*"], IndexAddOption::DEFAULT, None)
-        .or_git()?;
-    index.update_all(["*"], None).or_git()?;
+    // Like `git add -A`: libgit2's add-all also drops deleted files from the index.
+    index.add_all(["*"], IndexAddOption::DEFAULT, None).or_git()?;
     index.write().or_git()?;
     let tree_id = index.write_tree().or_git()?;
     if parent.as_ref().is_some_and(|p| p.tree_id() == tree_id) {
@@ -559,16 +528,7 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
     let tree = repo.find_tree(tree_id).or_git()?;
     let signature = signature(&repo)?;
     let parents: Vec<_> = parent.iter().collect();
-    let id = repo
-        .commit(
-            Some("HEAD"),
-            &signature,
-            &signature,
-            message,
-            &tree,
-            &parents,
-        )
-        .or_git()?;
+    let id = repo.commit(Some("HEAD"), &signature, &signature, message, &tree, &parents).or_git()?;
     tracing::debug!(commit = %id, "committed");
     Ok(Some(id.to_string()))
 }
@@ -582,11 +542,8 @@ pub fn diff(repo: &Path, base_branch: &str, branch: &str) -> Result<Diff> {
     let base_tree = repo.find_commit(base).and_then(|c| c.tree()).or_git()?;
     let head_tree = repo.find_commit(head).and_then(|c| c.tree()).or_git()?;
     let mut options = diff_options();
-    let mut diff = repo
-        .diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut options))
-        .or_git()?;
-    diff.find_similar(Some(DiffFindOptions::new().renames(true)))
-        .or_git()?;
+    let mut diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut options)).or_git()?;
+    diff.find_similar(Some(DiffFindOptions::new().renames(true))).or_git()?;
     collect_diff(&diff, base, head)
 }
 
@@ -605,15 +562,9 @@ pub fn diff_worktree(worktree: &Path, base_branch: &str) -> Result<Diff> {
     let base = merge_base(&repo, base_branch, head)?;
     let base_tree = repo.find_commit(base).and_then(|c| c.tree()).or_git()?;
     let mut options = diff_options();
-    options
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .show_untracked_content(true);
-    let mut diff = repo
-        .diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut options))
-        .or_git()?;
-    diff.find_similar(Some(DiffFindOptions::new().renames(true).for_untracked(true)))
-        .or_git()?;
+    options.include_untracked(true).recurse_untracked_dirs(true).show_untracked_content(true);
+    let mut diff = repo.diff_tree_to_workdir_with_index(Some(&base_tree), Some(&mut options)).or_git()?;
+    diff.find_similar(Some(DiffFindOptions::new().renames(true).for_untracked(true))).or_git()?;
     collect_diff(&diff, base, head)
 }
 
@@ -633,10 +584,7 @@ pub fn merge(repo: &Path, branch: &str, into: &str, message: &str) -> Result<Mer
     let checked_out_here = match checked_out(&repo, &into_ref)? {
         CheckedOut::Here(_) => true,
         CheckedOut::Elsewhere(path) => {
-            return Err(GitError::BranchCheckedOut {
-                branch: into.to_owned(),
-                path,
-            });
+            return Err(GitError::BranchCheckedOut { branch: into.to_owned(), path });
         }
         CheckedOut::Nowhere => false,
     };
@@ -646,13 +594,9 @@ pub fn merge(repo: &Path, branch: &str, into: &str, message: &str) -> Result<Mer
     } else {
         let ours_commit = repo.find_commit(ours).or_git()?;
         let theirs_commit = repo.find_commit(theirs).or_git()?;
-        let index = repo
-            .merge_commits(&ours_commit, &theirs_commit, None)
-            .or_git()?;
+        let index = repo.merge_commits(&ours_commit, &theirs_commit, None).or_git()?;
         if index.has_conflicts() {
-            return Err(GitError::Conflicts {
-                paths: conflict_paths(&index)?,
-            });
+            return Err(GitError::Conflicts { paths: conflict_paths(&index)? });
         }
         Some((index, ours_commit, theirs_commit))
     };
@@ -660,32 +604,15 @@ pub fn merge(repo: &Path, branch: &str, into: &str, message: &str) -> Result<Mer
         ensure_clean(&repo)?;
     }
     let (new, outcome) = match merged_index {
-        None => (
-            theirs,
-            MergeOutcome::FastForward {
-                commit: theirs.to_string(),
-            },
-        ),
+        None => (theirs, MergeOutcome::FastForward { commit: theirs.to_string() }),
         Some((mut index, ours_commit, theirs_commit)) => {
             let tree_id = index.write_tree_to(&repo).or_git()?;
             let tree = repo.find_tree(tree_id).or_git()?;
             let signature = signature(&repo)?;
             let id = repo
-                .commit(
-                    None,
-                    &signature,
-                    &signature,
-                    message,
-                    &tree,
-                    &[&ours_commit, &theirs_commit],
-                )
+                .commit(None, &signature, &signature, message, &tree, &[&ours_commit, &theirs_commit])
                 .or_git()?;
-            (
-                id,
-                MergeOutcome::MergeCommit {
-                    commit: id.to_string(),
-                },
-            )
+            (id, MergeOutcome::MergeCommit { commit: id.to_string() })
         }
     };
     let log = format!("merge {branch} into {into}");
@@ -726,10 +653,7 @@ pub fn push(repo: &Path, branch: &str, token: Option<&str>) -> Result<()> {
         if reason.contains("non-fast-forward") || reason.contains("fetch first") {
             return Err(GitError::NotFastForward);
         }
-        return Err(GitError::PushRejected {
-            branch: branch.to_owned(),
-            reason: redact(&reason, token),
-        });
+        return Err(GitError::PushRejected { branch: branch.to_owned(), reason: redact(&reason, token) });
     }
     tracing::debug!(%branch, "pushed");
     Ok(())
@@ -753,16 +677,9 @@ fn repo_info(repo: &Repository) -> Result<RepoInfo> {
         Err(GitError::DetachedHead(_)) => return Err(GitError::DetachedHead(path)),
         other => other?,
     };
-    let origin_url = repo
-        .find_remote("origin")
-        .ok()
-        .and_then(|remote| remote.url().ok().map(strip_credentials));
-    Ok(RepoInfo {
-        path,
-        default_branch,
-        head_commit: head.to_string(),
-        origin_url,
-    })
+    let origin_url =
+        repo.find_remote("origin").ok().and_then(|remote| remote.url().ok().map(strip_credentials));
+    Ok(RepoInfo { path, default_branch, head_commit: head.to_string(), origin_url })
 }
 
 /// The branch HEAD points at: its full name, short name and tip.
@@ -790,14 +707,9 @@ fn local_branch(repo: &Repository, name: &str) -> Result<(String, Oid)> {
         return Err(not_found());
     }
     let refname = format!("refs/heads/{name}");
-    match repo
-        .find_reference(&refname)
-        .and_then(|r| r.peel_to_commit())
-    {
+    match repo.find_reference(&refname).and_then(|r| r.peel_to_commit()) {
         Ok(commit) => Ok((refname, commit.id())),
-        Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec) => {
-            Err(not_found())
-        }
+        Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec) => Err(not_found()),
         Err(e) => Err(convert(e)),
     }
 }
@@ -814,9 +726,7 @@ fn check_branch_name(name: &str) -> Result<()> {
 fn merge_base(repo: &Repository, base_branch: &str, head: Oid) -> Result<Oid> {
     let (_, base) = local_branch(repo, base_branch)?;
     repo.merge_base(base, head).map_err(|e| match e.code() {
-        ErrorCode::NotFound => {
-            GitError::Git(format!("`{base_branch}` and the branch share no history"))
-        }
+        ErrorCode::NotFound => GitError::Git(format!("`{base_branch}` and the branch share no history")),
         _ => convert(e),
     })
 }
@@ -854,8 +764,7 @@ fn checked_out(repo: &Repository, refname: &str) -> Result<CheckedOut> {
                 .is_some_and(|head| head.symbolic_target().ok().flatten() == Some(refname))
     }
     let workdir = |repo: &Repository| {
-        repo.workdir()
-            .map(|dir| fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()))
+        repo.workdir().map(|dir| fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()))
     };
     let own = workdir(repo);
     if head_is(repo, refname) {
@@ -890,10 +799,7 @@ fn ensure_clean(repo: &Repository) -> Result<()> {
         )));
     }
     let mut options = StatusOptions::new();
-    options
-        .include_untracked(false)
-        .include_ignored(false)
-        .exclude_submodules(true);
+    options.include_untracked(false).include_ignored(false).exclude_submodules(true);
     let statuses = repo.statuses(Some(&mut options)).or_git()?;
     let files: Vec<String> = statuses
         .iter()
@@ -903,10 +809,7 @@ fn ensure_clean(repo: &Repository) -> Result<()> {
     if files.is_empty() {
         Ok(())
     } else {
-        Err(GitError::DirtyWorkingTree {
-            path: workdir_path(repo),
-            files,
-        })
+        Err(GitError::DirtyWorkingTree { path: workdir_path(repo), files })
     }
 }
 
@@ -917,29 +820,18 @@ fn workdir_path(repo: &Repository) -> PathBuf {
 
 /// Moves the branch checked out in `repo`'s working tree from `old` to `new`, updating the
 /// working files first so that a refusal leaves everything as it was.
-fn move_checked_out_branch(
-    repo: &Repository,
-    refname: &str,
-    old: Oid,
-    new: Oid,
-    log: &str,
-) -> Result<()> {
+fn move_checked_out_branch(repo: &Repository, refname: &str, old: Oid, new: Oid, log: &str) -> Result<()> {
     if !repo.is_bare() {
         let target = repo.find_commit(new).or_git()?;
         let in_the_way = RefCell::new(Vec::new());
         let result = {
             let mut checkout = CheckoutBuilder::new();
-            checkout
-                .safe()
-                .notify_on(CheckoutNotificationType::CONFLICT)
-                .notify(|_, path, _, _, _| {
-                    if let Some(path) = path {
-                        in_the_way
-                            .borrow_mut()
-                            .push(path.to_string_lossy().into_owned());
-                    }
-                    true
-                });
+            checkout.safe().notify_on(CheckoutNotificationType::CONFLICT).notify(|_, path, _, _, _| {
+                if let Some(path) = path {
+                    in_the_way.borrow_mut().push(path.to_string_lossy().into_owned());
+                }
+                true
+            });
             repo.checkout_tree(target.as_object(), Some(&mut checkout))
         };
         match result {
@@ -958,15 +850,13 @@ fn move_checked_out_branch(
 
 /// Moves a branch from `old` to `new`, failing if someone else moved it meanwhile.
 fn move_branch(repo: &Repository, refname: &str, old: Oid, new: Oid, log: &str) -> Result<()> {
-    repo.reference_matching(refname, new, true, old, log)
-        .map(drop)
-        .map_err(|e| match e.code() {
-            ErrorCode::Modified => GitError::Git(format!(
-                "{} changed during the operation: try again",
-                refname.trim_start_matches("refs/heads/")
-            )),
-            _ => convert(e),
-        })
+    repo.reference_matching(refname, new, true, old, log).map(drop).map_err(|e| match e.code() {
+        ErrorCode::Modified => GitError::Git(format!(
+            "{} changed during the operation: try again",
+            refname.trim_start_matches("refs/heads/")
+        )),
+        _ => convert(e),
+    })
 }
 
 fn conflict_paths(index: &git2::Index) -> Result<Vec<String>> {
@@ -1042,9 +932,7 @@ fn add_worktree(repo: &Repository, target: &Path, branch: &Reference<'_>) -> Res
     let mut options = WorktreeAddOptions::new();
     options.reference(Some(branch));
     match repo.worktree(&name, target, Some(&options)) {
-        Ok(worktree) => {
-            fs::canonicalize(worktree.path()).map_err(|e| io_error(worktree.path(), e))
-        }
+        Ok(worktree) => fs::canonicalize(worktree.path()).map_err(|e| io_error(worktree.path(), e)),
         Err(e) => {
             // libgit2 leaves its half-made directories behind.
             for dir in [target, admin_dir.as_path()] {
@@ -1062,19 +950,10 @@ fn add_worktree(repo: &Repository, target: &Path, branch: &Reference<'_>) -> Res
 /// A name for `.git/worktrees/<name>` derived from the path's last component: a valid ref
 /// name component (the name appears in refs like `worktrees/<name>/HEAD`), not yet taken.
 fn unique_worktree_name(repo: &Repository, target: &Path) -> String {
-    let last = target
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let last = target.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let mut base: String = last
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
         .take(64)
         .collect();
     while base.contains("..") {
@@ -1119,18 +998,11 @@ fn collect_diff(diff: &git2::Diff<'_>, base: Oid, head: Oid) -> Result<Diff> {
             Delta::Unmodified | Delta::Ignored | Delta::Unreadable | Delta::Conflicted => continue,
         };
         let lossy = |file: git2::DiffFile<'_>| {
-            file.path()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            file.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
         };
         let (old, new) = (lossy(delta.old_file()), lossy(delta.new_file()));
-        let path = if status == FileStatus::Deleted {
-            old.clone()
-        } else {
-            new
-        };
-        let old_path =
-            matches!(status, FileStatus::Renamed | FileStatus::Copied).then_some(old);
+        let path = if status == FileStatus::Deleted { old.clone() } else { new };
+        let old_path = matches!(status, FileStatus::Renamed | FileStatus::Copied).then_some(old);
         let mut file = FileDiff {
             path,
             old_path,
@@ -1295,11 +1167,7 @@ struct Auth<'a> {
 
 impl<'a> Auth<'a> {
     fn new(token: Option<&'a str>) -> Self {
-        Self {
-            token,
-            asked: Cell::new(0),
-            refused: Cell::new(false),
-        }
+        Self { token, asked: Cell::new(0), refused: Cell::new(false) }
     }
 
     fn credentials(&self, allowed: CredentialType) -> std::result::Result<Cred, git2::Error> {
@@ -1328,9 +1196,11 @@ fn remote_error(e: git2::Error, auth: &Auth<'_>, cancelled: bool) -> GitError {
     let message = redact(e.message(), auth.token);
     match (e.code(), e.class()) {
         (ErrorCode::NotFastForward, _) => GitError::NotFastForward,
-        (ErrorCode::Certificate, _) | (_, ErrorClass::Net | ErrorClass::Ssl | ErrorClass::Os) => {
+        (ErrorCode::Certificate, _) | (_, ErrorClass::Net | ErrorClass::Ssl) => {
             GitError::Unreachable(message)
         }
+        // A refused connection is reported as an OS error, like file-system failures.
+        (_, ErrorClass::Os) if message.starts_with("failed to connect") => GitError::Unreachable(message),
         (_, ErrorClass::Http) => match message.strip_prefix("unexpected http status code: ") {
             Some(status) => GitError::Git(format!(
                 "the remote answered with HTTP status {status}: check the repository URL"
@@ -1383,13 +1253,7 @@ fn strip_credentials(url: &str) -> String {
 fn redact(message: &str, token: Option<&str>) -> String {
     let mut out = message
         .split(' ')
-        .map(|word| {
-            if word.contains("://") {
-                strip_credentials(word)
-            } else {
-                word.to_owned()
-            }
-        })
+        .map(|word| if word.contains("://") { strip_credentials(word) } else { word.to_owned() })
         .collect::<Vec<_>>()
         .join(" ");
     if let Some(token) = token.filter(|t| !t.is_empty()) {
@@ -1408,12 +1272,7 @@ fn is_scp_like(url: &str) -> bool {
 
 fn list(items: &[String]) -> String {
     const SHOWN: usize = 5;
-    let mut text = items
-        .iter()
-        .take(SHOWN)
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut text = items.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
     if items.len() > SHOWN {
         text.push_str(&format!(" and {} more", items.len() - SHOWN));
     }
@@ -1424,7 +1283,8 @@ fn list(items: &[String]) -> String {
 /// user.email, else `Taskyard <taskyard@localhost>`.
 pub fn default_identity() -> (String, String) {
     let config = git2::Config::open_default().ok();
-    let get = |key: &str| config.as_ref().and_then(|c| c.get_string(key).ok()).filter(|v| !v.trim().is_empty());
+    let get =
+        |key: &str| config.as_ref().and_then(|c| c.get_string(key).ok()).filter(|v| !v.trim().is_empty());
     (
         get("user.name").unwrap_or_else(|| "Taskyard".to_owned()),
         get("user.email").unwrap_or_else(|| "taskyard@localhost".to_owned()),

@@ -87,7 +87,12 @@ impl<S: Store> Fixture<S> {
     async fn logs(&self, run: RunId) -> Vec<LogEntry> {
         let mut all = Vec::new();
         loop {
-            let page = self.runner.store().read_logs(run, all.last().map_or(0, |e: &LogEntry| e.seq), 5_000).await.expect("logs");
+            let page = self
+                .runner
+                .store()
+                .read_logs(run, all.last().map_or(0, |e: &LogEntry| e.seq), 5_000)
+                .await
+                .expect("logs");
             if page.is_empty() {
                 return all;
             }
@@ -97,7 +102,8 @@ impl<S: Store> Fixture<S> {
 
     /// Follows a run's log until a line satisfies `pred`.
     async fn wait_for_line(&self, run: RunId, pred: impl Fn(&str) -> bool) -> String {
-        let mut f = LogFollower::new(self.runner.store().clone(), self.runner.bus(), run, 0).await.expect("follow");
+        let mut f =
+            LogFollower::new(self.runner.store().clone(), self.runner.bus(), run, 0).await.expect("follow");
         while let Some(batch) = f.next().await.expect("next") {
             if let Some(e) = batch.iter().find(|e| pred(&e.text)) {
                 return e.text.clone();
@@ -160,7 +166,10 @@ async fn a_run_stores_every_line_in_order_and_records_its_work<S: Store>(f: Fixt
     assert_eq!(texts(&logs, LogKind::Stderr), ["oops"]);
     let system = texts(&logs, LogKind::System);
     assert!(system[0].starts_with("starting `sh -c"), "{system:?}");
-    assert!(system.iter().any(|t| t.starts_with("committed changes the agent left uncommitted")), "{system:?}");
+    assert!(
+        system.iter().any(|t| t.starts_with("committed changes the agent left uncommitted")),
+        "{system:?}"
+    );
     assert_eq!(system.last(), Some(&"run succeeded"));
 
     // The work is on the task's branch, not on main.
@@ -265,7 +274,10 @@ async fn stop_ends_every_process_of_the_run_even_those_that_left_the_group() {
     let run = f.runner.wait(run.id).await.expect("wait");
     assert_eq!(run.status, RunStatus::Cancelled);
     assert_eq!(run.error.as_deref(), Some("stopped on request"));
-    assert!(process::run_processes(&run.id.to_string(), run.pid.map(|p| p as i32)).is_empty(), "nothing of the run survives");
+    assert!(
+        process::run_processes(&run.id.to_string(), run.pid.map(|p| p as i32)).is_empty(),
+        "nothing of the run survives"
+    );
     for pid in pids {
         let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| !s.contains(") Z "))
@@ -288,8 +300,10 @@ async fn background_jobs_do_not_keep_a_finished_run_open() {
     let run = f.runner.wait(f.runner.start(task.id).await.expect("start").id).await.expect("wait");
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     let logs = f.logs(run.id).await;
-    let pid: i32 = texts(&logs, LogKind::Stdout)[0].split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("pid");
-    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
+    let pid: i32 =
+        texts(&logs, LogKind::Stdout)[0].split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("pid");
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
     assert!(!alive, "the background job was ended with the run");
 }
 
@@ -297,14 +311,21 @@ async fn background_jobs_do_not_keep_a_finished_run_open() {
 async fn giant_lines_and_invalid_utf8_are_kept_without_breaking_the_run() {
     let f = sqlite_fixture().await;
     let task = f
-        .task("noisy", json!("head -c 50000000 /dev/zero | tr '\\0' x; echo; printf 'ok\\377\\000\\n'; echo after"))
+        .task(
+            "noisy",
+            json!("head -c 50000000 /dev/zero | tr '\\0' x; echo; printf 'ok\\377\\000\\n'; echo after"),
+        )
         .await;
     let run = f.runner.wait(f.runner.start(task.id).await.expect("start").id).await.expect("wait");
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     let logs = f.logs(run.id).await;
     let stdout: Vec<&LogEntry> = logs.iter().filter(|e| e.kind == LogKind::Stdout).collect();
     let pieces: Vec<&&LogEntry> = stdout.iter().take_while(|e| e.text.starts_with('x')).collect();
-    assert_eq!(pieces.iter().map(|e| e.text.len()).sum::<usize>(), 50_000_000, "every byte of the long line is kept");
+    assert_eq!(
+        pieces.iter().map(|e| e.text.len()).sum::<usize>(),
+        50_000_000,
+        "every byte of the long line is kept"
+    );
     assert!(pieces.iter().all(|e| e.text.len() <= 1024 * 1024), "in pieces of at most 1 MiB");
     assert_eq!(pieces.len(), 48);
     assert!(pieces[..47].iter().all(|e| e.data == Some(json!({"truncated": true}))));
@@ -320,7 +341,10 @@ async fn a_task_runs_once_at_a_time_and_branch_collisions_pick_a_free_name() {
     let task = f.task("busy", json!("sleep 300")).await;
     let run = f.runner.start(task.id).await.expect("start");
     let second = f.runner.start(task.id).await;
-    assert!(matches!(second, Err(RunError::Conflict(ref m)) if m.contains("already has a run")), "{second:?}");
+    assert!(
+        matches!(second, Err(RunError::Conflict(ref m)) if m.contains("already has a run")),
+        "{second:?}"
+    );
     f.runner.stop(run.id).await.expect("stop");
     let run = f.runner.wait(run.id).await.expect("wait");
     assert_eq!(run.branch.as_deref(), Some("taskyard/busy-2"), "the existing branch was left alone");
@@ -348,15 +372,31 @@ mod follow {
     async fn hand_over_is_gapless<S: Store>(store: S) {
         let bus = Arc::new(Bus::new());
         let p = store
-            .create_project(NewProject { name: "p".into(), repo_path: "/r".into(), default_branch: "main".into(), origin_url: None })
+            .create_project(NewProject {
+                name: "p".into(),
+                repo_path: "/r".into(),
+                default_branch: "main".into(),
+                origin_url: None,
+            })
             .await
             .expect("p");
         let t = store
-            .create_task(NewTask { project_id: p.id, title: "t".into(), description: String::new(), agent: "command".into(), agent_config: "{}".into() })
+            .create_task(NewTask {
+                project_id: p.id,
+                title: "t".into(),
+                description: String::new(),
+                agent: "command".into(),
+                agent_config: "{}".into(),
+            })
             .await
             .expect("t");
         let run = store
-            .create_run(NewRun { task_id: t.id, kind: RunKind::Start, agent: "command".into(), prompt: "x".into() })
+            .create_run(NewRun {
+                task_id: t.id,
+                kind: RunKind::Start,
+                agent: "command".into(),
+                prompt: "x".into(),
+            })
             .await
             .expect("run");
         const TOTAL: i64 = 20_000;
@@ -385,10 +425,7 @@ mod follow {
                     n = n % 97 + 1;
                     tokio::task::yield_now().await;
                 }
-                store
-                    .finish_run(run.id, RunStatus::Succeeded, RunFinished::default())
-                    .await
-                    .expect("finish");
+                store.finish_run(run.id, RunStatus::Succeeded, RunFinished::default()).await.expect("finish");
                 bus.end_logs(run.id);
             })
         };

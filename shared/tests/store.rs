@@ -74,7 +74,12 @@ async fn setup_run<S: Store>(s: &S) -> (Project, Task, Run) {
     let p = s.create_project(new_project("/repos/setup")).await.expect("project");
     let t = s.create_task(new_task(p.id, "setup")).await.expect("task");
     let r = s
-        .create_run(NewRun { task_id: t.id, kind: RunKind::Start, agent: "command".into(), prompt: "go".into() })
+        .create_run(NewRun {
+            task_id: t.id,
+            kind: RunKind::Start,
+            agent: "command".into(),
+            prompt: "go".into(),
+        })
         .await
         .expect("run");
     (p, t, r)
@@ -85,7 +90,10 @@ async fn projects_are_created_listed_and_deleted<S: Store>(s: S) {
     assert!(s.list_projects().await.expect("list").is_empty());
     let a = s.create_project(new_project("/repos/a")).await.expect("create a");
     let b = s
-        .create_project(NewProject { origin_url: Some("https://example.com/b.git".into()), ..new_project("/repos/b") })
+        .create_project(NewProject {
+            origin_url: Some("https://example.com/b.git".into()),
+            ..new_project("/repos/b")
+        })
         .await
         .expect("create b");
     assert_eq!(s.get_project(a.id).await.expect("get"), a);
@@ -138,18 +146,29 @@ async fn tasks_are_patched_field_by_field<S: Store>(s: S) {
         )
         .await
         .expect("move");
-    assert_eq!((moved.status, moved.phase, moved.position), (TaskStatus::InProgress, Some(TaskPhase::Code), 0.5));
+    assert_eq!(
+        (moved.status, moved.phase, moved.position),
+        (TaskStatus::InProgress, Some(TaskPhase::Code), 0.5)
+    );
     assert_eq!(moved.title, t.title, "untouched fields stay");
     assert!(moved.updated_at >= t.updated_at);
     let renamed = s
-        .update_task(t.id, TaskPatch { title: Some("Renamed".into()), branch: Some("taskyard/patch-me".into()), ..Default::default() })
+        .update_task(
+            t.id,
+            TaskPatch {
+                title: Some("Renamed".into()),
+                branch: Some("taskyard/patch-me".into()),
+                ..Default::default()
+            },
+        )
         .await
         .expect("rename");
     assert_eq!(renamed.title, "Renamed");
     assert_eq!(renamed.phase, Some(TaskPhase::Code), "phase kept when not in the patch");
     assert_eq!(renamed.branch.as_deref(), Some("taskyard/patch-me"));
     assert_eq!(renamed.slug, t.slug, "the slug (and so the branch name) never changes");
-    let cleared = s.update_task(t.id, TaskPatch { phase: Some(None), ..Default::default() }).await.expect("clear");
+    let cleared =
+        s.update_task(t.id, TaskPatch { phase: Some(None), ..Default::default() }).await.expect("clear");
     assert_eq!(cleared.phase, None);
     assert_eq!(s.get_task(t.id).await.expect("get"), cleared);
     let missing = s.update_task(TaskId::new(), TaskPatch::default()).await;
@@ -161,9 +180,7 @@ async fn tasks_are_patched_field_by_field<S: Store>(s: S) {
 async fn bad_text_is_refused_and_nothing_is_lost<S: Store>(s: S) {
     let (p, t, r) = setup_run(&s).await;
     assert!(matches!(s.create_task(new_task(p.id, "nul\0byte")).await, Err(StoreError::Invalid(_))));
-    let bad = s
-        .update_task(t.id, TaskPatch { position: Some(f64::NAN), ..Default::default() })
-        .await;
+    let bad = s.update_task(t.id, TaskPatch { position: Some(f64::NAN), ..Default::default() }).await;
     assert!(matches!(bad, Err(StoreError::Invalid(_))));
     s.append_logs(&[entry(r.id, 1, "kept")]).await.expect("first batch");
     let batch = [entry(r.id, 2, "fine"), entry(r.id, 3, "bad\0")];
@@ -195,7 +212,13 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
     let again = s
         .mark_run_started(
             r1.id,
-            RunStarted { branch: "b".into(), base_branch: "main".into(), base_commit: "c".into(), worktree_path: "w".into(), pid: 1 },
+            RunStarted {
+                branch: "b".into(),
+                base_branch: "main".into(),
+                base_commit: "c".into(),
+                worktree_path: "w".into(),
+                pid: 1,
+            },
         )
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "a running run cannot start twice");
@@ -218,7 +241,10 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
         .await
         .expect("finish");
     assert_eq!(finished.status, RunStatus::Succeeded);
-    assert_eq!((finished.files_changed, finished.insertions, finished.deletions), (Some(2), Some(10), Some(3)));
+    assert_eq!(
+        (finished.files_changed, finished.insertions, finished.deletions),
+        (Some(2), Some(10), Some(3))
+    );
     assert_eq!(finished.session_id.as_deref(), Some("sess-1"));
     assert!(finished.finished_at.is_some());
     let twice = s.finish_run(r1.id, RunStatus::Failed, RunFinished::default()).await;
@@ -228,19 +254,34 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
     assert!(matches!(not_final, Err(StoreError::Invalid(_))));
 
     let r2 = s
-        .create_run(NewRun { task_id: t.id, kind: RunKind::FollowUp, agent: "command".into(), prompt: "more".into() })
+        .create_run(NewRun {
+            task_id: t.id,
+            kind: RunKind::FollowUp,
+            agent: "command".into(),
+            prompt: "more".into(),
+        })
         .await
         .expect("r2");
     assert_eq!((r2.attempt, r2.kind), (2, RunKind::FollowUp));
     let cancelled = s
-        .finish_run(r2.id, RunStatus::Cancelled, RunFinished { error: Some("stopped before start".into()), ..Default::default() })
+        .finish_run(
+            r2.id,
+            RunStatus::Cancelled,
+            RunFinished { error: Some("stopped before start".into()), ..Default::default() },
+        )
         .await
         .expect("cancel queued");
     assert_eq!(cancelled.error.as_deref(), Some("stopped before start"));
     let late_start = s
         .mark_run_started(
             r2.id,
-            RunStarted { branch: "b".into(), base_branch: "main".into(), base_commit: "c".into(), worktree_path: "w".into(), pid: 1 },
+            RunStarted {
+                branch: "b".into(),
+                base_branch: "main".into(),
+                base_commit: "c".into(),
+                worktree_path: "w".into(),
+                pid: 1,
+            },
         )
         .await;
     assert!(matches!(late_start, Err(StoreError::Conflict(ref m)) if m.contains("cancelled")));
@@ -248,7 +289,12 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
     assert_eq!(runs, vec![1, 2]);
     assert!(matches!(s.get_run(RunId::new()).await, Err(StoreError::NotFound { entity: "run", .. })));
     let orphan = s
-        .create_run(NewRun { task_id: TaskId::new(), kind: RunKind::Start, agent: "x".into(), prompt: "y".into() })
+        .create_run(NewRun {
+            task_id: TaskId::new(),
+            kind: RunKind::Start,
+            agent: "x".into(),
+            prompt: "y".into(),
+        })
         .await;
     assert!(matches!(orphan, Err(StoreError::NotFound { entity: "task", .. })));
 }
@@ -259,8 +305,13 @@ async fn concurrent_run_creation_gets_distinct_attempts<S: Store>(s: S) {
     for i in 0..8 {
         let s = s.clone();
         handles.push(tokio::spawn(async move {
-            s.create_run(NewRun { task_id: t.id, kind: RunKind::Start, agent: "command".into(), prompt: format!("p{i}") })
-                .await
+            s.create_run(NewRun {
+                task_id: t.id,
+                kind: RunKind::Start,
+                agent: "command".into(),
+                prompt: format!("p{i}"),
+            })
+            .await
         }));
     }
     let mut attempts = HashSet::new();
@@ -277,7 +328,12 @@ async fn logs_are_appended_in_batches_and_read_by_range<S: Store>(s: S) {
         let p = s.create_project(new_project("/repos/logs2")).await.expect("p");
         let t = s.create_task(new_task(p.id, "other")).await.expect("t");
         let r = s
-            .create_run(NewRun { task_id: t.id, kind: RunKind::Start, agent: "command".into(), prompt: "go".into() })
+            .create_run(NewRun {
+                task_id: t.id,
+                kind: RunKind::Start,
+                agent: "command".into(),
+                prompt: "go".into(),
+            })
             .await
             .expect("r");
         (p, t, r)
@@ -327,7 +383,8 @@ async fn a_failed_batch_stores_nothing<S: Store>(s: S) {
     // seq 3 and 4 are new but 2 repeats: the whole batch is refused.
     let dup = s.append_logs(&[entry(r.id, 3, "c"), entry(r.id, 2, "dup"), entry(r.id, 4, "d")]).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    let texts: Vec<String> = s.read_logs(r.id, 0, 10).await.expect("read").into_iter().map(|e| e.text).collect();
+    let texts: Vec<String> =
+        s.read_logs(r.id, 0, 10).await.expect("read").into_iter().map(|e| e.text).collect();
     assert_eq!(texts, ["a", "b"]);
     let unknown_run = s.append_logs(&[entry(RunId::new(), 1, "x")]).await;
     assert!(unknown_run.is_err(), "logs of a run that does not exist are refused");

@@ -1,4 +1,5 @@
 //! Test harnesses shared by the workspace's tests: real parts started on demand and cleaned
 //! up afterwards (an ephemeral Postgres cluster, a smart-HTTP git server).
 
+pub mod git_http;
 pub mod pg;

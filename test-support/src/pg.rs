@@ -139,7 +139,9 @@ fn start_cluster() -> Result<Cluster> {
     let bin = pg_bin_dir();
     let user = run_as();
     if nix::unistd::geteuid().is_root() && user.is_none() {
-        bail!("running as root and no `postgres` user exists: install the postgresql package or set TEST_DATABASE_URL");
+        bail!(
+            "running as root and no `postgres` user exists: install the postgresql package or set TEST_DATABASE_URL"
+        );
     }
     let root = tempfile::Builder::new().prefix("taskyard-pg-").tempdir()?.keep();
     let data = root.join("data");

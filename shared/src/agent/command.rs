@@ -59,7 +59,9 @@ fn settings(config: &Value) -> Result<Settings, AgentError> {
     }
     for name in s.env.keys() {
         if !valid_env_name(name) {
-            return Err(AgentError::InvalidConfig(format!("`{name}` is not a valid environment variable name")));
+            return Err(AgentError::InvalidConfig(format!(
+                "`{name}` is not a valid environment variable name"
+            )));
         }
     }
     Ok(s)
@@ -147,7 +149,10 @@ mod tests {
     #[test]
     fn argv_gets_the_prompt_as_one_argument() {
         let spec = CommandAdapter
-            .command(&ctx(json!({"command": ["agent", "--task", "{prompt}"], "env": {"MODE": "fast"}}), "fix it; rm -rf /"))
+            .command(&ctx(
+                json!({"command": ["agent", "--task", "{prompt}"], "env": {"MODE": "fast"}}),
+                "fix it; rm -rf /",
+            ))
             .expect("spec");
         assert_eq!(spec.program, "agent");
         assert_eq!(spec.args, ["--task", "fix it; rm -rf /"]);
@@ -157,7 +162,9 @@ mod tests {
 
     #[test]
     fn shell_lines_never_parse_the_prompt() {
-        let spec = CommandAdapter.command(&ctx(json!({"command": "echo {prompt} | wc -c"}), "$(reboot)")).expect("spec");
+        let spec = CommandAdapter
+            .command(&ctx(json!({"command": "echo {prompt} | wc -c"}), "$(reboot)"))
+            .expect("spec");
         assert_eq!(spec.program, "sh");
         assert_eq!(spec.args, ["-c", "echo \"$TASKYARD_PROMPT\" | wc -c"]);
     }

@@ -145,11 +145,16 @@ pub fn plain_outcome(exit: ExitInfo) -> Outcome {
     }
     match (exit.code, exit.signal) {
         (Some(0), _) => Outcome { status: RunStatus::Succeeded, error: None },
-        (Some(code), _) => Outcome { status: RunStatus::Failed, error: Some(format!("exited with code {code}")) },
+        (Some(code), _) => {
+            Outcome { status: RunStatus::Failed, error: Some(format!("exited with code {code}")) }
+        }
         (None, Some(sig)) => {
-            let name = Signal::try_from(sig).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| sig.to_string());
+            let name =
+                Signal::try_from(sig).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| sig.to_string());
             Outcome { status: RunStatus::Failed, error: Some(format!("killed by signal {name}")) }
         }
-        (None, None) => Outcome { status: RunStatus::Failed, error: Some("ended without an exit status".into()) },
+        (None, None) => {
+            Outcome { status: RunStatus::Failed, error: Some("ended without an exit status".into()) }
+        }
     }
 }

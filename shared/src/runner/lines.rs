@@ -131,7 +131,10 @@ mod tests {
 
     #[tokio::test]
     async fn splits_lines_and_keeps_the_unterminated_last_one() {
-        assert_eq!(lines_of(b"a\nbb\r\n\nlast", 100).await, owned(&[("a", false), ("bb", false), ("", false), ("last", false)]));
+        assert_eq!(
+            lines_of(b"a\nbb\r\n\nlast", 100).await,
+            owned(&[("a", false), ("bb", false), ("", false), ("last", false)])
+        );
         assert!(lines_of(b"", 100).await.is_empty());
     }
 

@@ -152,7 +152,8 @@ impl<S: Store> Runner<S> {
     /// Starts a fresh run of a task with its description as the prompt.
     pub async fn start(&self, task_id: TaskId) -> Result<Run> {
         let task = self.inner.store.get_task(task_id).await?;
-        let prompt = if task.description.trim().is_empty() { task.title.clone() } else { task.description.clone() };
+        let prompt =
+            if task.description.trim().is_empty() { task.title.clone() } else { task.description.clone() };
         self.launch(task, RunKind::Start, prompt).await
     }
 
@@ -183,13 +184,15 @@ impl<S: Store> Runner<S> {
         {
             let mut active = self.lock_active();
             if active.values().any(|a| a.task == task.id) {
-                return Err(RunError::Conflict("the task already has a run in progress; stop it or wait".into()));
+                return Err(RunError::Conflict(
+                    "the task already has a run in progress; stop it or wait".into(),
+                ));
             }
-            active.insert(placeholder, Active { task: task.id, stop: stop_tx.clone(), done: done_rx.clone() });
+            active
+                .insert(placeholder, Active { task: task.id, stop: stop_tx.clone(), done: done_rx.clone() });
         }
-        let created = store
-            .create_run(NewRun { task_id: task.id, kind, agent: task.agent.clone(), prompt })
-            .await;
+        let created =
+            store.create_run(NewRun { task_id: task.id, kind, agent: task.agent.clone(), prompt }).await;
         let run = {
             let mut active = self.lock_active();
             let entry = active.remove(&placeholder);
@@ -203,7 +206,10 @@ impl<S: Store> Runner<S> {
             }
         };
         let task = store
-            .update_task(task.id, TaskPatch { status: Some(TaskStatus::Queued), phase: Some(None), ..Default::default() })
+            .update_task(
+                task.id,
+                TaskPatch { status: Some(TaskStatus::Queued), phase: Some(None), ..Default::default() },
+            )
             .await?;
         self.inner.bus.publish_board(BoardEvent::RunUpdated { run: run.clone() });
         self.inner.bus.publish_board(BoardEvent::TaskUpdated { task: task.clone() });
@@ -266,8 +272,15 @@ impl<S: Store> Runner<S> {
             Ok(seq) => seq + 1,
             Err(e) => return self.finish(&run, &task, RunStatus::Failed, fail(format!("{e}")), None).await,
         };
-        let (pipe, pipeline) =
-            pipeline::start(store.clone(), bus.clone(), run.id, next_seq, adapter.parser(), cfg.batch, fatal_tx);
+        let (pipe, pipeline) = pipeline::start(
+            store.clone(),
+            bus.clone(),
+            run.id,
+            next_seq,
+            adapter.parser(),
+            cfg.batch,
+            fatal_tx,
+        );
         let note = |text: String| PipeInput::Note(Parsed { kind: LogKind::System, text, data: None });
         use pipeline::PipeInput;
 
@@ -301,7 +314,9 @@ impl<S: Store> Runner<S> {
                 let _ = pipe.send(note(e.to_string())).await;
                 drop(pipe);
                 let end = pipeline.await.ok();
-                return self.finish(&run, &task, RunStatus::Failed, fail(e.to_string()), end.map(|e| e.last_seq)).await;
+                return self
+                    .finish(&run, &task, RunStatus::Failed, fail(e.to_string()), end.map(|e| e.last_seq))
+                    .await;
             }
         };
         let env = self.environment(&run, &task, &ctx, &spec.env);
@@ -318,7 +333,9 @@ impl<S: Store> Runner<S> {
             Ok(child) => child,
             Err(e) => {
                 let msg = process::spawn_error(&spec.program, &e);
-                let _ = pipe.send(PipeInput::Note(Parsed { kind: LogKind::Error, text: msg.clone(), data: None })).await;
+                let _ = pipe
+                    .send(PipeInput::Note(Parsed { kind: LogKind::Error, text: msg.clone(), data: None }))
+                    .await;
                 drop(pipe);
                 let end = pipeline.await.ok();
                 return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
@@ -349,8 +366,14 @@ impl<S: Store> Runner<S> {
 
         let mut readers = tokio::task::JoinSet::new();
         for (stream, reader) in [
-            (Stream::Stdout, child.stdout.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
-            (Stream::Stderr, child.stderr.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
+            (
+                Stream::Stdout,
+                child.stdout.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            ),
+            (
+                Stream::Stderr,
+                child.stderr.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            ),
         ] {
             let Some(reader) = reader else { continue };
             let (tx, mut rx) = tokio::sync::mpsc::channel(16);
@@ -391,19 +414,24 @@ impl<S: Store> Runner<S> {
         };
 
         // Nothing of the run outlives it: background jobs still holding the pipes included.
-        let drain = tokio::time::timeout(cfg.drain_timeout, async {
-            while readers.join_next().await.is_some() {}
-        });
+        let drain =
+            tokio::time::timeout(cfg.drain_timeout, async { while readers.join_next().await.is_some() {} });
         if drain.await.is_err() {
-            let _ = pipe.send(note("processes of the run were still running after the agent exited; ending them".into())).await;
+            let _ = pipe
+                .send(note(
+                    "processes of the run were still running after the agent exited; ending them".into(),
+                ))
+                .await;
         }
         let swept = process::sweep(&run.id.to_string(), Some(pid)).await;
         if swept > 0 {
             tracing::info!(run = %run.id, swept, "ended leftover processes of the run");
         }
-        if tokio::time::timeout(Duration::from_secs(5), async { while readers.join_next().await.is_some() {} })
-            .await
-            .is_err()
+        if tokio::time::timeout(Duration::from_secs(5), async {
+            while readers.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
         {
             readers.abort_all();
         }
@@ -432,7 +460,10 @@ impl<S: Store> Runner<S> {
             outcome = agent::Outcome { status: RunStatus::Failed, error: Some(reason) };
         }
         if let Some(e) = &end.error {
-            outcome = agent::Outcome { status: RunStatus::Failed, error: Some(format!("could not store the run's log: {e}")) };
+            outcome = agent::Outcome {
+                status: RunStatus::Failed,
+                error: Some(format!("could not store the run's log: {e}")),
+            };
         }
 
         // Leftovers are committed so the diff, a merge or a follow-up sees all the work.
@@ -450,7 +481,13 @@ impl<S: Store> Runner<S> {
                 finished.insertions = Some(stats.insertions);
                 finished.deletions = Some(stats.deletions);
                 if let Some(commit) = committed {
-                    seq = self.system_entry(run.id, seq, format!("committed changes the agent left uncommitted ({})", short(&commit))).await;
+                    seq = self
+                        .system_entry(
+                            run.id,
+                            seq,
+                            format!("committed changes the agent left uncommitted ({})", short(&commit)),
+                        )
+                        .await;
                 }
             }
             Err(e) => {
@@ -461,7 +498,12 @@ impl<S: Store> Runner<S> {
         self.finish(&run, &task, outcome.status, finished, Some(seq)).await
     }
 
-    async fn stop_process(&self, child: &mut tokio::process::Child, pgid: i32, adapter: &dyn agent::Adapter) -> Option<std::process::ExitStatus> {
+    async fn stop_process(
+        &self,
+        child: &mut tokio::process::Child,
+        pgid: i32,
+        adapter: &dyn agent::Adapter,
+    ) -> Option<std::process::ExitStatus> {
         let signals = self.inner.config.stop_signals.clone().unwrap_or_else(|| adapter.stop_signals());
         for (signal, grace) in signals {
             process::signal_group(pgid, signal);
@@ -526,7 +568,10 @@ impl<S: Store> Runner<S> {
             let task = self
                 .inner
                 .store
-                .update_task(task.id, TaskPatch { branch: Some(worktree.branch.clone()), ..Default::default() })
+                .update_task(
+                    task.id,
+                    TaskPatch { branch: Some(worktree.branch.clone()), ..Default::default() },
+                )
                 .await?;
             self.inner.bus.publish_board(BoardEvent::TaskUpdated { task });
         }
@@ -617,7 +662,11 @@ impl<S: Store> Runner<S> {
             Ok(()) => {
                 self.inner.bus.publish_logs(
                     run,
-                    crate::events::LogNotice::Appended { first_seq: entry.seq, last_seq: entry.seq, entries: Some(vec![entry].into()) },
+                    crate::events::LogNotice::Appended {
+                        first_seq: entry.seq,
+                        last_seq: entry.seq,
+                        entries: Some(vec![entry].into()),
+                    },
                 );
                 last_seq + 1
             }

@@ -77,7 +77,8 @@ pub fn start<S: Store>(
     let writer = tokio::spawn(write_batches(store, bus, run, batch_rx, on_fatal));
     let handle = tokio::spawn(async move {
         let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits).await;
-        let error = writer.await.unwrap_or_else(|e| Some(StoreError::Invalid(format!("log writer panicked: {e}"))));
+        let error =
+            writer.await.unwrap_or_else(|e| Some(StoreError::Invalid(format!("log writer panicked: {e}"))));
         PipelineEnd { parser, last_seq, error }
     });
     (tx, handle)

@@ -40,7 +40,9 @@ pub fn spawn(spec: &CommandSpec, env: &BTreeMap<String, String>, cwd: &Path) -> 
 /// A person-readable reason for a failed spawn.
 pub fn spawn_error(program: &str, err: &io::Error) -> String {
     match err.kind() {
-        io::ErrorKind::NotFound => format!("agent command `{program}` was not found (is it installed and on PATH?)"),
+        io::ErrorKind::NotFound => {
+            format!("agent command `{program}` was not found (is it installed and on PATH?)")
+        }
         io::ErrorKind::PermissionDenied => format!("agent command `{program}` is not executable"),
         _ => format!("agent command `{program}` could not start: {err}"),
     }
@@ -93,11 +95,8 @@ pub fn run_processes(run_id: &str, pgid: Option<i32>) -> Vec<i32> {
         .filter(|pid| *pid != me)
         .filter_map(proc_info)
         .collect();
-    let mut found: HashSet<i32> = all
-        .iter()
-        .filter(|p| Some(p.pgrp) == pgid || has_marker(p.pid, &marker))
-        .map(|p| p.pid)
-        .collect();
+    let mut found: HashSet<i32> =
+        all.iter().filter(|p| Some(p.pgrp) == pgid || has_marker(p.pid, &marker)).map(|p| p.pid).collect();
     // Descendants of run processes belong to the run too, whatever group or environment
     // they chose.
     loop {
@@ -122,9 +121,8 @@ pub async fn sweep(run_id: &str, pgid: Option<i32>) -> usize {
     let mut killed = HashSet::new();
     for _ in 0..100 {
         let run_id_owned = run_id.to_owned();
-        let pids = tokio::task::spawn_blocking(move || run_processes(&run_id_owned, pgid))
-            .await
-            .unwrap_or_default();
+        let pids =
+            tokio::task::spawn_blocking(move || run_processes(&run_id_owned, pgid)).await.unwrap_or_default();
         if pids.is_empty() {
             break;
         }

@@ -77,11 +77,7 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// A project's tasks in board order (column, then position).
     fn list_tasks(&self, project: ProjectId) -> impl Future<Output = Result<Vec<Task>>> + Send;
     /// Changes some fields of a task.
-    fn update_task(
-        &self,
-        id: TaskId,
-        patch: TaskPatch,
-    ) -> impl Future<Output = Result<Task>> + Send;
+    fn update_task(&self, id: TaskId, patch: TaskPatch) -> impl Future<Output = Result<Task>> + Send;
     /// Removes a task with its runs and logs.
     fn delete_task(&self, id: TaskId) -> impl Future<Output = Result<()>> + Send;
 
@@ -92,17 +88,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// A task's runs, first attempt first.
     fn list_runs(&self, task: TaskId) -> impl Future<Output = Result<Vec<Run>>> + Send;
     /// Runs in a status, oldest first (recovery and queues use it).
-    fn list_runs_by_status(
-        &self,
-        status: RunStatus,
-    ) -> impl Future<Output = Result<Vec<Run>>> + Send;
+    fn list_runs_by_status(&self, status: RunStatus) -> impl Future<Output = Result<Vec<Run>>> + Send;
     /// Queued → running, with where and as what it runs. Fails with `Conflict` if the run is
     /// not queued any more (a stop came first).
-    fn mark_run_started(
-        &self,
-        id: RunId,
-        started: RunStarted,
-    ) -> impl Future<Output = Result<Run>> + Send;
+    fn mark_run_started(&self, id: RunId, started: RunStarted) -> impl Future<Output = Result<Run>> + Send;
     /// Moves a run to a terminal status. Fails with `Conflict` if it already has one, so a
     /// finished run never changes.
     fn finish_run(
@@ -475,12 +464,13 @@ pub(crate) fn log_entry(
     data: Option<String>,
 ) -> Result<LogEntry> {
     let kind = kind.parse().map_err(|e: crate::model::UnknownValue| StoreError::Invalid(e.to_string()))?;
-    let data = match data {
-        None => None,
-        Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
-            StoreError::Invalid(format!("log entry {run_id}/{seq} has invalid data: {e}"))
-        })?),
-    };
+    let data =
+        match data {
+            None => None,
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                StoreError::Invalid(format!("log entry {run_id}/{seq} has invalid data: {e}"))
+            })?),
+        };
     Ok(LogEntry { run_id, seq, ts, kind, text, data })
 }
 

@@ -66,8 +66,10 @@ impl Store for PgStore {
         }
         super::check_log_batch(entries)?;
         let n = entries.len();
-        let (mut runs, mut seqs, mut tss) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut kinds, mut texts, mut datas) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut runs, mut seqs, mut tss) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut kinds, mut texts, mut datas) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         for e in entries {
             runs.push(e.run_id.0);
             seqs.push(e.seq);

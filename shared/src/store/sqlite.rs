@@ -49,11 +49,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
@@ -81,15 +78,10 @@ impl Store for SqliteStore {
             return Ok(());
         }
         super::check_log_batch(entries)?;
-        let data: Vec<Option<String>> = entries
-            .iter()
-            .map(|e| e.data.as_ref().map(|d| d.to_string()))
-            .collect();
+        let data: Vec<Option<String>> =
+            entries.iter().map(|e| e.data.as_ref().map(|d| d.to_string())).collect();
         let mut tx = self.pool.begin().await?;
-        for (chunk, data) in entries
-            .chunks(LOG_ROWS_PER_STATEMENT)
-            .zip(data.chunks(LOG_ROWS_PER_STATEMENT))
-        {
+        for (chunk, data) in entries.chunks(LOG_ROWS_PER_STATEMENT).zip(data.chunks(LOG_ROWS_PER_STATEMENT)) {
             let mut insert: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, kind, text, data) ");
             insert.push_values(chunk.iter().zip(data), |mut row, (e, data)| {
