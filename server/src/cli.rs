@@ -8,11 +8,11 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use taskyard_core::events::Bus;
-use taskyard_core::git;
 use taskyard_core::logs::LogFollower;
-use taskyard_core::model::{LogEntry, LogKind, NewProject, NewTask, ProjectId, RunId, RunStatus, TaskId};
+use taskyard_core::model::{LogEntry, LogKind, NewTask, ProjectId, RunId, RunStatus, TaskId};
+use taskyard_core::projects;
 use taskyard_core::runner::{Runner, RunnerConfig};
-use taskyard_core::store::{PgStore, SqliteStore, Store};
+use taskyard_core::store::{AnyStore, Store};
 
 use crate::config::{Database, default_data_dir};
 
@@ -33,6 +33,14 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the web UI and the API on 127.0.0.1 (local mode: one user, a per-launch token).
+    Serve {
+        /// Port on 127.0.0.1; 0 picks a free one.
+        #[arg(long, env = "TASKYARD_PORT", default_value_t = 7777)]
+        port: u16,
+    },
+    /// Print the API's OpenAPI document.
+    Openapi,
     /// Manage projects (git repositories).
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -130,12 +138,15 @@ pub enum TaskCommand {
 /// Runs the command line; prints errors and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TASKYARD_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("TASKYARD_LOG").unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("TASKYARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -153,34 +164,48 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Openapi = cli.command {
+        println!("{}", crate::http::openapi_json());
+        return Ok(ExitCode::SUCCESS);
+    }
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    match Database::from_url(cli.database_url.as_deref(), &data_dir)? {
+    let store = match Database::from_url(cli.database_url.as_deref(), &data_dir)? {
         Database::Sqlite(path) => {
-            let store =
-                SqliteStore::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
-            dispatch(store, &data_dir, cli.command).await
+            AnyStore::sqlite(&path).await.with_context(|| format!("opening {}", path.display()))?
         }
-        Database::Postgres(url) => {
-            let store = PgStore::connect(&url).await.context("connecting to Postgres")?;
-            dispatch(store, &data_dir, cli.command).await
-        }
+        Database::Postgres(url) => AnyStore::connect(&url).await.context("connecting to Postgres")?,
+    };
+    if let Command::Serve { port } = cli.command {
+        return serve(store, data_dir, port).await;
     }
+    dispatch(store, &data_dir, cli.command).await
+}
+
+async fn serve(store: AnyStore, data_dir: PathBuf, port: u16) -> Result<ExitCode> {
+    let backend = store.backend();
+    let running =
+        crate::http::start(crate::http::ServeOptions { port, data_dir: data_dir.clone(), store }).await?;
+    tracing::info!(addr = %running.addr, database = backend, data_dir = %data_dir.display(), "listening");
+    println!("Taskyard is running. Open {}", running.url);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    running.stop().await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Result<ExitCode> {
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), RunnerConfig::new(data_dir));
     match command {
+        Command::Serve { .. } | Command::Openapi => unreachable!("handled before the store is opened"),
         Command::Project(ProjectCommand::Add { path, name }) => {
-            let info = tokio::task::spawn_blocking(move || git::open_local(&path)).await??;
-            let project = store
-                .create_project(NewProject {
-                    name: name.unwrap_or_else(|| folder_name(&info.path)),
-                    repo_path: info.path.display().to_string(),
-                    default_branch: info.default_branch,
-                    origin_url: info.origin_url,
-                })
-                .await?;
+            let path = std::path::absolute(&path).unwrap_or(path);
+            let project = projects::add_local(&store, &path, name).await?;
             println!("{}  {}  {} ({})", project.id, project.name, project.repo_path, project.default_branch);
         }
         Command::Project(ProjectCommand::Clone { url, token_env, name }) => {
@@ -188,41 +213,20 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
                 Some(var) => Some(std::env::var(&var).with_context(|| format!("${var} is not set"))?),
                 None => None,
             };
-            git::validate_remote_url(&url)?;
-            let repo_name = url
-                .trim_end_matches('/')
-                .trim_end_matches(".git")
-                .rsplit('/')
-                .next()
-                .unwrap_or("repo")
-                .to_owned();
-            let dest = data_dir
-                .join("repos")
-                .join(format!("{repo_name}-{}", &uuid::Uuid::now_v7().simple().to_string()[..8]));
-            let clone_url = url.clone();
-            let info = tokio::task::spawn_blocking(move || {
-                git::clone(&clone_url, &dest, token.as_deref(), &mut |p| {
-                    if p.total_objects > 0 {
-                        eprint!(
-                            "\rreceiving objects: {}/{} ({} KiB)",
-                            p.received_objects,
-                            p.total_objects,
-                            p.received_bytes / 1024
-                        );
-                    }
-                    true
-                })
+            let dest = projects::clone_destination(data_dir, &url);
+            let project = projects::clone_remote(&store, &url, dest, token, name, |p| {
+                if p.total_objects > 0 {
+                    eprint!(
+                        "\rreceiving objects: {}/{} ({} KiB)",
+                        p.received_objects,
+                        p.total_objects,
+                        p.received_bytes / 1024
+                    );
+                }
+                true
             })
-            .await??;
+            .await?;
             eprintln!();
-            let project = store
-                .create_project(NewProject {
-                    name: name.unwrap_or(repo_name),
-                    repo_path: info.path.display().to_string(),
-                    default_branch: info.default_branch,
-                    origin_url: info.origin_url,
-                })
-                .await?;
             println!("{}  {}  {} ({})", project.id, project.name, project.repo_path, project.default_branch);
         }
         Command::Project(ProjectCommand::List) => {
@@ -267,19 +271,19 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
                 bail!("run {run} not found");
             }
         }
+        Command::Merge { run } => {
+            let merged = runner.merge(run).await?;
+            println!("{}", serde_json::to_string(&merged)?);
+        }
         Command::Diff { run, stat } => {
-            let run = store.get_run(run).await?;
-            let (Some(branch), Some(base)) = (run.branch, run.base_branch) else {
-                bail!("the run has no branch yet");
-            };
-            let project = store.get_project(store.get_task(run.task_id).await?.project_id).await?;
-            let diff = tokio::task::spawn_blocking(move || git::diff(&project.repo_path(), &base, &branch))
-                .await??;
+            let diff = runner.diff(run).await?;
             for f in &diff.files {
                 if stat {
+                    let status =
+                        serde_json::to_value(f.status).ok().and_then(|v| v.as_str().map(str::to_owned));
                     println!(
                         "{:<10} +{:<5} -{:<5} {}",
-                        format!("{:?}", f.status).to_lowercase(),
+                        status.unwrap_or_default(),
                         f.insertions,
                         f.deletions,
                         f.path
@@ -291,20 +295,6 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
             if stat {
                 println!("{} files, +{} -{}", diff.files.len(), diff.insertions, diff.deletions);
             }
-        }
-        Command::Merge { run } => {
-            let run = store.get_run(run).await?;
-            let (Some(branch), Some(base)) = (run.branch.clone(), run.base_branch.clone()) else {
-                bail!("the run has no branch yet");
-            };
-            let task = store.get_task(run.task_id).await?;
-            let project = store.get_project(task.project_id).await?;
-            let message = format!("Merge {branch}: {}", task.title);
-            let outcome = tokio::task::spawn_blocking(move || {
-                git::merge(&project.repo_path(), &branch, &base, &message)
-            })
-            .await??;
-            println!("{}", serde_json::to_string(&outcome)?);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -341,8 +331,4 @@ fn print_entry(e: &LogEntry) {
         LogKind::Stderr => eprintln!("{}", e.text),
         kind => eprintln!("[{kind}] {}", e.text),
     }
-}
-
-fn folder_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "project".into())
 }

@@ -1,5 +1,8 @@
-//! taskyard-server: the `taskyard` command line, and (growing) the HTTP server over the core.
-//! It knows nothing of SQL: every data access goes through `taskyard_core::store::Store`.
+//! taskyard-server: the `taskyard` command line and the HTTP server over the core (REST +
+//! WebSockets + the embedded web UI). It knows nothing of SQL: every data access goes through
+//! `taskyard_core::store::Store`.
 
 pub mod cli;
 pub mod config;
+pub mod http;
+pub mod routes;

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::model::{LogEntry, ProjectId, Run, RunId, Task, TaskId};
+use crate::git::CloneProgress;
+use crate::model::{LogEntry, Project, ProjectId, Run, RunId, Task, TaskId};
 
 /// Notices kept per run channel before a slow reader lags (it then reads from the store).
 const RUN_CHANNEL_CAPACITY: usize = 256;
@@ -18,9 +19,35 @@ const RUN_CHANNEL_CAPACITY: usize = 256;
 const BOARD_CHANNEL_CAPACITY: usize = 1024;
 
 /// Something on the board changed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BoardEvent {
+    /// A project was added or changed.
+    ProjectUpdated {
+        /// The project as stored now.
+        project: Project,
+    },
+    /// A project was removed.
+    ProjectDeleted {
+        /// Its id.
+        project_id: ProjectId,
+    },
+    /// A clone started by `clone_id` made progress.
+    CloneProgress {
+        /// The clone's id.
+        clone_id: uuid::Uuid,
+        /// Objects and bytes so far.
+        progress: CloneProgress,
+    },
+    /// A clone ended: with its project, or with the reason it failed.
+    CloneFinished {
+        /// The clone's id.
+        clone_id: uuid::Uuid,
+        /// The new project, when it worked.
+        project: Option<Project>,
+        /// Why it failed, when it did.
+        error: Option<String>,
+    },
     /// A task was created or changed.
     TaskUpdated {
         /// The task as stored now.

@@ -135,7 +135,7 @@ pub struct RepoInfo {
 }
 
 /// How far a clone has got, as reported by git.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CloneProgress {
     /// Objects received so far.
     pub received_objects: usize,
@@ -150,7 +150,7 @@ pub struct CloneProgress {
 }
 
 /// What a pull did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PullOutcome {
     /// The branch already contained everything from its upstream.
@@ -178,7 +178,7 @@ pub struct Worktree {
 }
 
 /// How a file changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     /// New file (also an untracked file in a working-tree diff).
@@ -196,7 +196,7 @@ pub enum FileStatus {
 }
 
 /// The change to one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileDiff {
     /// The path after the change (before it, for a deleted file).
     pub path: String,
@@ -217,7 +217,7 @@ pub struct FileDiff {
 }
 
 /// The changes of a branch (or worktree) since it left its base.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Diff {
     /// The merge base the diff starts from.
     pub base_commit: String,
@@ -232,7 +232,7 @@ pub struct Diff {
 }
 
 /// What a merge did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MergeOutcome {
     /// The target branch already contained the branch.

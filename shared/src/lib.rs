@@ -8,5 +8,6 @@ pub mod events;
 pub mod git;
 pub mod logs;
 pub mod model;
+pub mod projects;
 pub mod runner;
 pub mod store;

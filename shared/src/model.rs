@@ -12,7 +12,7 @@ use uuid::Uuid;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema)]
         #[serde(transparent)]
         #[sqlx(transparent)]
         pub struct $name(pub Uuid);
@@ -73,7 +73,7 @@ pub struct UnknownValue {
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "snake_case")]
         pub enum $name {
             $($(#[$vdoc])* $variant),+
@@ -216,7 +216,7 @@ text_enum!(
 );
 
 /// A git repository Taskyard runs tasks in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Project {
     /// Its id.
     pub id: ProjectId,
@@ -255,7 +255,7 @@ pub struct NewProject {
 }
 
 /// A card on the board: a piece of work handed to an agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Task {
     /// Its id.
     pub id: TaskId,
@@ -277,7 +277,10 @@ pub struct Task {
     pub position: f64,
     /// Which agent adapter runs it (`command`, `claude`, …).
     pub agent: String,
-    /// Adapter settings as JSON text (command line, model, permission mode, …).
+    /// Adapter settings (command line, model, permission mode, …): a JSON object, kept as
+    /// JSON text in the store.
+    #[serde(with = "json_text")]
+    #[schema(value_type = Object)]
     pub agent_config: String,
     /// The git branch its runs work on, once the first run created it.
     pub branch: Option<String>,
@@ -285,6 +288,24 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Serializes a string that holds JSON as that JSON value (and back), so API clients see an
+/// object while the store keeps text.
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        match serde_json::from_str::<&serde_json::value::RawValue>(text) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => serde_json::Value::Object(Default::default()).serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(value.to_string())
+    }
 }
 
 /// A nullable TEXT column holding an optional text enum.
@@ -357,7 +378,7 @@ pub struct TaskPatch {
 }
 
 /// One execution of an agent for a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Run {
     /// Its id.
     pub id: RunId,
@@ -455,7 +476,7 @@ pub struct RunFinished {
 }
 
 /// One entry of a run's log, addressed by `(run_id, seq)` everywhere.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LogEntry {
     /// The run it belongs to.
     pub run_id: RunId,

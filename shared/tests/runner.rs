@@ -197,7 +197,7 @@ async fn a_follow_up_continues_in_the_same_worktree<S: Store>(f: Fixture<S>) {
     assert_eq!(second.files_changed, Some(1));
     assert_eq!(second.insertions, Some(2), "the diff is against the base, across both runs");
     let empty = f.runner.follow_up(task.id, "  ".into()).await;
-    assert!(matches!(empty, Err(RunError::Conflict(_))));
+    assert!(matches!(empty, Err(RunError::Invalid { field: "message", .. })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

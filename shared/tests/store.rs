@@ -39,6 +39,7 @@ stories!(
     a_repository_is_added_once,
     tasks_get_unique_slugs_and_board_positions,
     tasks_are_patched_field_by_field,
+    board_columns_are_counted_and_paged,
     bad_text_is_refused_and_nothing_is_lost,
     runs_number_their_attempts_and_follow_their_lifecycle,
     concurrent_run_creation_gets_distinct_attempts,
@@ -397,4 +398,42 @@ async fn deleting_a_project_removes_its_tasks_runs_and_logs<S: Store>(s: S) {
     assert!(matches!(s.get_task(t.id).await, Err(StoreError::NotFound { .. })));
     assert!(matches!(s.get_run(r.id).await, Err(StoreError::NotFound { .. })));
     assert!(s.read_logs(r.id, 0, 10).await.expect("read").is_empty());
+}
+
+async fn board_columns_are_counted_and_paged<S: Store>(s: S) {
+    let p = s.create_project(new_project("/repos/board")).await.expect("project");
+    let other = s.create_project(new_project("/repos/board2")).await.expect("project");
+    s.create_task(new_task(other.id, "elsewhere")).await.expect("other");
+    let mut backlog = Vec::new();
+    for i in 0..7 {
+        backlog.push(s.create_task(new_task(p.id, &format!("task {i}"))).await.expect("task"));
+    }
+    // Two tasks share a position: the id breaks the tie, so paging never skips or repeats.
+    for t in &backlog[5..7] {
+        s.update_task(t.id, TaskPatch { position: Some(2.5), ..Default::default() }).await.expect("move");
+    }
+    s.update_task(backlog[0].id, TaskPatch { status: Some(TaskStatus::Done), ..Default::default() })
+        .await
+        .expect("done");
+    let mut counts = s.count_tasks_by_status(p.id).await.expect("counts");
+    counts.sort_by_key(|(status, _)| status.as_str());
+    assert_eq!(counts, vec![(TaskStatus::Backlog, 6), (TaskStatus::Done, 1)]);
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.list_column(p.id, TaskStatus::Backlog, after, 4).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 4);
+        after = page.last().map(|t| (t.position, t.id));
+        seen.extend(page.into_iter().map(|t| (t.position, t.id)));
+    }
+    assert_eq!(seen.len(), 6, "every backlog task exactly once");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "board order: position, then id");
+    assert_eq!(seen[0].0, 2.0, "task 1 keeps position 2; task 0 moved out");
+    let done = s.list_column(p.id, TaskStatus::Done, None, 10).await.expect("done column");
+    assert_eq!(done.iter().map(|t| t.id).collect::<Vec<_>>(), vec![backlog[0].id]);
+    assert!(s.list_column(p.id, TaskStatus::Failed, None, 10).await.expect("empty").is_empty());
 }

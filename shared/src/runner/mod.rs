@@ -25,8 +25,10 @@ use crate::store::{Store, StoreError};
 pub mod lines;
 pub mod pipeline;
 pub mod process;
+pub mod review;
 
 pub use pipeline::BatchLimits;
+pub use review::Merged;
 
 /// Why a run could not be started, stopped or looked at.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,14 @@ pub enum RunError {
     /// The request contradicts the run's or task's state.
     #[error("{0}")]
     Conflict(String),
+    /// A value in the request is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// Result of runner calls.
@@ -94,7 +104,7 @@ impl RunnerConfig {
 
 struct Active {
     task: TaskId,
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Option<StopCause>>,
     done: watch::Receiver<Option<Run>>,
 }
 
@@ -145,6 +155,21 @@ impl<S: Store> Runner<S> {
         self.lock_active().len()
     }
 
+    /// Whether a task has a run executing now.
+    pub fn is_task_active(&self, task: TaskId) -> bool {
+        self.lock_active().values().any(|a| a.task == task)
+    }
+
+    /// Where a task's worktree lives (whether or not it exists yet).
+    pub fn worktree_path(&self, task: TaskId) -> PathBuf {
+        self.inner.config.worktree_dir(task)
+    }
+
+    /// The runner's settings.
+    pub fn config(&self) -> &RunnerConfig {
+        &self.inner.config
+    }
+
     fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Active>> {
         self.inner.active.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -161,7 +186,10 @@ impl<S: Store> Runner<S> {
     /// the last run's agent session where the adapter supports it.
     pub async fn follow_up(&self, task_id: TaskId, message: String) -> Result<Run> {
         if message.trim().is_empty() {
-            return Err(RunError::Conflict("a follow-up needs a message".into()));
+            return Err(RunError::Invalid {
+                field: "message",
+                message: "a follow-up needs a message".into(),
+            });
         }
         let task = self.inner.store.get_task(task_id).await?;
         if self.inner.store.list_runs(task_id).await?.is_empty() {
@@ -178,7 +206,7 @@ impl<S: Store> Runner<S> {
         let project = store.get_project(task.project_id).await?;
 
         // Registering before the row exists keeps two starts of one task from racing.
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop_tx, stop_rx) = watch::channel(None::<StopCause>);
         let (done_tx, done_rx) = watch::channel(None);
         let placeholder = RunId::new();
         {
@@ -230,7 +258,7 @@ impl<S: Store> Runner<S> {
     pub async fn stop(&self, run_id: RunId) -> Result<()> {
         let stop = self.lock_active().get(&run_id).map(|a| a.stop.clone());
         if let Some(stop) = stop {
-            let _ = stop.send(true);
+            let _ = stop.send(Some(StopCause::Requested));
             return Ok(());
         }
         let run = self.inner.store.get_run(run_id).await?;
@@ -262,7 +290,7 @@ impl<S: Store> Runner<S> {
         project: Project,
         adapter: Box<dyn agent::Adapter>,
         config: serde_json::Value,
-        mut stop_rx: watch::Receiver<bool>,
+        mut stop_rx: watch::Receiver<Option<StopCause>>,
     ) -> Run {
         let store = self.inner.store.clone();
         let bus = self.inner.bus.clone();
@@ -349,12 +377,12 @@ impl<S: Store> Runner<S> {
             worktree_path: workspace.worktree.path.display().to_string(),
             pid: i64::from(pid),
         };
-        let mut stopped = *stop_rx.borrow();
+        let mut cause: Option<StopCause> = stop_rx.borrow().clone();
         match store.mark_run_started(run.id, started).await {
             Ok(run) => bus.publish_board(BoardEvent::RunUpdated { run }),
             Err(e) => {
                 tracing::warn!(run = %run.id, error = %e, "run could not be marked started; stopping it");
-                stopped = true;
+                cause.get_or_insert(StopCause::Requested);
             }
         }
         if let Ok(task) = store
@@ -393,7 +421,6 @@ impl<S: Store> Runner<S> {
         }
 
         // Wait for the exit, or stop it.
-        let mut cause = stopped.then_some(StopCause::Requested);
         let status = loop {
             if cause.is_some() {
                 break self.stop_process(&mut child, pid, adapter.as_ref()).await;
@@ -401,9 +428,14 @@ impl<S: Store> Runner<S> {
             tokio::select! {
                 status = child.wait() => break status.ok(),
                 changed = stop_rx.changed() => {
-                    if changed.is_err() || *stop_rx.borrow() {
-                        let _ = pipe.send(note("stop requested".into())).await;
-                        cause = Some(StopCause::Requested);
+                    let requested = if changed.is_err() { Some(StopCause::Requested) } else { stop_rx.borrow().clone() };
+                    if let Some(requested) = requested {
+                        let why = match &requested {
+                            StopCause::Shutdown => "the server is shutting down; stopping the agent",
+                            _ => "stop requested",
+                        };
+                        let _ = pipe.send(note(why.into())).await;
+                        cause = Some(requested);
                     }
                 }
                 _ = fatal_rx.changed() => {
@@ -456,8 +488,17 @@ impl<S: Store> Runner<S> {
             }
         };
         let mut outcome = end.parser.outcome(exit);
-        if let Some(StopCause::Failure(reason)) = cause {
-            outcome = agent::Outcome { status: RunStatus::Failed, error: Some(reason) };
+        match cause {
+            Some(StopCause::Failure(reason)) => {
+                outcome = agent::Outcome { status: RunStatus::Failed, error: Some(reason) };
+            }
+            Some(StopCause::Shutdown) => {
+                outcome = agent::Outcome {
+                    status: RunStatus::Interrupted,
+                    error: Some("the server shut down during the run".into()),
+                };
+            }
+            Some(StopCause::Requested) | None => {}
         }
         if let Some(e) = &end.error {
             outcome = agent::Outcome {
@@ -724,6 +765,8 @@ impl<S: Store> Runner<S> {
 enum StopCause {
     /// A person asked for it.
     Requested,
+    /// The server is shutting down.
+    Shutdown,
     /// The run cannot go on (its log cannot be stored).
     Failure(String),
 }

@@ -11,12 +11,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::model::{
     LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
-    RunStatus, Task, TaskId, TaskPatch,
+    RunStatus, Task, TaskId, TaskPatch, TaskStatus,
 };
 
+mod any;
 mod postgres;
 mod sqlite;
 
+pub use any::AnyStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -48,6 +50,9 @@ pub enum StoreError {
 /// Result of store calls.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The most tasks one `list_column` call returns.
+pub const MAX_TASK_PAGE: usize = 500;
+
 /// The most entries one `read_logs` call returns.
 pub const MAX_LOG_PAGE: usize = 5_000;
 
@@ -76,6 +81,21 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn get_task(&self, id: TaskId) -> impl Future<Output = Result<Task>> + Send;
     /// A project's tasks in board order (column, then position).
     fn list_tasks(&self, project: ProjectId) -> impl Future<Output = Result<Vec<Task>>> + Send;
+    /// How many tasks of a project are in each column (columns without tasks are left out).
+    fn count_tasks_by_status(
+        &self,
+        project: ProjectId,
+    ) -> impl Future<Output = Result<Vec<(TaskStatus, i64)>>> + Send;
+    /// One page of a board column, in board order: tasks of `status` after the cursor
+    /// `(position, id)` (from the start when `None`), at most `limit` (capped at
+    /// [`MAX_TASK_PAGE`]).
+    fn list_column(
+        &self,
+        project: ProjectId,
+        status: TaskStatus,
+        after: Option<(f64, TaskId)>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Task>>> + Send;
     /// Changes some fields of a task.
     fn update_task(&self, id: TaskId, patch: TaskPatch) -> impl Future<Output = Result<Task>> + Send;
     /// Removes a task with its runs and logs.
@@ -253,6 +273,41 @@ macro_rules! common_store_methods {
                 "SELECT * FROM tasks WHERE project_id = $1 ORDER BY status, position, id",
             )
             .bind(project)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn count_tasks_by_status(&self, project: ProjectId) -> Result<Vec<(TaskStatus, i64)>> {
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("SELECT status, COUNT(*) FROM tasks WHERE project_id = $1 GROUP BY status")
+                    .bind(project)
+                    .fetch_all(&self.pool)
+                    .await?;
+            rows.into_iter()
+                .map(|(status, n)| Ok((status.parse().map_err(|e: $crate::model::UnknownValue| StoreError::Invalid(e.to_string()))?, n)))
+                .collect()
+        }
+
+        async fn list_column(
+            &self,
+            project: ProjectId,
+            status: TaskStatus,
+            after: Option<(f64, TaskId)>,
+            limit: usize,
+        ) -> Result<Vec<Task>> {
+            let limit = limit.min($crate::store::MAX_TASK_PAGE) as i64;
+            let (position, id) = after.map_or((None, None), |(p, id)| (Some(p), Some(id)));
+            Ok(sqlx::query_as::<_, Task>(
+                "SELECT * FROM tasks
+                 WHERE project_id = $1 AND status = $2
+                   AND ($3 IS NULL OR position > $3 OR (position = $3 AND id > $4))
+                 ORDER BY position, id LIMIT $5",
+            )
+            .bind(project)
+            .bind(status.as_str())
+            .bind(position)
+            .bind(id)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?)
         }

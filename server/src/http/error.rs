@@ -1,0 +1,255 @@
+//! The one API error: every failure becomes a status code and a JSON body
+//! `{"error": code, "message": text, "field"?: name}` the UI can branch on. Internal errors are
+//! logged (with the request's span, so its request id) and never shown.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use taskyard_core::agent::AgentError;
+use taskyard_core::git::GitError;
+use taskyard_core::runner::RunError;
+use taskyard_core::store::StoreError;
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
+    /// `bad_gateway`, `internal`.
+    pub error: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The request field at fault, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    /// 404: the addressed resource does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    /// 422: a field of the request is not acceptable.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: Some(field.into()), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message) }
+    }
+    /// 400: the request cannot be read at all.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    /// 409: the request contradicts the current state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    /// 401: no valid credentials.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    /// 403: credentials are fine but this is not allowed.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    /// 502: a remote (git host) failed.
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_GATEWAY, "bad_gateway", message)
+    }
+    /// 500: logged in full, answered without details.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    }
+
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.code, message: self.message, field: self.field };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            StoreError::Conflict(m) => ApiError::conflict(m),
+            StoreError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            StoreError::Database(_) | StoreError::Migrate(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<GitError> for ApiError {
+    fn from(e: GitError) -> Self {
+        let message = e.to_string();
+        match e {
+            GitError::NotFound(_)
+            | GitError::NotARepository(_)
+            | GitError::NoCommits
+            | GitError::DetachedHead(_) => ApiError::invalid("path", message),
+            GitError::UnsupportedUrl { .. } => ApiError::invalid("url", message),
+            GitError::InvalidBranchName(_) => ApiError::invalid("branch", message),
+            GitError::AuthFailed => ApiError::invalid("token", message),
+            GitError::Unreachable(_) => ApiError::bad_gateway(message),
+            GitError::Git(_) => ApiError::internal(message),
+            _ => ApiError::conflict(message),
+        }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::UnknownAgent(_) => ApiError::invalid("agent", e.to_string()),
+            AgentError::InvalidConfig(_) => ApiError::invalid("agent_config", e.to_string()),
+        }
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Store(e) => e.into(),
+            RunError::Git(e) => e.into(),
+            RunError::Agent(e) => e.into(),
+            RunError::Conflict(m) => ApiError::conflict(m),
+            RunError::Invalid { field, message } => ApiError::invalid(field, message),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are API errors: 422 naming the field for a body that does not
+/// fit, 400 for one that is not JSON, 415 without a JSON content type.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                let detail = e.body_text();
+                let field = field_of(&detail).unwrap_or_else(|| "body".to_owned());
+                Err(ApiError::invalid(
+                    field,
+                    detail.replace("Failed to deserialize the JSON body into the target type: ", ""),
+                ))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            )),
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
+        }
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let empty = req.headers().get(axum::http::header::CONTENT_TYPE).is_none()
+            && req
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v == "0");
+        if empty {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+    }
+}
+
+/// The field serde named in an error text (`title: invalid type…`, or "missing field `title`").
+fn field_of(detail: &str) -> Option<String> {
+    let detail =
+        detail.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(detail);
+    if let Some(rest) = detail.split("missing field `").nth(1) {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    if let Some(rest) = detail.split("unknown field `").nth(1) {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    let (path, _) = detail.split_once(": ")?;
+    (!path.contains(' ') && !path.is_empty() && path != ".").then(|| path.to_owned())
+}
+
+/// `Path<T>` whose rejection is a 404: an id that cannot exist names nothing.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::not_found(format!("no such resource: {}", e.body_text())))
+            }
+            Err(other) => Err(ApiError::internal(other.body_text())),
+        }
+    }
+}
+
+/// `Query<T>` whose rejection is a 422 naming the parameter.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let text = e.body_text();
+                let field = field_of(&text.replace("Failed to deserialize query string: ", ""))
+                    .unwrap_or_else(|| "query".into());
+                Err(ApiError::invalid(field, text))
+            }
+            Err(other) => Err(ApiError::bad_request(other.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn fields_are_found_in_serde_messages() {
+        assert_eq!(field_of("missing field `title` at line 1 column 2").as_deref(), Some("title"));
+        assert_eq!(
+            field_of("Failed to deserialize the JSON body into the target type: position: invalid type: string \"x\", expected f64 at line 1 column 15").as_deref(),
+            Some("position")
+        );
+        assert_eq!(field_of("unknown field `nope`, expected one of `title`").as_deref(), Some("nope"));
+        assert_eq!(field_of("expected value at line 1 column 1"), None);
+    }
+}

@@ -1,0 +1,53 @@
+//! The board socket: every board event (tasks, runs, projects, clones) as JSON, so open
+//! browser tabs stay in sync.
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde::Serialize;
+use taskyard_core::events::BoardEvent;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::runs::{close, send};
+use crate::http::AppState;
+
+/// What the board socket sends besides board events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    /// Events were missed (the client was too slow): reload what is shown.
+    Resync,
+}
+
+/// Board events over a WebSocket: `BoardEvent` JSON messages, and `{"type":"resync"}` when
+/// the client fell behind and must reload.
+#[utoipa::path(get, path = "/api/events", tag = "events",
+    responses((status = 101, description = "Switching to the WebSocket protocol; messages are BoardEvent or Control JSON", body = BoardEvent)))]
+pub async fn board_events(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| forward(app, socket))
+}
+
+async fn forward(app: AppState, mut socket: WebSocket) {
+    let mut rx = app.bus().subscribe_board();
+    let shutdown = crate::http::shutting_down(app.shutdown());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            event = rx.recv() => {
+                let sent = match event {
+                    Ok(event) => send::<BoardEvent>(&mut socket, &event).await,
+                    Err(RecvError::Lagged(_)) => send(&mut socket, &Control::Resync).await,
+                    Err(RecvError::Closed) => return close(socket, 1001, "server shutting down").await,
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            () = &mut shutdown => return close(socket, 1001, "server shutting down").await,
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Handlers, one module per resource; verbs name the functions (`tasks::create`). The route
+//! table that wires them is `crate::http::api`.
+
+pub mod board;
+pub mod events;
+pub mod health;
+pub mod projects;
+pub mod runs;
+pub mod tasks;
+pub mod ui;

@@ -1,0 +1,247 @@
+//! Projects: add a local repository, clone a URL (progress on the board socket), list, pull,
+//! delete.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use taskyard_core::events::BoardEvent;
+use taskyard_core::git::{CloneProgress, PullOutcome};
+use taskyard_core::model::{Project, ProjectId};
+use taskyard_core::projects as core_projects;
+use taskyard_core::store::Store;
+use uuid::Uuid;
+
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+
+/// Add a local repository.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// The repository's root folder on the server's machine.
+    pub path: String,
+    /// Display name (default: the folder name).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// Clone a repository.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloneProject {
+    /// `https://` (or `http://`) URL.
+    pub url: String,
+    /// Access token for a private repository; used for this clone only, never stored.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Display name (default: the repository name).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl std::fmt::Debug for CloneProject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloneProject")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Where a clone stands.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CloneStatus {
+    /// Its id (also in the board socket's clone events).
+    pub clone_id: Uuid,
+    /// `running`, `done` or `failed`.
+    pub state: &'static str,
+    /// Objects and bytes so far.
+    pub progress: CloneProgress,
+    /// The project, once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<Project>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Pull options.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullProject {
+    /// Access token for a private repository; never stored.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for PullProject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullProject").field("token", &self.token.as_ref().map(|_| "***")).finish()
+    }
+}
+
+/// Clones in progress and recently finished, for clients that missed the socket events.
+#[derive(Debug, Default)]
+pub struct Clones {
+    map: Mutex<HashMap<Uuid, CloneStatus>>,
+}
+
+impl Clones {
+    fn set(&self, status: CloneStatus) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        // Finished clones are only worth keeping for a while; keep the map small.
+        if map.len() > 256 {
+            map.retain(|_, s| s.state == "running");
+        }
+        map.insert(status.clone_id, status);
+    }
+
+    fn get(&self, id: Uuid) -> Option<CloneStatus> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned()
+    }
+}
+
+/// All projects.
+#[utoipa::path(get, path = "/api/projects", tag = "projects", responses((status = 200, body = Vec<Project>)))]
+pub async fn list(State(app): State<AppState>) -> Result<Json<Vec<Project>>, ApiError> {
+    Ok(Json(app.store().list_projects().await?))
+}
+
+/// Add a local git repository (its root folder).
+#[utoipa::path(post, path = "/api/projects", tag = "projects", request_body = CreateProject,
+    responses((status = 201, body = Project), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> Result<(StatusCode, Json<Project>), ApiError> {
+    if body.path.trim().is_empty() {
+        return Err(ApiError::invalid("path", "give the repository's folder"));
+    }
+    let path = std::path::PathBuf::from(body.path.trim());
+    if !path.is_absolute() {
+        return Err(ApiError::invalid("path", "give an absolute path (it is read on the server's machine)"));
+    }
+    let project = core_projects::add_local(app.store(), &path, body.name).await?;
+    app.bus().publish_board(BoardEvent::ProjectUpdated { project: project.clone() });
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+/// Start cloning a repository; progress and the outcome arrive on `/api/events` and at
+/// `/api/clones/{clone_id}`.
+#[utoipa::path(post, path = "/api/projects/clone", tag = "projects", request_body = CloneProject,
+    responses((status = 202, body = CloneStatus), (status = 422, body = ErrorBody)))]
+pub async fn clone(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<CloneProject>,
+) -> Result<(StatusCode, Json<CloneStatus>), ApiError> {
+    taskyard_core::git::validate_remote_url(&body.url)?;
+    let clone_id = Uuid::now_v7();
+    let started = CloneStatus {
+        clone_id,
+        state: "running",
+        progress: CloneProgress::default(),
+        project: None,
+        error: None,
+    };
+    app.clones().set(started.clone());
+    let dest = core_projects::clone_destination(app.data_dir(), &body.url);
+    let task_app = app.clone();
+    tokio::spawn(async move {
+        let app = task_app;
+        let progress_app = app.clone();
+        let mut last = Instant::now() - Duration::from_secs(1);
+        let on_progress = move |p: &CloneProgress| {
+            // A few updates a second are plenty for a progress bar.
+            if last.elapsed() >= Duration::from_millis(150) || p.received_objects == p.total_objects {
+                last = Instant::now();
+                progress_app.clones().set(CloneStatus {
+                    clone_id,
+                    state: "running",
+                    progress: *p,
+                    project: None,
+                    error: None,
+                });
+                progress_app.bus().publish_board(BoardEvent::CloneProgress { clone_id, progress: *p });
+            }
+            !*progress_app.shutdown().borrow()
+        };
+        let result =
+            core_projects::clone_remote(app.store(), &body.url, dest, body.token, body.name, on_progress)
+                .await;
+        let progress = app.clones().get(clone_id).map(|s| s.progress).unwrap_or_default();
+        let status = match result {
+            Ok(project) => {
+                app.bus().publish_board(BoardEvent::ProjectUpdated { project: project.clone() });
+                CloneStatus { clone_id, state: "done", progress, project: Some(project), error: None }
+            }
+            Err(e) => {
+                CloneStatus { clone_id, state: "failed", progress, project: None, error: Some(e.to_string()) }
+            }
+        };
+        app.bus().publish_board(BoardEvent::CloneFinished {
+            clone_id,
+            project: status.project.clone(),
+            error: status.error.clone(),
+        });
+        app.clones().set(status);
+    });
+    Ok((StatusCode::ACCEPTED, Json(started)))
+}
+
+/// Where a clone stands.
+#[utoipa::path(get, path = "/api/clones/{clone_id}", tag = "projects",
+    params(("clone_id" = Uuid, Path, description = "The clone's id")),
+    responses((status = 200, body = CloneStatus), (status = 404, body = ErrorBody)))]
+pub async fn clone_status(
+    State(app): State<AppState>,
+    ApiPath(clone_id): ApiPath<Uuid>,
+) -> Result<Json<CloneStatus>, ApiError> {
+    app.clones()
+        .get(clone_id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("clone {clone_id} not found")))
+}
+
+/// One project.
+#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects",
+    params(("id" = ProjectId, Path, description = "The project's id")),
+    responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<ProjectId>,
+) -> Result<Json<Project>, ApiError> {
+    Ok(Json(app.store().get_project(id).await?))
+}
+
+/// Remove a project with its tasks, runs and logs. The repository folder stays unless
+/// Taskyard cloned it.
+#[utoipa::path(delete, path = "/api/projects/{id}", tag = "projects",
+    params(("id" = ProjectId, Path, description = "The project's id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<ProjectId>,
+) -> Result<StatusCode, ApiError> {
+    core_projects::delete(app.runner(), id, app.data_dir()).await?;
+    app.bus().publish_board(BoardEvent::ProjectDeleted { project_id: id });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Fast-forward the project's checked-out branch from its origin.
+#[utoipa::path(post, path = "/api/projects/{id}/pull", tag = "projects",
+    params(("id" = ProjectId, Path, description = "The project's id")),
+    request_body(content = Option<PullProject>),
+    responses((status = 200, body = PullOutcome), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn pull(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<ProjectId>,
+    body: Option<ApiJson<PullProject>>,
+) -> Result<Json<PullOutcome>, ApiError> {
+    let token = body.and_then(|ApiJson(b)| b.token);
+    Ok(Json(core_projects::pull(app.store(), id, token).await?))
+}
