@@ -116,7 +116,10 @@ pub async fn shutting_down(mut rx: watch::Receiver<bool>) {
 
 /// The OpenAPI document's frame; paths and schemas come from the route registrations.
 #[derive(utoipa::OpenApi)]
-#[openapi(info(title = "Taskyard API", description = "Projects, tasks, runs, logs and reviews."))]
+#[openapi(
+    info(title = "Taskyard API", description = "Projects, tasks, runs, logs and reviews."),
+    components(schemas(crate::routes::events::Control))
+)]
 struct ApiDoc;
 
 /// The API routes with their OpenAPI document: every route is registered once, here.
