@@ -7,7 +7,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  globalIgnores(['dist', 'coverage']),
+  globalIgnores(['dist', 'coverage', 'src/api/schema.ts', 'e2e/screenshots']),
   {
     files: ['**/*.{ts,tsx}'],
     extends: [
@@ -30,8 +30,8 @@ export default defineConfig(
     },
   },
   {
-    // This file itself: plain JavaScript run by Node, no type information.
-    files: ['**/*.js'],
+    // Plain JavaScript run by Node (this file, scripts/, e2e/): no type information.
+    files: ['**/*.{js,mjs}'],
     extends: [js.configs.recommended],
     languageOptions: { globals: globals.node },
   },

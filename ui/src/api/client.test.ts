@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ApiError, request, requestJson } from './client.ts';
+import { ApiError, describeError, errorFromBody, request, requestJson } from './client.ts';
 
 function jsonResponse(status: number, body: unknown, statusText = ''): Response {
   return new Response(JSON.stringify(body), {
@@ -75,5 +75,37 @@ describe('request', () => {
     vi.stubGlobal('fetch', fetch);
     await expect(requestJson('/api/tasks/1', { method: 'DELETE' })).resolves.toBeUndefined();
     expect(fetch).toHaveBeenCalledOnce();
+  });
+});
+
+describe('errorFromBody', () => {
+  it('keeps the field a 422 names', () => {
+    const error = errorFromBody(422, 'Unprocessable Entity', {
+      error: 'invalid',
+      message: 'a task needs a title',
+      field: 'title',
+    });
+    expect(error.message).toBe('a task needs a title');
+    expect(error.field).toBe('title');
+    expect(error.code).toBe('invalid');
+  });
+
+  it('marks conflicts and unknown ids', () => {
+    expect(errorFromBody(409, '', { error: 'conflict', message: 'merge conflict in a.txt' }).isConflict).toBe(true);
+    expect(errorFromBody(404, '', { error: 'not_found', message: 'no such task' }).isNotFound).toBe(true);
+  });
+
+  it('falls back to the status line for text bodies', () => {
+    expect(errorFromBody(502, 'Bad Gateway', 'upstream down').message).toBe('Request failed: 502 Bad Gateway');
+    expect(errorFromBody(500, '', null).message).toBe('Request failed: 500');
+  });
+});
+
+describe('describeError', () => {
+  it("shows the server's message, or says the server is unreachable", () => {
+    expect(describeError(new ApiError('the run already ended', 409, 'conflict'))).toBe('the run already ended');
+    expect(describeError(new TypeError('Failed to fetch'))).toMatch(/could not be reached/);
+    expect(describeError(new Error('boom'))).toBe('boom');
+    expect(describeError('?')).toBe('Something went wrong.');
   });
 });

@@ -1,16 +1,11 @@
 /**
  * The one place the UI talks HTTP to the Taskyard server. Non-2xx answers
- * become an `ApiError` carrying the server's `{error, message}` body, so
- * callers show `message` to people and branch on `code`.
+ * become an `ApiError` carrying the server's `{error, message, field?}` body,
+ * so callers show `message` to people, branch on `code` and mark `field`.
  */
+import type { ErrorBody } from './types.ts';
 
-/** The JSON error body every API error response carries. */
-export interface ApiErrorBody {
-  /** Stable, machine-readable code (e.g. `not_found`). */
-  error: string;
-  /** Human-readable text, safe to show. */
-  message: string;
-}
+export type ApiErrorBody = ErrorBody;
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -21,8 +16,18 @@ export class ApiError extends Error {
     readonly status: number,
     /** The server's `error` code, when the body had one. */
     readonly code: string | undefined,
+    /** The request field at fault (422), when the server named one. */
+    readonly field?: string,
   ) {
     super(message);
+  }
+
+  get isConflict(): boolean {
+    return this.status === 409;
+  }
+
+  get isNotFound(): boolean {
+    return this.status === 404;
   }
 }
 
@@ -61,25 +66,40 @@ export async function requestJson<T>(path: string, options: RequestOptions = {})
   return (await response.json()) as T;
 }
 
-/**
- * Builds the error for a non-2xx response. The server's `message` is used
- * when the body is the documented JSON shape; anything else (a proxy's HTML
- * page, an empty body) falls back to the status line.
- */
+/** Builds the error for a non-2xx response whose body has not been read yet. */
 export async function toApiError(response: Response): Promise<ApiError> {
-  const fallback = `Request failed: ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
   let body: unknown;
   try {
     body = await response.json();
   } catch {
-    return new ApiError(fallback, response.status, undefined);
+    body = undefined;
   }
-  const message = field(body, 'message');
-  return new ApiError(message ?? fallback, response.status, field(body, 'error'));
+  return errorFromBody(response.status, response.statusText, body);
+}
+
+/**
+ * The error for a status and an already parsed body. The server's `message`
+ * is used when the body is the documented JSON shape; anything else (a
+ * proxy's HTML page, an empty body) falls back to the status line.
+ */
+export function errorFromBody(status: number, statusText: string, body: unknown): ApiError {
+  const fallback = `Request failed: ${status}${statusText ? ` ${statusText}` : ''}`;
+  return new ApiError(field(body, 'message') ?? fallback, status, field(body, 'error'), field(body, 'field'));
 }
 
 function field(body: unknown, name: keyof ApiErrorBody): string | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const value: unknown = (body as Record<string, unknown>)[name];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * What to tell a person about a failure: the server's message for API errors,
+ * a plain sentence for a network failure, the message of anything else.
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) return error.message;
+  if (error instanceof TypeError) return 'The server could not be reached. Is Taskyard still running?';
+  if (error instanceof Error && error.message) return error.message;
+  return 'Something went wrong.';
 }

@@ -1,0 +1,46 @@
+/**
+ * Short names for the API's types. Every type here comes from `schema.ts`, which is generated
+ * from the server's OpenAPI document: nothing about the API's shapes is written twice.
+ */
+import type { components } from './schema.ts';
+
+type Schemas = components['schemas'];
+
+export type Project = Schemas['Project'];
+export type CreateProject = Schemas['CreateProject'];
+export type CloneProject = Schemas['CloneProject'];
+export type CloneStatus = Schemas['CloneStatus'];
+export type CloneProgress = Schemas['CloneProgress'];
+export type PullOutcome = Schemas['PullOutcome'];
+
+export type BoardData = Schemas['Board'];
+export type Column = Schemas['Column'];
+export type Cursor = Schemas['Cursor'];
+export type Task = Schemas['Task'];
+export type TaskStatus = Schemas['TaskStatus'];
+export type TaskPhase = Schemas['TaskPhase'];
+export type CreateTask = Schemas['CreateTask'];
+export type UpdateTask = Schemas['UpdateTask'];
+
+export type Run = Schemas['Run'];
+export type RunStatus = Schemas['RunStatus'];
+export type LogEntry = Schemas['LogEntry'];
+export type LogKind = Schemas['LogKind'];
+export type LogPage = Schemas['LogPage'];
+export type LogMessage = Schemas['LogMessage'];
+export type Diff = Schemas['Diff'];
+export type FileDiff = Schemas['FileDiff'];
+export type FileStatus = Schemas['FileStatus'];
+export type MergeResult = Schemas['MergeResult'];
+export type Pushed = Schemas['Pushed'];
+
+export type BoardEvent = Schemas['BoardEvent'];
+export type Control = Schemas['Control'];
+export type ErrorBody = Schemas['ErrorBody'];
+
+/** Run states after which nothing changes any more. */
+export const FINISHED_RUN_STATES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
+
+export function isRunActive(run: Pick<Run, 'status'> | null | undefined): boolean {
+  return run?.status === 'queued' || run?.status === 'running';
+}
