@@ -508,6 +508,22 @@ async fn the_board_pages_its_columns_and_follows_changes(s: Server) {
         page.as_array().expect("page").iter().map(|t| t["id"].as_str().expect("id")).collect();
     assert_eq!(page_ids, ids[3..6].iter().map(String::as_str).collect::<Vec<_>>());
 
+    // Browsers ask for gzip: the same board, compressed.
+    let res = s
+        .http
+        .get(s.url(&format!("/api/projects/{pid}/board?limit=3")))
+        .bearer_auth(&s.token)
+        .header("Accept-Encoding", "gzip, br")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let packed = res.bytes().await.expect("bytes");
+    let mut unpacked = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&packed[..]), &mut unpacked)
+        .expect("gunzip");
+    assert_eq!(serde_json::from_str::<Value>(&unpacked).expect("json"), board);
+
     // Moving a card shows on the next board read and on another client's socket.
     let mut other_tab = s.ws("/api/events").await;
     let (status, moved) = s

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use taskyard_core::events::{BoardEvent, Bus};
@@ -79,9 +79,26 @@ pub struct BoardCache {
     inner: Arc<Mutex<CacheInner>>,
 }
 
+/// A serialized board, plain and gzip-compressed (compressed once, sent many times).
+#[derive(Debug, Clone)]
+struct Snapshot {
+    json: Bytes,
+    gzip: Bytes,
+}
+
+impl Snapshot {
+    fn new(json: Vec<u8>) -> Self {
+        use std::io::Write as _;
+        let mut encoder =
+            flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 8), flate2::Compression::fast());
+        let gzip = encoder.write_all(&json).and_then(|()| encoder.finish()).unwrap_or_default();
+        Self { json: Bytes::from(json), gzip: Bytes::from(gzip) }
+    }
+}
+
 #[derive(Debug, Default)]
 struct CacheInner {
-    boards: HashMap<(ProjectId, usize), Bytes>,
+    boards: HashMap<(ProjectId, usize), Snapshot>,
     generation: HashMap<ProjectId, u64>,
     epoch: u64,
 }
@@ -91,7 +108,7 @@ impl BoardCache {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lookup(&self, project: ProjectId, limit: usize) -> Result<Bytes, (u64, u64)> {
+    fn lookup(&self, project: ProjectId, limit: usize) -> Result<Snapshot, (u64, u64)> {
         let c = self.lock();
         match c.boards.get(&(project, limit)) {
             Some(b) => Ok(b.clone()),
@@ -99,10 +116,10 @@ impl BoardCache {
         }
     }
 
-    fn store(&self, project: ProjectId, limit: usize, seen: (u64, u64), bytes: Bytes) {
+    fn store(&self, project: ProjectId, limit: usize, seen: (u64, u64), snapshot: Snapshot) {
         let mut c = self.lock();
         if (c.epoch, c.generation.get(&project).copied().unwrap_or(0)) == seen {
-            c.boards.insert((project, limit), bytes);
+            c.boards.insert((project, limit), snapshot);
         }
     }
 
@@ -148,21 +165,33 @@ pub async fn get(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<ProjectId>,
     ApiQuery(query): ApiQuery<BoardQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_COLUMN_LIMIT);
     if limit == 0 || limit > MAX_TASK_PAGE {
         return Err(ApiError::invalid("limit", format!("between 1 and {MAX_TASK_PAGE}")));
     }
-    let bytes = match app.boards().lookup(id, limit) {
-        Ok(bytes) => bytes,
+    let snapshot = match app.boards().lookup(id, limit) {
+        Ok(snapshot) => snapshot,
         Err(seen) => {
             let board = build(app.store(), id, limit).await?;
-            let bytes = Bytes::from(serde_json::to_vec(&board).map_err(ApiError::internal)?);
-            app.boards().store(id, limit, seen, bytes.clone());
-            bytes
+            let snapshot = Snapshot::new(serde_json::to_vec(&board).map_err(ApiError::internal)?);
+            app.boards().store(id, limit, seen, snapshot.clone());
+            snapshot
         }
     };
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+        && !snapshot.gzip.is_empty();
+    let vary = (header::VARY, "accept-encoding");
+    let json = (header::CONTENT_TYPE, "application/json");
+    Ok(if gzip {
+        ([json, vary, (header::CONTENT_ENCODING, "gzip")], snapshot.gzip).into_response()
+    } else {
+        ([json, vary], snapshot.json).into_response()
+    })
 }
 
 async fn build<S: Store>(store: &S, id: ProjectId, limit: usize) -> Result<Board, ApiError> {
