@@ -4,6 +4,7 @@
 //! Nothing in this crate knows HTTP, axum or Tauri; the server and the desktop app call it.
 
 pub mod agent;
+pub mod auth;
 pub mod events;
 pub mod git;
 pub mod logs;
