@@ -167,6 +167,19 @@ text_enum!(
         Cancelled => "cancelled",
         /// The process that supervised it died; it was neither resumed nor requeued.
         Interrupted => "interrupted",
+        /// The agent had no valid credentials (none, rejected or revoked): a person must log
+        /// in or set a key; retrying later may work once they did.
+        AuthRequired => "auth_required",
+        /// The agent hit a usage or rate limit; `retry_at` holds the reset time when the agent
+        /// reported one.
+        QuotaExceeded => "quota_exceeded",
+        /// The account has no credit left: a person must pay before anything works.
+        Billing => "billing",
+        /// The agent's API failed on its side or could not be reached (overloaded, 5xx,
+        /// connection refused); usually temporary.
+        ServerError => "server_error",
+        /// The agent stopped because it reached its turn limit; its work so far is kept.
+        MaxTurns => "max_turns",
     }
 );
 
@@ -174,6 +187,12 @@ impl RunStatus {
     /// A finished run never changes status again.
     pub fn is_terminal(self) -> bool {
         !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// Ended for a reason outside the task that time or a person's action elsewhere (a login,
+    /// a quota reset) can clear: the task waits rather than fails.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, RunStatus::AuthRequired | RunStatus::QuotaExceeded)
     }
 }
 
@@ -420,6 +439,8 @@ pub struct Run {
     pub insertions: Option<i64>,
     /// Lines removed against the base when it finished.
     pub deletions: Option<i64>,
+    /// When the agent said it can work again (a quota's reset time), if it said so.
+    pub retry_at: Option<DateTime<Utc>>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
     /// When its process started.
@@ -473,6 +494,8 @@ pub struct RunFinished {
     pub insertions: Option<i64>,
     /// Lines removed.
     pub deletions: Option<i64>,
+    /// When the agent can work again (a quota's reset time), if it said so.
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 /// One entry of a run's log, addressed by `(run_id, seq)` everywhere.

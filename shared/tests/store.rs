@@ -273,6 +273,37 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
         .await
         .expect("cancel queued");
     assert_eq!(cancelled.error.as_deref(), Some("stopped before start"));
+    assert_eq!(cancelled.retry_at, None);
+
+    // The agent-specific endings are final states too, and a quota's reset time is kept.
+    let resets = chrono::DateTime::parse_from_rfc3339("2030-01-02T01:58:00.123456789Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    for (status, retry_at) in [
+        (RunStatus::QuotaExceeded, Some(resets)),
+        (RunStatus::AuthRequired, None),
+        (RunStatus::Billing, None),
+        (RunStatus::ServerError, None),
+        (RunStatus::MaxTurns, None),
+    ] {
+        let r = s
+            .create_run(NewRun {
+                task_id: t.id,
+                kind: RunKind::Start,
+                agent: "claude".into(),
+                prompt: "p".into(),
+            })
+            .await
+            .expect("run");
+        let done =
+            s.finish_run(r.id, status, RunFinished { retry_at, ..Default::default() }).await.expect("finish");
+        assert!(status.is_terminal());
+        assert_eq!(done.status, status);
+        let stored = s.get_run(r.id).await.expect("get");
+        assert_eq!(stored.status, status);
+        let expect = retry_at.map(|t| chrono::SubsecRound::trunc_subsecs(t, 6));
+        assert_eq!(stored.retry_at, expect, "{status}: kept to the microsecond");
+    }
     let late_start = s
         .mark_run_started(
             r2.id,
@@ -287,7 +318,7 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
         .await;
     assert!(matches!(late_start, Err(StoreError::Conflict(ref m)) if m.contains("cancelled")));
     let runs: Vec<i64> = s.list_runs(t.id).await.expect("list").iter().map(|r| r.attempt).collect();
-    assert_eq!(runs, vec![1, 2]);
+    assert_eq!(runs, vec![1, 2, 3, 4, 5, 6, 7]);
     assert!(matches!(s.get_run(RunId::new()).await, Err(StoreError::NotFound { entity: "run", .. })));
     let orphan = s
         .create_run(NewRun {

@@ -141,6 +141,11 @@ pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// A time cut to the precision both databases keep (microseconds).
+pub(crate) fn stored_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
 /// Maps "no row" to a `NotFound` naming what was looked up.
 pub(crate) fn found<T>(row: Option<T>, entity: &'static str, id: impl ToString) -> Result<T> {
     row.ok_or_else(|| StoreError::NotFound { entity, id: id.to_string() })
@@ -455,7 +460,8 @@ macro_rules! common_store_methods {
             let row = sqlx::query_as::<_, Run>(
                 "UPDATE runs SET status = $2, exit_code = $3, error = $4,
                                  session_id = COALESCE($5, session_id), head_commit = $6,
-                                 files_changed = $7, insertions = $8, deletions = $9, finished_at = $10
+                                 files_changed = $7, insertions = $8, deletions = $9, finished_at = $10,
+                                 retry_at = $13
                  WHERE id = $1 AND status IN ($11, $12) RETURNING *",
             )
             .bind(id)
@@ -470,6 +476,7 @@ macro_rules! common_store_methods {
             .bind($crate::store::now())
             .bind(RunStatus::Queued.as_str())
             .bind(RunStatus::Running.as_str())
+            .bind(f.retry_at.map($crate::store::stored_precision))
             .fetch_optional(&self.pool)
             .await?;
             match row {
