@@ -55,6 +55,7 @@ fn main() {
                 repo_path: "/bench/repo".into(),
                 default_branch: "main".into(),
                 origin_url: None,
+                owner: None,
             })
             .await
             .expect("project");

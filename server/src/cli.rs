@@ -230,7 +230,7 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
             println!("{}  {}  {} ({})", project.id, project.name, project.repo_path, project.default_branch);
         }
         Command::Project(ProjectCommand::List) => {
-            for p in store.list_projects().await? {
+            for p in store.list_projects(taskyard_core::model::Scope::All).await? {
                 println!("{}  {}  {} ({})", p.id, p.name, p.repo_path, p.default_branch);
             }
         }

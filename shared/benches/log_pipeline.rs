@@ -50,6 +50,7 @@ async fn run_once<S: Store>(store: S, lines: u64) -> Figures {
             repo_path: repo.display().to_string(),
             default_branch: "main".into(),
             origin_url: None,
+            owner: None,
         })
         .await
         .expect("project");

@@ -271,6 +271,8 @@ pub struct NewProject {
     pub default_branch: String,
     /// The `origin` remote, without credentials.
     pub origin_url: Option<String>,
+    /// On a team server, the user who added it (becomes its owner).
+    pub owner: Option<UserId>,
 }
 
 /// A card on the board: a piece of work handed to an agent.
@@ -514,6 +516,200 @@ pub struct LogEntry {
     /// Structured details (agent events), if any.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub data: Option<serde_json::Value>,
+}
+
+id_type!(
+    /// Identifies a user of a team server.
+    UserId
+);
+id_type!(
+    /// Identifies an invite.
+    InviteId
+);
+
+text_enum!(
+    /// What a user may do on a team server.
+    Role, "role" {
+        /// Everything, including users, invites, all projects and settings.
+        Admin => "admin",
+        /// Their own projects and those they were added to.
+        Member => "member",
+    }
+);
+
+text_enum!(
+    /// What a member may do in one project.
+    ProjectRole, "project role" {
+        /// Everything in the project, including its members and deleting it.
+        Owner => "owner",
+        /// Tasks and runs.
+        Member => "member",
+    }
+);
+
+/// A person on a team server (never with the password hash: see [`UserRecord`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct User {
+    /// Their id.
+    pub id: UserId,
+    /// Sign-in address, lower case.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// What they may do.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    /// A disabled user cannot sign in and their sessions end.
+    pub disabled: bool,
+    /// When they registered.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user with their password hash, for sign-in only.
+#[derive(Clone, PartialEq, sqlx::FromRow)]
+pub struct UserRecord {
+    /// The user.
+    #[sqlx(flatten)]
+    pub user: User,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord").field("user", &self.user).field("password_hash", &"***").finish()
+    }
+}
+
+/// What is needed to create a user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Sign-in address, already normalised.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Their role.
+    pub role: Role,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+}
+
+impl fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserPatch")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .field("password_hash", &self.password_hash.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// An invitation to register (the code itself is shown once and stored hashed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Invite {
+    /// Its id.
+    pub id: InviteId,
+    /// When set, only this address can use it.
+    pub email: Option<String>,
+    /// The role the new user gets.
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    /// Who created it.
+    pub created_by: Option<UserId>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// After this it cannot be used.
+    pub expires_at: DateTime<Utc>,
+    /// When it was used.
+    pub used_at: Option<DateTime<Utc>>,
+    /// Who used it.
+    pub used_by: Option<UserId>,
+    /// When an admin revoked it.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What is needed to create an invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvite {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// Bound to this address, if set.
+    pub email: Option<String>,
+    /// The new user's role.
+    pub role: Role,
+    /// The admin who made it.
+    pub created_by: UserId,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A member of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Member {
+    /// The user.
+    pub user_id: UserId,
+    /// Their address.
+    pub email: String,
+    /// Their name.
+    pub name: String,
+    /// What they may do in the project.
+    #[sqlx(try_from = "String")]
+    pub role: ProjectRole,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// Its id (time-ordered).
+    pub id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who did it, if known.
+    pub actor_id: Option<UserId>,
+    /// Their address at the time (or what was typed, for failed sign-ins).
+    pub actor: Option<String>,
+    /// What happened: `login`, `login_failed`, `register`, `role_changed`, …
+    pub action: String,
+    /// What it was done to.
+    pub target: Option<String>,
+    /// From which client address.
+    pub ip: Option<String>,
+    /// More, in words.
+    pub details: Option<String>,
+}
+
+/// Which projects a caller may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every project (local mode's owner, admins).
+    All,
+    /// Projects the user is a member of.
+    Member(UserId),
 }
 
 /// Turns a task title into a branch-safe slug: lowercase ASCII words joined by `-`, at most

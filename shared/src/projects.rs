@@ -129,6 +129,7 @@ async fn create<S: Store>(store: &S, info: RepoInfo, name: String) -> Result<Pro
             repo_path: info.path.display().to_string(),
             default_branch: info.default_branch,
             origin_url: info.origin_url,
+            owner: None,
         })
         .await?)
 }

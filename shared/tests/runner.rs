@@ -55,6 +55,7 @@ async fn fixture<S: Store>(store: S) -> Fixture<S> {
             repo_path: repo.display().to_string(),
             default_branch: "main".into(),
             origin_url: None,
+            owner: None,
         })
         .await
         .expect("project");
@@ -377,6 +378,7 @@ mod follow {
                 repo_path: "/r".into(),
                 default_branch: "main".into(),
                 origin_url: None,
+                owner: None,
             })
             .await
             .expect("p");

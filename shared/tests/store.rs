@@ -46,6 +46,11 @@ stories!(
     logs_are_appended_in_batches_and_read_by_range,
     a_failed_batch_stores_nothing,
     deleting_a_project_removes_its_tasks_runs_and_logs,
+    the_first_admin_is_created_once_even_when_racing,
+    invites_are_single_use_bound_and_expiring,
+    refresh_tokens_rotate_once_and_reuse_revokes_the_family,
+    members_see_only_their_projects,
+    the_audit_log_pages_newest_first,
 );
 
 fn new_project(path: &str) -> NewProject {
@@ -54,6 +59,7 @@ fn new_project(path: &str) -> NewProject {
         repo_path: path.into(),
         default_branch: "main".into(),
         origin_url: None,
+        owner: None,
     }
 }
 
@@ -88,7 +94,7 @@ async fn setup_run<S: Store>(s: &S) -> (Project, Task, Run) {
 
 async fn projects_are_created_listed_and_deleted<S: Store>(s: S) {
     s.ping().await.expect("ping");
-    assert!(s.list_projects().await.expect("list").is_empty());
+    assert!(s.list_projects(Scope::All).await.expect("list").is_empty());
     let a = s.create_project(new_project("/repos/a")).await.expect("create a");
     let b = s
         .create_project(NewProject {
@@ -99,19 +105,20 @@ async fn projects_are_created_listed_and_deleted<S: Store>(s: S) {
         .expect("create b");
     assert_eq!(s.get_project(a.id).await.expect("get"), a);
     assert_eq!(b.origin_url.as_deref(), Some("https://example.com/b.git"));
-    let listed: Vec<ProjectId> = s.list_projects().await.expect("list").iter().map(|p| p.id).collect();
+    let listed: Vec<ProjectId> =
+        s.list_projects(Scope::All).await.expect("list").iter().map(|p| p.id).collect();
     assert_eq!(listed, vec![a.id, b.id]);
     s.delete_project(a.id).await.expect("delete");
     assert!(matches!(s.get_project(a.id).await, Err(StoreError::NotFound { entity: "project", .. })));
     assert!(matches!(s.delete_project(a.id).await, Err(StoreError::NotFound { .. })));
-    assert_eq!(s.list_projects().await.expect("list").len(), 1);
+    assert_eq!(s.list_projects(Scope::All).await.expect("list").len(), 1);
 }
 
 async fn a_repository_is_added_once<S: Store>(s: S) {
     s.create_project(new_project("/repos/same")).await.expect("first");
     let err = s.create_project(new_project("/repos/same")).await.expect_err("second must fail");
     assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("/repos/same")), "{err}");
-    assert_eq!(s.list_projects().await.expect("list").len(), 1);
+    assert_eq!(s.list_projects(Scope::All).await.expect("list").len(), 1);
 }
 
 async fn tasks_get_unique_slugs_and_board_positions<S: Store>(s: S) {
@@ -468,3 +475,247 @@ async fn board_columns_are_counted_and_paged<S: Store>(s: S) {
     assert_eq!(done.iter().map(|t| t.id).collect::<Vec<_>>(), vec![backlog[0].id]);
     assert!(s.list_column(p.id, TaskStatus::Failed, None, 10).await.expect("empty").is_empty());
 }
+
+mod team {
+    use super::*;
+    use chrono::Duration;
+    use taskyard_core::store::{NewSessionToken, Rotation};
+
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: email.into(),
+            name: "Ada".into(),
+            password_hash: "$argon2id$fake".into(),
+            role: Role::Member,
+        }
+    }
+
+    fn token(user: UserId, family: uuid::Uuid, hash: &str, valid_for: Duration) -> NewSessionToken {
+        NewSessionToken { token_hash: hash.into(), family, user, expires_at: Utc::now() + valid_for }
+    }
+
+    pub async fn the_first_admin_is_created_once_even_when_racing<S: Store>(s: S) {
+        assert_eq!(s.count_users().await.expect("count"), 0);
+        let (a, b) = tokio::join!(
+            s.create_first_admin(new_user("a@example.com")),
+            s.create_first_admin(new_user("b@example.com"))
+        );
+        let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "exactly one first admin: {a:?} {b:?}");
+        let admin = a.or(b).expect("winner");
+        assert_eq!(admin.role, Role::Admin);
+        let late = s.create_first_admin(new_user("c@example.com")).await;
+        assert!(matches!(late, Err(StoreError::Conflict(_))));
+        assert_eq!(s.count_users().await.expect("count"), 1);
+        let dup = s.create_user(new_user(&admin.email)).await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "e-mails are unique");
+        let record = s.find_user_by_email(&admin.email).await.expect("find").expect("record");
+        assert_eq!((record.user.id, record.password_hash.as_str()), (admin.id, "$argon2id$fake"));
+        assert!(!format!("{record:?}").contains("argon2"), "Debug hides the hash");
+        assert!(s.find_user_by_email("nobody@example.com").await.expect("find").is_none());
+    }
+
+    pub async fn invites_are_single_use_bound_and_expiring<S: Store>(s: S) {
+        let admin = s.create_first_admin(new_user("admin@example.com")).await.expect("admin");
+        let invite = |hash: &str, email: Option<&str>, role: Role, valid: Duration| NewInvite {
+            code_hash: hash.into(),
+            email: email.map(str::to_owned),
+            role,
+            created_by: admin.id,
+            expires_at: Utc::now() + valid,
+        };
+        let open =
+            s.create_invite(invite("h-open", None, Role::Admin, Duration::hours(1))).await.expect("invite");
+        assert_eq!((open.role, open.used_at), (Role::Admin, None));
+        let user = s.register_with_invite("h-open", new_user("b@example.com")).await.expect("register");
+        assert_eq!(user.role, Role::Admin, "the invite's role wins");
+        let again = s.register_with_invite("h-open", new_user("c@example.com")).await;
+        assert!(matches!(again, Err(StoreError::Invalid(ref m)) if m == "invalid invite"), "single use");
+        let used =
+            s.list_invites().await.expect("list").into_iter().find(|i| i.id == open.id).expect("listed");
+        assert_eq!(used.used_by, Some(user.id));
+        assert!(
+            matches!(s.revoke_invite(open.id).await, Err(StoreError::Conflict(_))),
+            "a used invite stays used"
+        );
+
+        s.create_invite(invite("h-bound", Some("d@example.com"), Role::Member, Duration::hours(1)))
+            .await
+            .expect("bound");
+        let wrong = s.register_with_invite("h-bound", new_user("e@example.com")).await;
+        assert!(matches!(wrong, Err(StoreError::Invalid(_))), "bound to another e-mail");
+        s.register_with_invite("h-bound", new_user("d@example.com")).await.expect("right e-mail");
+
+        s.create_invite(invite("h-old", None, Role::Member, Duration::seconds(-1))).await.expect("expired");
+        assert!(matches!(
+            s.register_with_invite("h-old", new_user("f@example.com")).await,
+            Err(StoreError::Invalid(_))
+        ));
+        let revoked =
+            s.create_invite(invite("h-rev", None, Role::Member, Duration::hours(1))).await.expect("invite");
+        assert!(s.revoke_invite(revoked.id).await.expect("revoke").revoked_at.is_some());
+        assert!(matches!(
+            s.register_with_invite("h-rev", new_user("g@example.com")).await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            s.register_with_invite("h-none", new_user("h@example.com")).await,
+            Err(StoreError::Invalid(_))
+        ));
+
+        // A taken e-mail fails the registration and leaves the invite unused.
+        s.create_invite(invite("h-dup", None, Role::Member, Duration::hours(1))).await.expect("invite");
+        assert!(matches!(
+            s.register_with_invite("h-dup", new_user("d@example.com")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.register_with_invite("h-dup", new_user("i@example.com")).await.expect("still usable");
+        assert!(matches!(s.revoke_invite(InviteId::new()).await, Err(StoreError::NotFound { .. })));
+    }
+
+    pub async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family<S: Store>(s: S) {
+        let user = s.create_first_admin(new_user("a@example.com")).await.expect("user");
+        let family = uuid::Uuid::now_v7();
+        s.create_session_token(token(user.id, family, "t1", Duration::days(1))).await.expect("t1");
+        let r = s
+            .rotate_session_token("t1", token(user.id, family, "t2", Duration::days(1)))
+            .await
+            .expect("rotate");
+        assert_eq!(r, Rotation::Rotated { user: user.id, family });
+        // t1 again: stolen. The family (t2 included) is revoked.
+        let r = s
+            .rotate_session_token("t1", token(user.id, family, "t3", Duration::days(1)))
+            .await
+            .expect("reuse");
+        assert_eq!(r, Rotation::Reused { user: user.id, family });
+        let r = s
+            .rotate_session_token("t2", token(user.id, family, "t4", Duration::days(1)))
+            .await
+            .expect("after reuse");
+        assert!(matches!(r, Rotation::Reused { .. }), "the legitimate successor died with the family");
+        assert_eq!(
+            s.rotate_session_token("nope", token(user.id, family, "t5", Duration::days(1)))
+                .await
+                .expect("unknown"),
+            Rotation::Invalid
+        );
+
+        let f2 = uuid::Uuid::now_v7();
+        s.create_session_token(token(user.id, f2, "old", Duration::seconds(-5))).await.expect("expired");
+        assert_eq!(
+            s.rotate_session_token("old", token(user.id, f2, "x", Duration::days(1))).await.expect("expired"),
+            Rotation::Invalid
+        );
+
+        // Two uses of one token at the same moment: one rotates, the other is a reuse.
+        let f3 = uuid::Uuid::now_v7();
+        s.create_session_token(token(user.id, f3, "race", Duration::days(1))).await.expect("race");
+        let (a, b) = tokio::join!(
+            s.rotate_session_token("race", token(user.id, f3, "race-a", Duration::days(1))),
+            s.rotate_session_token("race", token(user.id, f3, "race-b", Duration::days(1)))
+        );
+        let outcomes = [a.expect("a"), b.expect("b")];
+        assert_eq!(
+            outcomes.iter().filter(|o| matches!(o, Rotation::Rotated { .. })).count(),
+            1,
+            "{outcomes:?}"
+        );
+
+        let f4 = uuid::Uuid::now_v7();
+        s.create_session_token(token(user.id, f4, "logout", Duration::days(1))).await.expect("t");
+        s.revoke_session(f4).await.expect("logout");
+        assert!(matches!(
+            s.rotate_session_token("logout", token(user.id, f4, "y", Duration::days(1))).await.expect("r"),
+            Rotation::Reused { .. }
+        ));
+        let f5 = uuid::Uuid::now_v7();
+        s.create_session_token(token(user.id, f5, "all", Duration::days(1))).await.expect("t");
+        s.revoke_user_sessions(user.id).await.expect("revoke all");
+        assert!(!matches!(
+            s.rotate_session_token("all", token(user.id, f5, "z", Duration::days(1))).await.expect("r"),
+            Rotation::Rotated { .. }
+        ));
+    }
+
+    pub async fn members_see_only_their_projects<S: Store>(s: S) {
+        let admin = s.create_first_admin(new_user("admin@example.com")).await.expect("admin");
+        let a = s.create_user(new_user("a@example.com")).await.expect("a");
+        let b = s.create_user(new_user("b@example.com")).await.expect("b");
+        let pa =
+            s.create_project(NewProject { owner: Some(a.id), ..new_project("/repos/a") }).await.expect("pa");
+        let pb =
+            s.create_project(NewProject { owner: Some(b.id), ..new_project("/repos/b") }).await.expect("pb");
+        let ids = |v: Vec<Project>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.list_projects(Scope::Member(a.id)).await.expect("a")), vec![pa.id]);
+        assert_eq!(ids(s.list_projects(Scope::Member(b.id)).await.expect("b")), vec![pb.id]);
+        assert_eq!(ids(s.list_projects(Scope::All).await.expect("all")), vec![pa.id, pb.id]);
+        assert_eq!(s.project_role(pa.id, a.id).await.expect("role"), Some(ProjectRole::Owner));
+        assert_eq!(s.project_role(pa.id, b.id).await.expect("role"), None);
+        s.set_member(pa.id, b.id, ProjectRole::Member).await.expect("add b");
+        assert_eq!(s.project_role(pa.id, b.id).await.expect("role"), Some(ProjectRole::Member));
+        s.set_member(pa.id, b.id, ProjectRole::Owner).await.expect("promote");
+        let members = s.list_members(pa.id).await.expect("members");
+        assert_eq!(
+            members.iter().map(|m| (m.email.as_str(), m.role)).collect::<Vec<_>>(),
+            [("a@example.com", ProjectRole::Owner), ("b@example.com", ProjectRole::Owner)]
+        );
+        s.remove_member(pa.id, b.id).await.expect("remove");
+        assert!(matches!(s.remove_member(pa.id, b.id).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(
+            s.set_member(pa.id, UserId::new(), ProjectRole::Member).await,
+            Err(StoreError::NotFound { .. })
+        ));
+
+        let changed = s
+            .update_user(
+                a.id,
+                UserPatch {
+                    role: Some(Role::Admin),
+                    disabled: Some(true),
+                    name: Some("A".into()),
+                    password_hash: None,
+                },
+            )
+            .await
+            .expect("update");
+        assert_eq!((changed.role, changed.disabled, changed.name.as_str()), (Role::Admin, true, "A"));
+        s.update_user(a.id, UserPatch { password_hash: Some("$argon2id$new".into()), ..Default::default() })
+            .await
+            .expect("pw");
+        assert_eq!(s.get_user_record(a.id).await.expect("record").password_hash, "$argon2id$new");
+        s.delete_user(a.id).await.expect("delete");
+        assert!(s.list_members(pa.id).await.expect("members").is_empty(), "memberships go with the user");
+        assert!(matches!(s.get_user(a.id).await, Err(StoreError::NotFound { .. })));
+        assert_eq!(
+            s.list_users().await.expect("users").iter().map(|u| u.id).collect::<Vec<_>>(),
+            vec![admin.id, b.id]
+        );
+    }
+
+    pub async fn the_audit_log_pages_newest_first<S: Store>(s: S) {
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let e = AuditEntry {
+                id: uuid::Uuid::now_v7(),
+                at: Utc::now(),
+                actor_id: None,
+                actor: Some("a@example.com".into()),
+                action: format!("action{i}"),
+                target: None,
+                ip: Some("127.0.0.1".into()),
+                details: None,
+            };
+            ids.push(e.id);
+            s.append_audit(e).await.expect("append");
+        }
+        let first = s.list_audit(None, 3).await.expect("page");
+        assert_eq!(
+            first.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["action4", "action3", "action2"]
+        );
+        let rest = s.list_audit(Some(first[2].id), 10).await.expect("page");
+        assert_eq!(rest.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["action1", "action0"]);
+    }
+}
+
+use team::*;

@@ -109,7 +109,7 @@ impl Clones {
 /// All projects.
 #[utoipa::path(get, path = "/api/projects", tag = "projects", responses((status = 200, body = Vec<Project>)))]
 pub async fn list(State(app): State<AppState>) -> Result<Json<Vec<Project>>, ApiError> {
-    Ok(Json(app.store().list_projects().await?))
+    Ok(Json(app.store().list_projects(taskyard_core::model::Scope::All).await?))
 }
 
 /// Add a local git repository (its root folder).

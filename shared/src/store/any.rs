@@ -6,10 +6,13 @@
 
 use std::path::Path;
 
-use super::{PgStore, Result, SqliteStore, Store, StoreError};
+use uuid::Uuid;
+
+use super::{NewSessionToken, PgStore, Result, Rotation, SqliteStore, Store, StoreError};
 use crate::model::{
-    LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
-    RunStatus, Task, TaskId, TaskPatch, TaskStatus,
+    AuditEntry, Invite, InviteId, LogEntry, Member, NewInvite, NewProject, NewRun, NewTask, NewUser, Project,
+    ProjectId, ProjectRole, Run, RunFinished, RunId, RunStarted, RunStatus, Scope, Task, TaskId, TaskPatch,
+    TaskStatus, User, UserId, UserPatch, UserRecord,
 };
 
 /// SQLite or Postgres.
@@ -64,8 +67,8 @@ impl Store for AnyStore {
     async fn get_project(&self, id: ProjectId) -> Result<Project> {
         delegate!(self.get_project(id))
     }
-    async fn list_projects(&self) -> Result<Vec<Project>> {
-        delegate!(self.list_projects())
+    async fn list_projects(&self, scope: Scope) -> Result<Vec<Project>> {
+        delegate!(self.list_projects(scope))
     }
     async fn delete_project(&self, id: ProjectId) -> Result<()> {
         delegate!(self.delete_project(id))
@@ -123,5 +126,74 @@ impl Store for AnyStore {
     }
     async fn last_log_seq(&self, run: RunId) -> Result<i64> {
         delegate!(self.last_log_seq(run))
+    }
+    async fn count_users(&self) -> Result<i64> {
+        delegate!(self.count_users())
+    }
+    async fn create_first_admin(&self, new: NewUser) -> Result<User> {
+        delegate!(self.create_first_admin(new))
+    }
+    async fn create_user(&self, new: NewUser) -> Result<User> {
+        delegate!(self.create_user(new))
+    }
+    async fn get_user(&self, id: UserId) -> Result<User> {
+        delegate!(self.get_user(id))
+    }
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        delegate!(self.find_user_by_email(email))
+    }
+    async fn get_user_record(&self, id: UserId) -> Result<UserRecord> {
+        delegate!(self.get_user_record(id))
+    }
+    async fn list_users(&self) -> Result<Vec<User>> {
+        delegate!(self.list_users())
+    }
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User> {
+        delegate!(self.update_user(id, patch))
+    }
+    async fn delete_user(&self, id: UserId) -> Result<()> {
+        delegate!(self.delete_user(id))
+    }
+    async fn create_invite(&self, new: NewInvite) -> Result<Invite> {
+        delegate!(self.create_invite(new))
+    }
+    async fn list_invites(&self) -> Result<Vec<Invite>> {
+        delegate!(self.list_invites())
+    }
+    async fn revoke_invite(&self, id: InviteId) -> Result<Invite> {
+        delegate!(self.revoke_invite(id))
+    }
+    async fn register_with_invite(&self, code_hash: &str, new: NewUser) -> Result<User> {
+        delegate!(self.register_with_invite(code_hash, new))
+    }
+    async fn create_session_token(&self, token: NewSessionToken) -> Result<()> {
+        delegate!(self.create_session_token(token))
+    }
+    async fn rotate_session_token(&self, old_hash: &str, next: NewSessionToken) -> Result<Rotation> {
+        delegate!(self.rotate_session_token(old_hash, next))
+    }
+    async fn revoke_session(&self, family: Uuid) -> Result<()> {
+        delegate!(self.revoke_session(family))
+    }
+    async fn revoke_user_sessions(&self, user: UserId) -> Result<()> {
+        delegate!(self.revoke_user_sessions(user))
+    }
+    async fn set_member(&self, project: ProjectId, user: UserId, role: ProjectRole) -> Result<()> {
+        delegate!(self.set_member(project, user, role))
+    }
+    async fn remove_member(&self, project: ProjectId, user: UserId) -> Result<()> {
+        delegate!(self.remove_member(project, user))
+    }
+    async fn list_members(&self, project: ProjectId) -> Result<Vec<Member>> {
+        delegate!(self.list_members(project))
+    }
+    async fn project_role(&self, project: ProjectId, user: UserId) -> Result<Option<ProjectRole>> {
+        delegate!(self.project_role(project, user))
+    }
+    async fn append_audit(&self, entry: AuditEntry) -> Result<()> {
+        delegate!(self.append_audit(entry))
+    }
+    async fn list_audit(&self, before: Option<Uuid>, limit: usize) -> Result<Vec<AuditEntry>> {
+        delegate!(self.list_audit(before, limit))
     }
 }

@@ -10,13 +10,18 @@ use std::future::Future;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::model::{
-    LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
-    RunStatus, Task, TaskId, TaskPatch, TaskStatus,
+    AuditEntry, Invite, InviteId, LogEntry, Member, NewInvite, NewProject, NewRun, NewTask, NewUser, Project,
+    ProjectId, ProjectRole, Run, RunFinished, RunId, RunStarted, RunStatus, Scope, Task, TaskId, TaskPatch,
+    TaskStatus, User, UserId, UserPatch, UserRecord,
 };
 
 mod any;
 mod postgres;
 mod sqlite;
+mod users;
+
+pub(crate) use users::user_store_methods;
+pub use users::{NewSessionToken, Rotation};
 
 pub use any::AnyStore;
 pub use postgres::PgStore;
@@ -70,8 +75,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn create_project(&self, new: NewProject) -> impl Future<Output = Result<Project>> + Send;
     /// One project.
     fn get_project(&self, id: ProjectId) -> impl Future<Output = Result<Project>> + Send;
-    /// All projects, oldest first.
-    fn list_projects(&self) -> impl Future<Output = Result<Vec<Project>>> + Send;
+    /// The projects a scope may see, oldest first.
+    fn list_projects(&self, scope: Scope) -> impl Future<Output = Result<Vec<Project>>> + Send;
     /// Removes a project with its tasks, runs and logs.
     fn delete_project(&self, id: ProjectId) -> impl Future<Output = Result<()>> + Send;
 
@@ -133,6 +138,83 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<LogEntry>>> + Send;
     /// The highest stored seq of a run (0 when it has none).
     fn last_log_seq(&self, run: RunId) -> impl Future<Output = Result<i64>> + Send;
+
+    // --- Team mode: users, invites, sessions, members, audit (see `users.rs`). ---
+
+    /// How many users exist.
+    fn count_users(&self) -> impl Future<Output = Result<i64>> + Send;
+    /// Creates the first admin; fails with `Conflict` once a first admin was ever created, so
+    /// two simultaneous first registrations cannot both win.
+    fn create_first_admin(&self, new: NewUser) -> impl Future<Output = Result<User>> + Send;
+    /// Creates a user (admins do this). A taken e-mail is a `Conflict`.
+    fn create_user(&self, new: NewUser) -> impl Future<Output = Result<User>> + Send;
+    /// One user.
+    fn get_user(&self, id: UserId) -> impl Future<Output = Result<User>> + Send;
+    /// A user with their password hash, by normalised e-mail.
+    fn find_user_by_email(&self, email: &str) -> impl Future<Output = Result<Option<UserRecord>>> + Send;
+    /// A user with their password hash, by id.
+    fn get_user_record(&self, id: UserId) -> impl Future<Output = Result<UserRecord>> + Send;
+    /// Every user, oldest first.
+    fn list_users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
+    /// Changes a user.
+    fn update_user(&self, id: UserId, patch: UserPatch) -> impl Future<Output = Result<User>> + Send;
+    /// Removes a user (their memberships and sessions go with them).
+    fn delete_user(&self, id: UserId) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores an invite.
+    fn create_invite(&self, new: NewInvite) -> impl Future<Output = Result<Invite>> + Send;
+    /// Every invite, newest first.
+    fn list_invites(&self) -> impl Future<Output = Result<Vec<Invite>>> + Send;
+    /// Revokes an unused invite.
+    fn revoke_invite(&self, id: InviteId) -> impl Future<Output = Result<Invite>> + Send;
+    /// Creates a user with an invite, in one transaction: the invite must be unused,
+    /// unrevoked, unexpired and (when bound) for this e-mail; it is then used. The user gets
+    /// the invite's role. Any failure is the same `Invalid("invalid invite")`.
+    fn register_with_invite(
+        &self,
+        code_hash: &str,
+        new: NewUser,
+    ) -> impl Future<Output = Result<User>> + Send;
+
+    /// Stores a refresh token of a session (family).
+    fn create_session_token(&self, token: NewSessionToken) -> impl Future<Output = Result<()>> + Send;
+    /// Uses a refresh token once and stores its successor; see [`Rotation`].
+    fn rotate_session_token(
+        &self,
+        old_hash: &str,
+        next: NewSessionToken,
+    ) -> impl Future<Output = Result<Rotation>> + Send;
+    /// Ends a session (every token of the family).
+    fn revoke_session(&self, family: uuid::Uuid) -> impl Future<Output = Result<()>> + Send;
+    /// Ends every session of a user.
+    fn revoke_user_sessions(&self, user: UserId) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds a member to a project, or changes their role.
+    fn set_member(
+        &self,
+        project: ProjectId,
+        user: UserId,
+        role: ProjectRole,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Removes a member.
+    fn remove_member(&self, project: ProjectId, user: UserId) -> impl Future<Output = Result<()>> + Send;
+    /// A project's members.
+    fn list_members(&self, project: ProjectId) -> impl Future<Output = Result<Vec<Member>>> + Send;
+    /// A user's role in a project, if any.
+    fn project_role(
+        &self,
+        project: ProjectId,
+        user: UserId,
+    ) -> impl Future<Output = Result<Option<ProjectRole>>> + Send;
+
+    /// Appends to the audit log.
+    fn append_audit(&self, entry: AuditEntry) -> impl Future<Output = Result<()>> + Send;
+    /// The audit log, newest first, before an entry (for paging).
+    fn list_audit(
+        &self,
+        before: Option<uuid::Uuid>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
 }
 
 /// The current time at the precision both databases keep (microseconds), so a value read back
@@ -188,6 +270,7 @@ macro_rules! common_store_methods {
             $crate::store::check_text("name", &new.name)?;
             $crate::store::check_text("repo_path", &new.repo_path)?;
             let now = $crate::store::now();
+            let mut tx = self.pool.begin().await?;
             let res = sqlx::query_as::<_, Project>(
                 "INSERT INTO projects (id, name, repo_path, default_branch, origin_url, created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING *",
@@ -198,14 +281,28 @@ macro_rules! common_store_methods {
             .bind(&new.default_branch)
             .bind(&new.origin_url)
             .bind(now)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await;
-            match res {
-                Err(e) if $crate::store::is_unique_violation(&e) => Err(StoreError::Conflict(
-                    format!("the repository {} is already a project", new.repo_path),
-                )),
-                other => Ok(other?),
+            let project = match res {
+                Err(e) if $crate::store::is_unique_violation(&e) => {
+                    return Err(StoreError::Conflict(format!(
+                        "the repository {} is already a project",
+                        new.repo_path
+                    )));
+                }
+                other => other?,
+            };
+            if let Some(owner) = new.owner {
+                sqlx::query("INSERT INTO project_members (project_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)")
+                    .bind(project.id)
+                    .bind(owner)
+                    .bind($crate::model::ProjectRole::Owner.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             }
+            tx.commit().await?;
+            Ok(project)
         }
 
         async fn get_project(&self, id: ProjectId) -> Result<Project> {
@@ -216,10 +313,23 @@ macro_rules! common_store_methods {
             $crate::store::found(row, "project", id)
         }
 
-        async fn list_projects(&self) -> Result<Vec<Project>> {
-            Ok(sqlx::query_as::<_, Project>("SELECT * FROM projects ORDER BY created_at, id")
-                .fetch_all(&self.pool)
-                .await?)
+        async fn list_projects(&self, scope: $crate::model::Scope) -> Result<Vec<Project>> {
+            Ok(match scope {
+                $crate::model::Scope::All => {
+                    sqlx::query_as::<_, Project>("SELECT * FROM projects ORDER BY created_at, id")
+                        .fetch_all(&self.pool)
+                        .await?
+                }
+                $crate::model::Scope::Member(user) => {
+                    sqlx::query_as::<_, Project>(
+                        "SELECT p.* FROM projects p JOIN project_members m ON m.project_id = p.id
+                         WHERE m.user_id = $1 ORDER BY p.created_at, p.id",
+                    )
+                    .bind(user)
+                    .fetch_all(&self.pool)
+                    .await?
+                }
+            })
         }
 
         async fn delete_project(&self, id: ProjectId) -> Result<()> {

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
-use super::{Result, Store, StoreError, common_store_methods};
+use super::{Result, Store, StoreError, common_store_methods, user_store_methods};
 use crate::model::{
     LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
     RunStatus, Task, TaskId, TaskPatch, TaskStatus,
@@ -48,6 +48,10 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    super::users::insert_user_fn!(sqlx::Postgres);
+}
+
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
@@ -59,6 +63,7 @@ impl Store for PgStore {
     }
 
     common_store_methods!();
+    user_store_methods!();
 
     async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
         if entries.is_empty() {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use super::{Result, Store, StoreError, common_store_methods};
+use super::{Result, Store, StoreError, common_store_methods, user_store_methods};
 use crate::model::{
     LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
     RunStatus, Task, TaskId, TaskPatch, TaskStatus,
@@ -61,6 +61,10 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    super::users::insert_user_fn!(sqlx::Sqlite);
+}
+
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
@@ -72,6 +76,7 @@ impl Store for SqliteStore {
     }
 
     common_store_methods!();
+    user_store_methods!();
 
     async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
         if entries.is_empty() {
