@@ -34,11 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web UI and the API on 127.0.0.1 (local mode: one user, a per-launch token).
-    Serve {
-        /// Port on 127.0.0.1; 0 picks a free one.
-        #[arg(long, env = "TASKYARD_PORT", default_value_t = 7777)]
-        port: u16,
-    },
+    Serve(ServeArgs),
     /// Print the API's OpenAPI document.
     Openapi,
     /// Manage projects (git repositories).
@@ -80,6 +76,73 @@ pub enum Command {
         /// The run's id.
         run: RunId,
     },
+}
+
+/// How to serve.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port; 0 picks a free one.
+    #[arg(long, env = "TASKYARD_PORT", default_value_t = 7777)]
+    pub port: u16,
+    /// `local`: one user on 127.0.0.1 with a per-launch token. `team`: user accounts.
+    #[arg(long, env = "TASKYARD_AUTH", value_enum, default_value_t = AuthArg::Local)]
+    pub auth: AuthArg,
+    /// Team mode: the address to listen on (e.g. 0.0.0.0 in a container).
+    #[arg(long, env = "TASKYARD_BIND", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Team mode: a file holding the access-token signing key (at least 32 random bytes);
+    /// or set TASKYARD_JWT_SECRET.
+    #[arg(long, env = "TASKYARD_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Team mode: minutes an access token lives.
+    #[arg(long, env = "TASKYARD_ACCESS_TOKEN_MINUTES", default_value_t = 15)]
+    pub access_token_minutes: u64,
+    /// Team mode: mark cookies Secure (serve behind https).
+    #[arg(long, env = "TASKYARD_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Team mode: take client addresses from X-Forwarded-For (only behind a trusted proxy).
+    #[arg(long, env = "TASKYARD_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+}
+
+/// Authentication modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthArg {
+    /// One user, loopback only.
+    Local,
+    /// Accounts, roles and invites.
+    Team,
+}
+
+impl ServeArgs {
+    /// The server mode, with the signing key read and checked (team mode refuses a weak key).
+    pub fn mode(&self) -> Result<crate::http::Mode> {
+        match self.auth {
+            AuthArg::Local => {
+                if !self.bind.is_loopback() {
+                    bail!("local mode only listens on 127.0.0.1; use --auth team to serve other machines");
+                }
+                Ok(crate::http::Mode::Local)
+            }
+            AuthArg::Team => {
+                let secret = match (&self.jwt_secret_file, std::env::var("TASKYARD_JWT_SECRET").ok()) {
+                    (Some(file), _) => std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read the signing key from {}", file.display()))?
+                        .trim()
+                        .to_owned(),
+                    (None, Some(secret)) => secret.trim().to_owned(),
+                    (None, None) => bail!(
+                        "team mode needs an access-token signing key: set TASKYARD_JWT_SECRET or \
+                         --jwt-secret-file (e.g. `openssl rand -hex 32`)"
+                    ),
+                };
+                let jwt =
+                    taskyard_core::auth::JwtKeys::new(secret.as_bytes(), self.access_token_minutes * 60)?;
+                let auth = crate::http::TeamAuth::new(jwt, self.secure_cookies, self.trust_forwarded_for);
+                Ok(crate::http::Mode::Team { bind: self.bind, auth: Arc::new(auth) })
+            }
+        }
+    }
 }
 
 /// Project commands.
@@ -138,7 +201,7 @@ pub enum TaskCommand {
 /// Runs the command line; prints errors and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("TASKYARD_LOG").unwrap_or_else(|_| default_level.into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -176,16 +239,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Database::Postgres(url) => AnyStore::connect(&url).await.context("connecting to Postgres")?,
     };
-    if let Command::Serve { port } = cli.command {
-        return serve(store, data_dir, port).await;
+    if let Command::Serve(args) = cli.command {
+        return serve(store, data_dir, args).await;
     }
     dispatch(store, &data_dir, cli.command).await
 }
 
-async fn serve(store: AnyStore, data_dir: PathBuf, port: u16) -> Result<ExitCode> {
+async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<ExitCode> {
     let backend = store.backend();
-    let running =
-        crate::http::start(crate::http::ServeOptions { port, data_dir: data_dir.clone(), store }).await?;
+    let mode = args.mode()?;
+    let options = crate::http::ServeOptions { port: args.port, data_dir: data_dir.clone(), store, mode };
+    let running = crate::http::start(options).await?;
     tracing::info!(addr = %running.addr, database = backend, data_dir = %data_dir.display(), "listening");
     println!("Taskyard is running. Open {}", running.url);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -202,10 +266,10 @@ async fn serve(store: AnyStore, data_dir: PathBuf, port: u16) -> Result<ExitCode
 async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Result<ExitCode> {
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), RunnerConfig::new(data_dir));
     match command {
-        Command::Serve { .. } | Command::Openapi => unreachable!("handled before the store is opened"),
+        Command::Serve(_) | Command::Openapi => unreachable!("handled before the store is opened"),
         Command::Project(ProjectCommand::Add { path, name }) => {
             let path = std::path::absolute(&path).unwrap_or(path);
-            let project = projects::add_local(&store, &path, name).await?;
+            let project = projects::add_local(&store, &path, name, None).await?;
             println!("{}  {}  {} ({})", project.id, project.name, project.repo_path, project.default_branch);
         }
         Command::Project(ProjectCommand::Clone { url, token_env, name }) => {
@@ -214,7 +278,7 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
                 None => None,
             };
             let dest = projects::clone_destination(data_dir, &url);
-            let project = projects::clone_remote(&store, &url, dest, token, name, |p| {
+            let project = projects::clone_remote(&store, &url, dest, token, name, None, |p| {
                 if p.total_objects > 0 {
                     eprint!(
                         "\rreceiving objects: {}/{} ({} KiB)",

@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use taskyard_core::store::{AnyStore, Store};
-use taskyard_server::http::{Running, ServeOptions, start};
+use taskyard_server::http::{Mode, Running, ServeOptions, start};
 use taskyard_test_support::pg::TestDatabase;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
@@ -55,10 +55,14 @@ impl Server {
         } else {
             (AnyStore::sqlite(&dirs.path().join("t.db")).await.expect("sqlite"), None)
         };
-        let running =
-            start(ServeOptions { port: 0, data_dir: dirs.path().join("data"), store: store.clone() })
-                .await
-                .expect("start");
+        let running = start(ServeOptions {
+            port: 0,
+            data_dir: dirs.path().join("data"),
+            store: store.clone(),
+            mode: Mode::Local,
+        })
+        .await
+        .expect("start");
         let token = running.url.split("token=").nth(1).expect("token in url").to_owned();
         let base = format!("http://{}", running.addr);
         Server {

@@ -62,6 +62,8 @@ pub enum BoardEvent {
     },
     /// A run was created or changed state.
     RunUpdated {
+        /// The project of the run's task.
+        project_id: ProjectId,
         /// The run as stored now.
         run: Run,
     },
@@ -94,6 +96,20 @@ pub struct Bus {
 impl Default for Bus {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl BoardEvent {
+    /// The project an event belongs to (clone events belong to none yet).
+    pub fn project_id(&self) -> Option<ProjectId> {
+        match self {
+            BoardEvent::ProjectUpdated { project } => Some(project.id),
+            BoardEvent::ProjectDeleted { project_id } => Some(*project_id),
+            BoardEvent::TaskUpdated { task } => Some(task.project_id),
+            BoardEvent::TaskDeleted { project_id, .. } => Some(*project_id),
+            BoardEvent::RunUpdated { project_id, .. } => Some(*project_id),
+            BoardEvent::CloneProgress { .. } | BoardEvent::CloneFinished { .. } => None,
+        }
     }
 }
 

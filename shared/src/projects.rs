@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::git::{self, CloneProgress, PullOutcome, RepoInfo};
-use crate::model::{NewProject, Project, ProjectId};
+use crate::model::{NewProject, Project, ProjectId, UserId};
 use crate::runner::{Result, RunError, Runner};
 use crate::store::Store;
 
@@ -12,13 +12,18 @@ use crate::store::Store;
 pub const MAX_NAME_LEN: usize = 200;
 
 /// Adds the git repository at `path` (its root) as a project.
-pub async fn add_local<S: Store>(store: &S, path: &Path, name: Option<String>) -> Result<Project> {
+pub async fn add_local<S: Store>(
+    store: &S,
+    path: &Path,
+    name: Option<String>,
+    owner: Option<UserId>,
+) -> Result<Project> {
     let path = path.to_path_buf();
     let info = tokio::task::spawn_blocking(move || git::open_local(&path))
         .await
         .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))??;
     let name = checked_name(name, &info.path)?;
-    create(store, info, name).await
+    create(store, info, name, owner).await
 }
 
 /// Where clones live: `<data>/repos/<name>-<random>`.
@@ -43,6 +48,7 @@ pub async fn clone_remote<S: Store>(
     dest: PathBuf,
     token: Option<String>,
     name: Option<String>,
+    owner: Option<UserId>,
     mut progress: impl FnMut(&CloneProgress) -> bool + Send + 'static,
 ) -> Result<Project> {
     git::validate_remote_url(url)?;
@@ -57,7 +63,7 @@ pub async fn clone_remote<S: Store>(
         tokio::task::spawn_blocking(move || git::clone(&url, &target, token.as_deref(), &mut progress))
             .await
             .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))??;
-    match create(store, info, name).await {
+    match create(store, info, name, owner).await {
         Ok(project) => Ok(project),
         Err(e) => {
             // The clone is ours and useless without its project row.
@@ -122,14 +128,14 @@ fn checked_name(name: Option<String>, path: &Path) -> Result<String> {
     Ok(name)
 }
 
-async fn create<S: Store>(store: &S, info: RepoInfo, name: String) -> Result<Project> {
+async fn create<S: Store>(store: &S, info: RepoInfo, name: String, owner: Option<UserId>) -> Result<Project> {
     Ok(store
         .create_project(NewProject {
             name,
             repo_path: info.path.display().to_string(),
             default_branch: info.default_branch,
             origin_url: info.origin_url,
-            owner: None,
+            owner,
         })
         .await?)
 }

@@ -104,8 +104,9 @@ fn is_public(path: &str) -> bool {
 }
 
 /// The middleware.
-pub async fn require_local_token(State(app): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_local_token(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(auth) = app.local_auth() else { return next.run(request).await };
+    request.extensions_mut().insert(super::access::Actor::Owner);
     let headers = request.headers();
     if !auth.host_ok(headers) {
         return ApiError::forbidden("this server only answers requests addressed to 127.0.0.1 or localhost")

@@ -22,10 +22,23 @@ use utoipa_axum::routes;
 
 use crate::routes::{board, events, health, projects, runs, tasks, ui};
 
+pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod team;
 
 pub use auth::LocalAuth;
+pub use team::TeamAuth;
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// One user on loopback, behind the per-launch token.
+    Local(LocalAuth),
+    /// Users with accounts, JWT access tokens and refresh-token sessions.
+    Team(Arc<TeamAuth>),
+}
 
 /// Everything handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -37,7 +50,7 @@ struct Inner {
     runner: Runner<AnyStore>,
     data_dir: PathBuf,
     started: Instant,
-    local_auth: Option<LocalAuth>,
+    auth: Auth,
     boards: board::BoardCache,
     clones: projects::Clones,
     shutdown: watch::Receiver<bool>,
@@ -50,20 +63,15 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over an open store. `local_auth` is `None` only in tests of handlers.
-    pub fn new(
-        store: AnyStore,
-        data_dir: PathBuf,
-        local_auth: Option<LocalAuth>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
+    /// State over an open store.
+    pub fn new(store: AnyStore, data_dir: PathBuf, auth: Auth, shutdown: watch::Receiver<bool>) -> Self {
         let bus = Arc::new(Bus::new());
         let runner = Runner::new(store, bus, RunnerConfig::new(&data_dir));
         let inner = Inner {
             runner,
             data_dir,
             started: Instant::now(),
-            local_auth,
+            auth,
             boards: board::BoardCache::default(),
             clones: projects::Clones::default(),
             shutdown,
@@ -91,9 +99,19 @@ impl AppState {
     pub fn started(&self) -> Instant {
         self.inner.started
     }
-    /// The local-mode guard, if on.
+    /// The local-mode guard, in local mode.
     pub fn local_auth(&self) -> Option<&LocalAuth> {
-        self.inner.local_auth.as_ref()
+        match &self.inner.auth {
+            Auth::Local(l) => Some(l),
+            Auth::Team(_) => None,
+        }
+    }
+    /// Team mode's settings, in team mode.
+    pub fn team(&self) -> Option<&TeamAuth> {
+        match &self.inner.auth {
+            Auth::Team(t) => Some(t),
+            Auth::Local(_) => None,
+        }
     }
     /// Board snapshots.
     pub fn boards(&self) -> &board::BoardCache {
@@ -168,6 +186,7 @@ pub fn app(state: AppState) -> Router {
         }),
     )
     .fallback(ui::serve)
+    .layer(axum::middleware::from_fn_with_state(state.clone(), team::authenticate))
     .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_local_token))
     .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -181,12 +200,28 @@ pub fn app(state: AppState) -> Router {
 /// How to serve.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// Port on 127.0.0.1 (0 picks a free one).
+    /// Port (0 picks a free one).
     pub port: u16,
     /// Data directory.
     pub data_dir: PathBuf,
     /// The store, already open.
     pub store: AnyStore,
+    /// Local or team mode.
+    pub mode: Mode,
+}
+
+/// The server's mode and what it needs.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// One user; listens on 127.0.0.1 only.
+    Local,
+    /// Many users.
+    Team {
+        /// The address to listen on (127.0.0.1 unless told otherwise).
+        bind: std::net::IpAddr,
+        /// Access-token signing, session length, cookie and proxy settings.
+        auth: Arc<TeamAuth>,
+    },
 }
 
 /// A started server: its address, the URL to open, and a handle to stop it.
@@ -214,17 +249,31 @@ impl Running {
     }
 }
 
-/// Starts the server in local mode on 127.0.0.1 and returns once it listens.
+/// Starts the server and returns once it listens.
 pub async fn start(options: ServeOptions) -> Result<Running> {
-    let listener = TcpListener::bind(("127.0.0.1", options.port))
+    let bind = match &options.mode {
+        Mode::Local => std::net::IpAddr::from([127, 0, 0, 1]),
+        Mode::Team { bind, .. } => *bind,
+    };
+    let listener = TcpListener::bind((bind, options.port))
         .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", options.port))?;
+        .with_context(|| format!("cannot listen on {bind}:{}", options.port))?;
     let addr = listener.local_addr()?;
-    let token = LocalAuth::random_token().context("no randomness for the access token")?;
-    let auth = LocalAuth::new(token, addr.port());
-    let url = format!("http://127.0.0.1:{}/?token={}", addr.port(), auth.token());
+    let (auth, url) = match options.mode {
+        Mode::Local => {
+            let token = LocalAuth::random_token().context("no randomness for the access token")?;
+            let auth = LocalAuth::new(token, addr.port());
+            let url = format!("http://127.0.0.1:{}/?token={}", addr.port(), auth.token());
+            (Auth::Local(auth), url)
+        }
+        Mode::Team { auth, .. } => {
+            let host =
+                if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+            (Auth::Team(auth), format!("http://{host}:{}/", addr.port()))
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState::new(options.store, options.data_dir, Some(auth), stop_rx.clone());
+    let state = AppState::new(options.store, options.data_dir, auth, stop_rx.clone());
 
     let recovered = state.runner().recover_interrupted().await?;
     if !recovered.is_empty() {
@@ -236,7 +285,10 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let stop_signal = stop_rx.clone();
     let task = tokio::spawn(async move {
         let shutdown = shutting_down(stop_signal);
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("server failed")?;
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server failed")?;
         // Connections are closed; runs still going are stopped and recorded as interrupted.
         tokio::time::timeout(Duration::from_secs(30), state.runner().shutdown()).await.ok();
         Ok(())

@@ -15,6 +15,7 @@ use taskyard_core::store::{MAX_TASK_PAGE, Store};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::AppState;
+use crate::http::access::Actor;
 use crate::http::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 
 /// Cards per column when the request does not say.
@@ -163,6 +164,7 @@ impl BoardCache {
     responses((status = 200, body = Board), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn get(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<ProjectId>,
     ApiQuery(query): ApiQuery<BoardQuery>,
     headers: HeaderMap,
@@ -170,6 +172,11 @@ pub async fn get(
     let limit = query.limit.unwrap_or(DEFAULT_COLUMN_LIMIT);
     if limit == 0 || limit > MAX_TASK_PAGE {
         return Err(ApiError::invalid("limit", format!("between 1 and {MAX_TASK_PAGE}")));
+    }
+    // Callers who see every project need no check here: a snapshot exists only for a
+    // project that exists. Everyone else is checked against the project's members.
+    if actor.scope() != taskyard_core::model::Scope::All {
+        actor.project(&app, id).await?;
     }
     let snapshot = match app.boards().lookup(id, limit) {
         Ok(snapshot) => snapshot,

@@ -10,6 +10,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::runs::{close, send};
 use crate::http::AppState;
+use crate::http::access::Actor;
+use taskyard_core::model::Scope;
 
 /// What the board socket sends besides board events.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -23,11 +25,27 @@ pub enum Control {
 /// the client fell behind and must reload.
 #[utoipa::path(get, path = "/api/events", tag = "events",
     responses((status = 101, description = "Switching to the WebSocket protocol; messages are BoardEvent or Control JSON", body = BoardEvent)))]
-pub async fn board_events(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| forward(app, socket))
+pub async fn board_events(State(app): State<AppState>, actor: Actor, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| forward(app, actor, socket))
 }
 
-async fn forward(app: AppState, mut socket: WebSocket) {
+/// Whether this socket's user may see an event: checked per event, so a member removed from a
+/// project stops receiving its events at once.
+async fn visible(app: &AppState, actor: &Actor, event: &BoardEvent) -> bool {
+    match event {
+        BoardEvent::CloneProgress { clone_id, .. } | BoardEvent::CloneFinished { clone_id, .. } => {
+            app.clones().visible_to(*clone_id, actor)
+        }
+        // The project is gone and so are its members: only its id is sent.
+        BoardEvent::ProjectDeleted { .. } => true,
+        other => match other.project_id() {
+            Some(project) => actor.scope() == Scope::All || actor.sees_project(app, project).await,
+            None => false,
+        },
+    }
+}
+
+async fn forward(app: AppState, actor: Actor, mut socket: WebSocket) {
     let mut rx = app.bus().subscribe_board();
     let shutdown = crate::http::shutting_down(app.shutdown());
     tokio::pin!(shutdown);
@@ -35,6 +53,7 @@ async fn forward(app: AppState, mut socket: WebSocket) {
         tokio::select! {
             event = rx.recv() => {
                 let sent = match event {
+                    Ok(event) if !visible(&app, &actor, &event).await => Ok(()),
                     Ok(event) => send::<BoardEvent>(&mut socket, &event).await,
                     Err(RecvError::Lagged(_)) => send(&mut socket, &Control::Resync).await,
                     Err(RecvError::Closed) => return close(socket, 1001, "server shutting down").await,

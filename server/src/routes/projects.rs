@@ -11,12 +11,14 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use taskyard_core::events::BoardEvent;
 use taskyard_core::git::{CloneProgress, PullOutcome};
-use taskyard_core::model::{Project, ProjectId};
+use taskyard_core::model::{Project, ProjectId, UserId};
 use taskyard_core::projects as core_projects;
 use taskyard_core::store::Store;
 use uuid::Uuid;
 
 use crate::http::AppState;
+use crate::http::access::{Actor, ClientIp};
+use crate::http::audit::Audit;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 
 /// Add a local repository.
@@ -85,13 +87,33 @@ impl std::fmt::Debug for PullProject {
     }
 }
 
-/// Clones in progress and recently finished, for clients that missed the socket events.
+/// Clones in progress and recently finished, for clients that missed the socket events, with
+/// who started each (only they see it).
 #[derive(Debug, Default)]
 pub struct Clones {
     map: Mutex<HashMap<Uuid, CloneStatus>>,
+    owners: Mutex<HashMap<Uuid, Option<UserId>>>,
 }
 
 impl Clones {
+    fn start(&self, id: Uuid, owner: Option<UserId>) {
+        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        if owners.len() > 1024 {
+            owners.clear();
+        }
+        owners.insert(id, owner);
+    }
+
+    /// Whether `actor` started the clone `id` (local mode's owner started them all).
+    pub fn visible_to(&self, id: Uuid, actor: &Actor) -> bool {
+        let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        match (owners.get(&id), actor.user()) {
+            (Some(_), None) => true,
+            (Some(owner), Some(user)) => *owner == Some(user.id),
+            (None, _) => false,
+        }
+    }
+
     fn set(&self, status: CloneStatus) {
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         // Finished clones are only worth keeping for a while; keep the map small.
@@ -108,8 +130,8 @@ impl Clones {
 
 /// All projects.
 #[utoipa::path(get, path = "/api/projects", tag = "projects", responses((status = 200, body = Vec<Project>)))]
-pub async fn list(State(app): State<AppState>) -> Result<Json<Vec<Project>>, ApiError> {
-    Ok(Json(app.store().list_projects(taskyard_core::model::Scope::All).await?))
+pub async fn list(State(app): State<AppState>, actor: Actor) -> Result<Json<Vec<Project>>, ApiError> {
+    Ok(Json(app.store().list_projects(actor.scope()).await?))
 }
 
 /// Add a local git repository (its root folder).
@@ -117,6 +139,7 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Vec<Project>>, Api
     responses((status = 201, body = Project), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
+    actor: Actor,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     if body.path.trim().is_empty() {
@@ -126,7 +149,8 @@ pub async fn create(
     if !path.is_absolute() {
         return Err(ApiError::invalid("path", "give an absolute path (it is read on the server's machine)"));
     }
-    let project = core_projects::add_local(app.store(), &path, body.name).await?;
+    let owner = actor.user().map(|u| u.id);
+    let project = core_projects::add_local(app.store(), &path, body.name, owner).await?;
     app.bus().publish_board(BoardEvent::ProjectUpdated { project: project.clone() });
     Ok((StatusCode::CREATED, Json(project)))
 }
@@ -137,10 +161,13 @@ pub async fn create(
     responses((status = 202, body = CloneStatus), (status = 422, body = ErrorBody)))]
 pub async fn clone(
     State(app): State<AppState>,
+    actor: Actor,
     ApiJson(body): ApiJson<CloneProject>,
 ) -> Result<(StatusCode, Json<CloneStatus>), ApiError> {
     taskyard_core::git::validate_remote_url(&body.url)?;
     let clone_id = Uuid::now_v7();
+    let owner = actor.user().map(|u| u.id);
+    app.clones().start(clone_id, owner);
     let started = CloneStatus {
         clone_id,
         state: "running",
@@ -170,9 +197,16 @@ pub async fn clone(
             }
             !*progress_app.shutdown().borrow()
         };
-        let result =
-            core_projects::clone_remote(app.store(), &body.url, dest, body.token, body.name, on_progress)
-                .await;
+        let result = core_projects::clone_remote(
+            app.store(),
+            &body.url,
+            dest,
+            body.token,
+            body.name,
+            owner,
+            on_progress,
+        )
+        .await;
         let progress = app.clones().get(clone_id).map(|s| s.progress).unwrap_or_default();
         let status = match result {
             Ok(project) => {
@@ -199,10 +233,12 @@ pub async fn clone(
     responses((status = 200, body = CloneStatus), (status = 404, body = ErrorBody)))]
 pub async fn clone_status(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(clone_id): ApiPath<Uuid>,
 ) -> Result<Json<CloneStatus>, ApiError> {
     app.clones()
         .get(clone_id)
+        .filter(|_| app.clones().visible_to(clone_id, &actor))
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("clone {clone_id} not found")))
 }
@@ -213,9 +249,10 @@ pub async fn clone_status(
     responses((status = 200, body = Project), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<ProjectId>,
 ) -> Result<Json<Project>, ApiError> {
-    Ok(Json(app.store().get_project(id).await?))
+    Ok(Json(actor.project(&app, id).await?))
 }
 
 /// Remove a project with its tasks, runs and logs. The repository folder stays unless
@@ -225,10 +262,17 @@ pub async fn get(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(app): State<AppState>,
+    actor: Actor,
+    ip: ClientIp,
     ApiPath(id): ApiPath<ProjectId>,
 ) -> Result<StatusCode, ApiError> {
+    let project = actor.owned_project(&app, id).await?;
     core_projects::delete(app.runner(), id, app.data_dir()).await?;
     app.bus().publish_board(BoardEvent::ProjectDeleted { project_id: id });
+    let target = Some(format!("project {} ({})", project.name, project.id));
+    Audit { action: "project_deleted", actor: Some(&actor), actor_text: None, target, details: None, ip }
+        .record(&app)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,9 +283,11 @@ pub async fn delete(
     responses((status = 200, body = PullOutcome), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn pull(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<ProjectId>,
     body: Option<ApiJson<PullProject>>,
 ) -> Result<Json<PullOutcome>, ApiError> {
+    actor.project(&app, id).await?;
     let token = body.and_then(|ApiJson(b)| b.token);
     Ok(Json(core_projects::pull(app.store(), id, token).await?))
 }

@@ -14,6 +14,7 @@ use taskyard_core::runner::Merged;
 use taskyard_core::store::{MAX_LOG_PAGE, Store, StoreError};
 
 use crate::http::AppState;
+use crate::http::access::Actor;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 /// Close code for a log socket whose run does not exist.
@@ -97,8 +98,12 @@ impl From<Merged> for MergeResult {
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs",
     params(("id" = RunId, Path, description = "The run's id")),
     responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
-pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<RunId>) -> Result<Json<Run>, ApiError> {
-    Ok(Json(app.store().get_run(id).await?))
+pub async fn get(
+    State(app): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<RunId>,
+) -> Result<Json<Run>, ApiError> {
+    Ok(Json(actor.run(&app, id).await?))
 }
 
 /// Stop a run: the agent is asked to stop, then killed with everything it started.
@@ -107,8 +112,10 @@ pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<RunId>) -> Re
     responses((status = 202, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn stop(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<RunId>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
+    actor.run(&app, id).await?;
     app.runner().stop(id).await?;
     Ok((StatusCode::ACCEPTED, Json(app.store().get_run(id).await?)))
 }
@@ -119,10 +126,11 @@ pub async fn stop(
     responses((status = 200, body = LogPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn logs(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<RunId>,
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
-    let run = app.store().get_run(id).await?;
+    let run = actor.run(&app, id).await?;
     let limit = q.limit.unwrap_or(1000);
     if limit == 0 || limit > MAX_LOG_PAGE {
         return Err(ApiError::invalid("limit", format!("between 1 and {MAX_LOG_PAGE}")));
@@ -143,12 +151,28 @@ pub async fn logs(
     responses((status = 101, description = "Switching to the WebSocket protocol; messages are LogMessage JSON", body = LogMessage)))]
 pub async fn logs_ws(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<RunId>,
     ApiQuery(q): ApiQuery<LogQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let after = q.after.unwrap_or(0).max(0);
-    ws.on_upgrade(move |socket| follow(app, id, after, socket))
+    // Checked at the upgrade; a run the caller may not see looks like one that does not exist.
+    let allowed = match actor.run(&app, id).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.status() == StatusCode::NOT_FOUND => Err(false),
+        Err(e) => {
+            tracing::error!(run = %id, status = %e.status(), "log socket check failed");
+            Err(true)
+        }
+    };
+    ws.on_upgrade(move |socket| async move {
+        match allowed {
+            Ok(()) => follow(app, id, after, socket).await,
+            Err(false) => close(socket, CLOSE_NOT_FOUND, "run not found").await,
+            Err(true) => close(socket, 1011, "internal error").await,
+        }
+    })
 }
 
 async fn follow(app: AppState, id: RunId, after: i64, mut socket: WebSocket) {
@@ -205,7 +229,12 @@ pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &'static str
 #[utoipa::path(get, path = "/api/runs/{id}/diff", tag = "runs",
     params(("id" = RunId, Path, description = "The run's id")),
     responses((status = 200, body = Diff), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn diff(State(app): State<AppState>, ApiPath(id): ApiPath<RunId>) -> Result<Json<Diff>, ApiError> {
+pub async fn diff(
+    State(app): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<RunId>,
+) -> Result<Json<Diff>, ApiError> {
+    actor.run(&app, id).await?;
     Ok(Json(app.runner().diff(id).await?))
 }
 
@@ -215,8 +244,10 @@ pub async fn diff(State(app): State<AppState>, ApiPath(id): ApiPath<RunId>) -> R
     responses((status = 200, body = MergeResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn merge(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<RunId>,
 ) -> Result<Json<MergeResult>, ApiError> {
+    actor.run(&app, id).await?;
     Ok(Json(app.runner().merge(id).await?.into()))
 }
 
@@ -227,9 +258,11 @@ pub async fn merge(
     responses((status = 200, body = Pushed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn push(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<RunId>,
     body: Option<ApiJson<PushRun>>,
 ) -> Result<Json<Pushed>, ApiError> {
+    actor.run(&app, id).await?;
     let token = body.and_then(|ApiJson(b)| b.token);
     let branch = app.runner().push(id, token).await?;
     Ok(Json(Pushed { branch }))

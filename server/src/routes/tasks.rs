@@ -12,6 +12,7 @@ use taskyard_core::model::{NewTask, ProjectId, Run, Task, TaskId, TaskPatch, Tas
 use taskyard_core::store::{MAX_TASK_PAGE, Store};
 
 use crate::http::AppState;
+use crate::http::access::Actor;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 
 /// Longest title accepted.
@@ -123,10 +124,11 @@ fn check_agent(name: &str, config: &serde_json::Value) -> Result<String, ApiErro
     responses((status = 200, body = Vec<Task>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<ProjectId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Task>>, ApiError> {
-    app.store().get_project(id).await?;
+    actor.project(&app, id).await?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_TASK_PAGE {
         return Err(ApiError::invalid("limit", format!("between 1 and {MAX_TASK_PAGE}")));
@@ -151,9 +153,11 @@ pub async fn list(
     responses((status = 201, body = Task), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(project_id): ApiPath<ProjectId>,
     ApiJson(body): ApiJson<CreateTask>,
 ) -> Result<(StatusCode, Json<Task>), ApiError> {
+    actor.project(&app, project_id).await?;
     let title = check_title(&body.title)?;
     check_description(&body.description)?;
     let agent = body.agent.unwrap_or_else(|| agent::command::NAME.to_owned());
@@ -177,8 +181,12 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/tasks/{id}", tag = "tasks",
     params(("id" = TaskId, Path, description = "The task's id")),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
-pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<TaskId>) -> Result<Json<Task>, ApiError> {
-    Ok(Json(app.store().get_task(id).await?))
+pub async fn get(
+    State(app): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<TaskId>,
+) -> Result<Json<Task>, ApiError> {
+    Ok(Json(actor.task(&app, id).await?))
 }
 
 /// Change a task: edit it, or move it on the board (status and position).
@@ -188,10 +196,11 @@ pub async fn get(State(app): State<AppState>, ApiPath(id): ApiPath<TaskId>) -> R
     responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<TaskId>,
     ApiJson(body): ApiJson<UpdateTask>,
 ) -> Result<Json<Task>, ApiError> {
-    let current = app.store().get_task(id).await?;
+    let current = actor.task(&app, id).await?;
     let title = body.title.as_deref().map(check_title).transpose()?;
     if let Some(d) = &body.description {
         check_description(d)?;
@@ -233,9 +242,10 @@ pub async fn update(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<StatusCode, ApiError> {
-    let task = app.store().get_task(id).await?;
+    let task = actor.task(&app, id).await?;
     if app.runner().is_task_active(id) {
         return Err(ApiError::conflict("the task has a run in progress; stop it first"));
     }
@@ -262,9 +272,10 @@ pub async fn delete(
     responses((status = 200, body = Vec<Run>), (status = 404, body = ErrorBody)))]
 pub async fn runs(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<Json<Vec<Run>>, ApiError> {
-    app.store().get_task(id).await?;
+    actor.task(&app, id).await?;
     Ok(Json(app.store().list_runs(id).await?))
 }
 
@@ -274,8 +285,10 @@ pub async fn runs(
     responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn start(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
+    actor.task(&app, id).await?;
     Ok((StatusCode::CREATED, Json(app.runner().start(id).await?)))
 }
 
@@ -287,9 +300,11 @@ pub async fn start(
     responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn follow_up(
     State(app): State<AppState>,
+    actor: Actor,
     ApiPath(id): ApiPath<TaskId>,
     ApiJson(body): ApiJson<FollowUp>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
+    actor.task(&app, id).await?;
     if body.message.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::invalid("message", format!("at most {MAX_DESCRIPTION} characters")));
     }

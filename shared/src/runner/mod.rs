@@ -239,7 +239,9 @@ impl<S: Store> Runner<S> {
                 TaskPatch { status: Some(TaskStatus::Queued), phase: Some(None), ..Default::default() },
             )
             .await?;
-        self.inner.bus.publish_board(BoardEvent::RunUpdated { run: run.clone() });
+        self.inner
+            .bus
+            .publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: run.clone() });
         self.inner.bus.publish_board(BoardEvent::TaskUpdated { task: task.clone() });
 
         let this = self.clone();
@@ -268,7 +270,8 @@ impl<S: Store> Runner<S> {
         // Queued in the store but not executing here (e.g. left from before a restart).
         let finished = RunFinished { error: Some("stopped on request".into()), ..Default::default() };
         let run = self.inner.store.finish_run(run_id, RunStatus::Cancelled, finished).await?;
-        self.inner.bus.publish_board(BoardEvent::RunUpdated { run });
+        let project_id = self.inner.store.get_task(run.task_id).await?.project_id;
+        self.inner.bus.publish_board(BoardEvent::RunUpdated { project_id, run });
         self.inner.bus.end_logs(run_id);
         Ok(())
     }
@@ -379,7 +382,7 @@ impl<S: Store> Runner<S> {
         };
         let mut cause: Option<StopCause> = stop_rx.borrow().clone();
         match store.mark_run_started(run.id, started).await {
-            Ok(run) => bus.publish_board(BoardEvent::RunUpdated { run }),
+            Ok(run) => bus.publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run }),
             Err(e) => {
                 tracing::warn!(run = %run.id, error = %e, "run could not be marked started; stopping it");
                 cause.get_or_insert(StopCause::Requested);
@@ -754,7 +757,7 @@ impl<S: Store> Runner<S> {
         {
             bus.publish_board(BoardEvent::TaskUpdated { task });
         }
-        bus.publish_board(BoardEvent::RunUpdated { run: stored.clone() });
+        bus.publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: stored.clone() });
         bus.end_logs(run.id);
         stored
     }

@@ -113,6 +113,10 @@ impl<S: Store> Runner<S> {
             };
             match store.finish_run(run.id, RunStatus::Interrupted, finished).await {
                 Ok(run) => {
+                    let task = store.get_task(run.task_id).await.ok();
+                    if let Some(project_id) = task.as_ref().map(|t| t.project_id) {
+                        self.inner.bus.publish_board(BoardEvent::RunUpdated { project_id, run: run.clone() });
+                    }
                     if let Ok(task) = store
                         .update_task(
                             run.task_id,
@@ -126,7 +130,6 @@ impl<S: Store> Runner<S> {
                     {
                         self.inner.bus.publish_board(BoardEvent::TaskUpdated { task });
                     }
-                    self.inner.bus.publish_board(BoardEvent::RunUpdated { run: run.clone() });
                     ended.push(run);
                 }
                 // Another process finished it in the meantime: nothing to recover.
