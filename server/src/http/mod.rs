@@ -20,7 +20,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{board, events, health, projects, runs, tasks, ui};
+use crate::routes::{admin, auth as auth_routes, board, events, health, members, projects, runs, tasks, ui};
 
 pub mod access;
 pub mod audit;
@@ -163,6 +163,20 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::merge))
         .routes(routes!(runs::push))
         .routes(routes!(events::board_events))
+        .routes(routes!(members::list, members::add))
+        .routes(routes!(members::remove))
+        .routes(routes!(auth_routes::mode))
+        .routes(routes!(auth_routes::register))
+        .routes(routes!(auth_routes::login))
+        .routes(routes!(auth_routes::refresh))
+        .routes(routes!(auth_routes::logout))
+        .routes(routes!(auth_routes::me, auth_routes::update_me))
+        .routes(routes!(auth_routes::change_password))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::update_user, admin::delete_user))
+        .routes(routes!(admin::list_invites, admin::create_invite))
+        .routes(routes!(admin::revoke_invite))
+        .routes(routes!(admin::audit))
         .split_for_parts()
 }
 

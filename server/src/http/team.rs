@@ -142,6 +142,14 @@ pub async fn authenticate(State(app): State<AppState>, mut request: Request, nex
                 }
                 Err(e) => return ApiError::from(e).into_response(),
             };
+            // A signed-out or revoked session ends its access tokens too.
+            match app.store().session_active(claims.sid).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return ApiError::unauthorized("the session ended: sign in again").into_response();
+                }
+                Err(e) => return ApiError::from(e).into_response(),
+            }
             request.extensions_mut().insert(Actor::User(CurrentUser {
                 id: user.id,
                 email: user.email,

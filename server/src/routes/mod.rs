@@ -1,9 +1,12 @@
 //! Handlers, one module per resource; verbs name the functions (`tasks::create`). The route
 //! table that wires them is `crate::http::api`.
 
+pub mod admin;
+pub mod auth;
 pub mod board;
 pub mod events;
 pub mod health;
+pub mod members;
 pub mod projects;
 pub mod runs;
 pub mod tasks;

@@ -172,6 +172,9 @@ impl Store for AnyStore {
     async fn rotate_session_token(&self, old_hash: &str, next: NewSessionToken) -> Result<Rotation> {
         delegate!(self.rotate_session_token(old_hash, next))
     }
+    async fn session_active(&self, family: Uuid) -> Result<bool> {
+        delegate!(self.session_active(family))
+    }
     async fn revoke_session(&self, family: Uuid) -> Result<()> {
         delegate!(self.revoke_session(family))
     }

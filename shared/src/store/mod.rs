@@ -184,6 +184,9 @@ pub trait Store: Clone + Send + Sync + 'static {
         old_hash: &str,
         next: NewSessionToken,
     ) -> impl Future<Output = Result<Rotation>> + Send;
+    /// Whether a session still has a usable refresh token (it was neither revoked nor left to
+    /// expire); access tokens of an ended session stop working at once.
+    fn session_active(&self, family: uuid::Uuid) -> impl Future<Output = Result<bool>> + Send;
     /// Ends a session (every token of the family).
     fn revoke_session(&self, family: uuid::Uuid) -> impl Future<Output = Result<()>> + Send;
     /// Ends every session of a user.

@@ -307,6 +307,18 @@ macro_rules! user_store_methods {
             }
         }
 
+        async fn session_active(&self, family: uuid::Uuid) -> Result<bool> {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM refresh_tokens
+                 WHERE family_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
+            )
+            .bind(family)
+            .bind($crate::store::now())
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(n > 0)
+        }
+
         async fn revoke_session(&self, family: uuid::Uuid) -> Result<()> {
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
                 .bind(family)
