@@ -104,11 +104,13 @@ impl Clones {
         owners.insert(id, owner);
     }
 
-    /// Whether `actor` started the clone `id` (local mode's owner started them all).
+    /// Whether `actor` may follow the clone `id`: whoever started it, and admins (local
+    /// mode's owner started them all).
     pub fn visible_to(&self, id: Uuid, actor: &Actor) -> bool {
         let owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
         match (owners.get(&id), actor.user()) {
             (Some(_), None) => true,
+            (Some(_), Some(_)) if actor.scope() == taskyard_core::model::Scope::All => true,
             (Some(owner), Some(user)) => *owner == Some(user.id),
             (None, _) => false,
         }

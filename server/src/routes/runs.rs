@@ -28,6 +28,8 @@ pub struct LogQuery {
     pub after: Option<i64>,
     /// At most this many (default 1000, at most 5000); pages only.
     pub limit: Option<usize>,
+    /// Team mode, sockets only: the access token (browsers cannot set headers on WebSockets).
+    pub access_token: Option<String>,
 }
 
 /// A page of a run's log.
