@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { entry } from '../test/fixtures.ts';
+import { formatCost, formatDuration, initFacts, isLong, resultFacts, toolCall, toolResult } from './format.ts';
+
+describe('log entry formatting', () => {
+  it("reads a tool call's name, summary and input", () => {
+    const call = toolCall(
+      entry(1, { kind: 'tool_use', text: 'Bash', data: { name: 'Bash', input: { command: 'ls -la\necho more' } } }),
+    );
+    expect(call.name).toBe('Bash');
+    expect(call.summary).toBe('ls -la');
+    expect(call.input).toBe('{\n  "command": "ls -la\\necho more"\n}');
+  });
+
+  it('prefers a summary the adapter gave, and falls back to the text', () => {
+    expect(toolCall(entry(1, { kind: 'tool_use', text: 'Read src/a.ts', data: { tool: 'Read', summary: 'src/a.ts' } }))).toEqual({
+      name: 'Read',
+      summary: 'src/a.ts',
+      input: undefined,
+    });
+    expect(toolCall(entry(1, { kind: 'tool_use', text: 'Edit: main.rs' })).name).toBe('Edit');
+  });
+
+  it("reads a tool result's content blocks and error flag", () => {
+    const result = toolResult(
+      entry(1, { kind: 'tool_result', text: '', data: { content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }], is_error: true } }),
+    );
+    expect(result).toEqual({ text: 'a\nb', isError: true });
+    expect(toolResult(entry(1, { kind: 'tool_result', text: 'plain' }))).toEqual({ text: 'plain', isError: false });
+  });
+
+  it('makes a cost and usage line of a result', () => {
+    const facts = resultFacts(
+      entry(1, {
+        kind: 'result',
+        data: {
+          subtype: 'success',
+          duration_ms: 12_345,
+          num_turns: 3,
+          total_cost_usd: 0.0123,
+          usage: { input_tokens: 1234, output_tokens: 567, cache_read_input_tokens: 1000 },
+        },
+      }),
+    );
+    expect(facts).toEqual(['success', '12.3 s', '3 turns', '$0.01', '1,234 in · 567 out tokens', '1,000 cached']);
+    expect(resultFacts(entry(1, { kind: 'result' }))).toEqual([]);
+  });
+
+  it('describes a session start', () => {
+    expect(initFacts(entry(1, { kind: 'init', data: { model: 'claude-x', tools: ['a', 'b'], session_id: '0123456789' } }))).toEqual([
+      'claude-x',
+      '2 tools',
+      'session 01234567',
+    ]);
+  });
+
+  it('folds long texts', () => {
+    expect(isLong('short')).toBe(false);
+    expect(isLong('x\n'.repeat(20))).toBe(true);
+    expect(isLong('x'.repeat(5000))).toBe(true);
+  });
+
+  it('formats durations and costs', () => {
+    expect(formatDuration(850)).toBe('850 ms');
+    expect(formatDuration(125_000)).toBe('2 min 5 s');
+    expect(formatCost(0.004)).toBe('$0.0040');
+    expect(formatCost(1.5)).toBe('$1.50');
+  });
+});
