@@ -1,47 +1,68 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { EventHub } from './api/events.ts';
 import { App } from './App.tsx';
+import { fakeServer, json } from './test/fakes.ts';
+import { project } from './test/fixtures.ts';
 import { THEME_STORAGE_KEY } from './theme.ts';
 
-function serverAnswers(response: () => Promise<Response>) {
-  const fetch = vi.fn(response);
-  vi.stubGlobal('fetch', fetch);
-  return fetch;
+function renderApp() {
+  return render(<App hub={new EventHub()} />);
 }
 
+beforeEach(() => {
+  window.location.hash = '';
+});
+
 describe('App', () => {
-  it('has the landmarks and the product name', () => {
-    serverAnswers(() => Promise.resolve(new Response('ok')));
-    render(<App />);
+  it('has the landmarks and the product name', async () => {
+    fakeServer().on('GET /api/projects', []);
+    renderApp();
     expect(screen.getByRole('banner')).toHaveTextContent('Taskyard');
-    expect(screen.getByRole('main', { name: 'Board' })).toBeInTheDocument();
+    expect(screen.getByRole('main', { name: 'Projects' })).toBeInTheDocument();
     expect(screen.getByRole('contentinfo')).toBeInTheDocument();
+    expect(await screen.findByText(/No projects yet/)).toBeInTheDocument();
   });
 
   it('shows "connected" when /health answers', async () => {
-    const fetch = serverAnswers(() => Promise.resolve(new Response('ok')));
-    render(<App />);
+    fakeServer().on('GET /api/projects', []);
+    renderApp();
     expect(await screen.findByText('connected')).toBeInTheDocument();
-    expect(fetch).toHaveBeenCalledWith('/health', expect.anything());
   });
 
   it('shows "server unreachable" when /health fails', async () => {
-    serverAnswers(() => Promise.reject(new TypeError('Failed to fetch')));
-    render(<App />);
-    expect(await screen.findByRole('status')).toHaveTextContent('server unreachable');
+    vi.stubGlobal('fetch', vi.fn(() => Promise.reject(new TypeError('Failed to fetch'))));
+    renderApp();
+    expect(await screen.findByText('server unreachable')).toBeInTheDocument();
+    expect(await screen.findByText(/could not be reached/)).toBeInTheDocument();
   });
 
   it('shows "server unreachable" when /health answers with an error', async () => {
-    serverAnswers(() => Promise.resolve(new Response('not ready', { status: 503 })));
-    render(<App />);
+    vi.stubGlobal('fetch', vi.fn(() => Promise.resolve(new Response('not ready', { status: 503 }))));
+    renderApp();
     expect(await screen.findByText('server unreachable')).toBeInTheDocument();
   });
 
+  it('routes by the address hash', async () => {
+    window.location.hash = '#/projects/p404';
+    fakeServer().on('GET /api/projects/p404/board', () => json(404, { error: 'not_found', message: 'project p404 not found' }));
+    renderApp();
+    expect(screen.getByRole('main', { name: 'Board' })).toBeInTheDocument();
+    expect(await screen.findByText('project p404 not found')).toBeInTheDocument();
+  });
+
+  it('lists projects with links to their boards', async () => {
+    fakeServer().on('GET /api/projects', [project({ name: 'alpha' })]);
+    renderApp();
+    const link = await screen.findByRole('link', { name: 'alpha' });
+    expect(link).toHaveAttribute('href', `#/projects/${project().id}`);
+  });
+
   it('toggles the theme and remembers the choice', async () => {
-    serverAnswers(() => Promise.resolve(new Response('ok')));
+    fakeServer().on('GET /api/projects', []);
     const user = userEvent.setup();
-    render(<App />);
+    renderApp();
     // jsdom has no matchMedia, so the system setting reads as light.
     expect(document.documentElement.dataset['theme']).toBe('light');
 
