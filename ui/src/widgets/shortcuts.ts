@@ -1,6 +1,7 @@
 /**
- * Page-wide keyboard shortcuts. Keys typed into a field belong to the field (except Escape),
- * and keys with Ctrl, Alt or Meta belong to the browser.
+ * Page-wide keyboard shortcuts. Keys typed into a field belong to the field (Escape too, so
+ * it never throws away what is being typed), and keys with Ctrl, Alt or Meta belong to the
+ * browser.
  */
 import { useEffect, useRef } from 'react';
 
@@ -21,7 +22,7 @@ export function useShortcuts(shortcuts: Shortcuts, enabled = true): void {
     if (!enabled) return;
     const onKeyDown = (event: KeyboardEvent) => {
       if (event.defaultPrevented || event.ctrlKey || event.altKey || event.metaKey) return;
-      if (event.key !== 'Escape' && isTyping(event.target)) return;
+      if (isTyping(event.target)) return;
       // A dialog handles its own keys.
       if (event.target instanceof Element && event.target.closest('[role="dialog"]')) return;
       const handler = latest.current[event.key];
