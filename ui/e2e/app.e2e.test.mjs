@@ -1,0 +1,307 @@
+// The browser end-to-end test: the real server binary, a real git repository, Debian's
+// Chromium driven by playwright-core. It walks through what a person does: add the repository,
+// create tasks, start one and watch its log, stop another, open the diff, merge, reload; two
+// tabs stay in sync; cards move by pointer. Screenshots of the board and the task view in both
+// themes go to e2e/screenshots/ (not committed).
+//
+//   TASKYARD_BIN      the server binary (default $CARGO_TARGET_DIR/debug/taskyard, with
+//                     CARGO_TARGET_DIR defaulting to ~/.cache/taskyard/target)
+//   CHROMIUM          the browser (default /usr/bin/chromium)
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'taskyard', 'target');
+const BIN = process.env.TASKYARD_BIN || join(targetDir, 'debug', 'taskyard');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SCREENSHOTS = join(here, 'screenshots');
+
+/** Generous for a loaded CI machine; every wait ends as soon as its condition holds. */
+const WAIT = { timeout: 20_000 };
+
+const tmp = mkdtempSync(join(tmpdir(), 'taskyard-e2e-'));
+const repo = join(tmp, 'repo');
+let server;
+let serverOutput = '';
+let baseUrl;
+let context;
+let page;
+const serverErrors = [];
+const pageErrors = [];
+
+function git(...args) {
+  return execFileSync('git', ['-C', repo, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 'e2e', GIT_AUTHOR_EMAIL: 'e2e@example.com', GIT_COMMITTER_NAME: 'e2e', GIT_COMMITTER_EMAIL: 'e2e@example.com' },
+  });
+}
+
+/** Starts the server on a free port and resolves with the URL it prints (token included). */
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['--data-dir', join(tmp, 'data'), 'serve', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    server = child;
+    const timer = setTimeout(() => reject(new Error(`the server printed no URL in 15 s:\n${serverOutput}`)), 15_000);
+    const onData = (chunk) => {
+      serverOutput += chunk;
+      const match = /Open (http:\/\/\S+)/.exec(serverOutput);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`could not start ${BIN}: ${error.message} (build it: cargo build -p taskyard-server --bin taskyard)`));
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${code}) before it was ready:\n${serverOutput}`));
+    });
+  });
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  server.kill('SIGTERM');
+  const timer = setTimeout(() => server.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function watch(p) {
+  p.on('response', (response) => {
+    if (response.status() >= 500) serverErrors.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+  });
+  p.on('pageerror', (error) => pageErrors.push(error.message));
+}
+
+before(async () => {
+  mkdirSync(repo);
+  git('init', '-q', '-b', 'main');
+  git('-c', 'commit.gpgsign=false', 'commit', '-q', '--allow-empty', '-m', 'Initial commit');
+  execFileSync('sh', ['-c', `printf '# Demo\\n' > ${JSON.stringify(join(repo, 'README.md'))}`]);
+  git('add', 'README.md');
+  git('-c', 'commit.gpgsign=false', 'commit', '-q', '-m', 'Add a README');
+
+  const url = await startServer();
+  baseUrl = new URL(url).origin;
+  context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+    viewport: { width: 1440, height: 900 },
+    colorScheme: 'light',
+    // No transitions half-way through a screenshot.
+    reducedMotion: 'reduce',
+  });
+  context.setDefaultTimeout(WAIT.timeout);
+  page = context.pages()[0] ?? (await context.newPage());
+  watch(page);
+  // The printed URL sets the session cookie and redirects to the app.
+  await page.goto(url);
+  await page.getByRole('heading', { name: 'Projects' }).waitFor();
+});
+
+after(async () => {
+  await context?.close().catch(() => undefined);
+  await stopServer();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const board = () => page.getByRole('main', { name: 'Board' });
+const column = (name) => page.getByRole('region', { name, exact: true });
+const card = (title) => page.locator('[data-card-id]', { hasText: title });
+const log = () => page.getByRole('region', { name: 'Run log' });
+
+async function createTask(p, title, description, command) {
+  await p.keyboard.press('n');
+  const dialog = p.getByRole('dialog', { name: 'New task' });
+  await dialog.getByLabel('Title').fill(title);
+  await dialog.getByLabel('Description').fill(description);
+  await dialog.getByLabel('Agent command').fill(command);
+  await dialog.getByRole('button', { name: 'Create task' }).click();
+  await dialog.waitFor({ state: 'detached' });
+  await p.locator('[data-card-id]', { hasText: title }).waitFor();
+}
+
+async function openTask(title) {
+  await card(title).click();
+  await page.getByRole('heading', { name: title, level: 2 }).waitFor();
+}
+
+async function backToBoard() {
+  await page.keyboard.press('Escape');
+  await board().waitFor();
+}
+
+async function screenshot(name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: false });
+}
+
+async function setTheme(theme) {
+  const current = await page.evaluate(() => globalThis.document.documentElement.dataset.theme);
+  if (current !== theme) await page.getByRole('button', { name: `Switch to ${theme} theme` }).click();
+}
+
+test('adds the repository as a project', async () => {
+  await page.getByText('No projects yet').waitFor();
+  await page.getByLabel('Repository path').fill(repo);
+  await page.getByRole('button', { name: 'Add project' }).click();
+  await board().waitFor();
+  await page.getByRole('heading', { name: 'repo', level: 2 }).waitFor();
+  await page.getByText('No tasks yet').waitFor();
+});
+
+test('creates a task and watches its log arrive live', async () => {
+  await createTask(
+    page,
+    'Write a greeting',
+    'Say hello in hello.txt',
+    'for i in 1 2 3 4 5 6 7 8; do echo "line $i"; sleep 0.4; done; echo "$TASKYARD_PROMPT" > hello.txt; ' +
+      `printf 'def greet(name):\\n    # Say hello\\n    return f"Hello, {name}!"  # 1 line\\n' > greet.py`,
+  );
+  assert.equal(await column('Backlog').locator('[data-card-id]').count(), 1);
+  await openTask('Write a greeting');
+  await page.getByText('Nothing has run yet').waitFor();
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await log().getByText('line 2', { exact: true }).waitFor();
+  // Lines show while the agent is still printing, not all at the end.
+  assert.equal(await log().getByText('line 8', { exact: true }).count(), 0, 'the log arrived only at the end');
+  assert.equal(await log().locator('.log-state').textContent(), 'live');
+  await log().getByText('line 8', { exact: true }).waitFor();
+  await log().getByText('finished').waitFor();
+  await page.getByRole('region', { name: 'Run 1' }).locator('.chip[data-run="succeeded"]').waitFor();
+  // Every line exactly once, in order.
+  const lines = await log().locator('.log-stdout').allTextContents();
+  assert.deepEqual(lines, [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `line ${i}`));
+  await backToBoard();
+  await card('Write a greeting').locator('.chip[data-run="succeeded"]').waitFor();
+  assert.equal(await column('In review').locator('[data-card-id]').count(), 1);
+});
+
+test('stops a long-running run and sees it cancelled', async () => {
+  await createTask(page, 'Count forever', 'Keep counting', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.2; done');
+  await openTask('Count forever');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await log().getByText('tick 3', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await page.getByRole('region', { name: 'Run 1' }).locator('.chip[data-run="cancelled"]').waitFor();
+  await log().getByText('finished').waitFor();
+  await page.getByRole('button', { name: 'Start a new run' }).waitFor();
+  await backToBoard();
+  await column('Cancelled').locator('[data-card-id]', { hasText: 'Count forever' }).waitFor();
+});
+
+test('opens the diff of the finished run and merges it', async () => {
+  await openTask('Write a greeting');
+  await page.getByRole('tab', { name: /Changes/ }).click();
+  const files = page.getByRole('list', { name: 'Files changed' });
+  await files.getByText('hello.txt').waitFor();
+  await files.getByText('greet.py').waitFor();
+  await page.locator('.diff-add .tok-keyword', { hasText: 'def' }).waitFor();
+  await page.locator('.diff-add', { hasText: 'Say hello in hello.txt' }).waitFor();
+  // After the merge the branch has nothing main lacks, so its diff is empty: take the pictures now.
+  for (const theme of ['dark', 'light']) {
+    await setTheme(theme);
+    await screenshot(`task-diff-${theme}`);
+  }
+  await page.getByRole('button', { name: 'Merge into main' }).click();
+  const outcome = page.locator('.outcome-ok');
+  await outcome.waitFor();
+  assert.match(await outcome.textContent(), /^Merged taskyard\/write-a-greeting into main/);
+  // The file is on main now.
+  assert.equal(git('show', 'main:hello.txt').trim(), 'Say hello in hello.txt');
+  await page.locator('.task-head .chip[data-status="done"]').waitFor();
+});
+
+test('shows the same state after a reload', async () => {
+  await page.reload();
+  await page.getByRole('heading', { name: 'Write a greeting', level: 2 }).waitFor();
+  await page.locator('.task-head .chip[data-status="done"]').waitFor();
+  await log().getByText('line 8', { exact: true }).waitFor();
+  assert.equal(await log().locator('.log-stdout').count(), 8);
+  await backToBoard();
+  await column('Done').locator('[data-card-id]', { hasText: 'Write a greeting' }).waitFor();
+  await column('Cancelled').locator('[data-card-id]', { hasText: 'Count forever' }).waitFor();
+});
+
+test('keeps two tabs in sync', async () => {
+  const other = await context.newPage();
+  watch(other);
+  await other.goto(page.url());
+  await other.getByRole('region', { name: 'Backlog', exact: true }).waitFor();
+  await createTask(page, 'Made in tab one', 'Appears in tab two', 'echo one');
+  await other.locator('[data-card-id]', { hasText: 'Made in tab one' }).waitFor();
+  await createTask(other, 'Made in tab two', 'Appears in tab one', 'echo two');
+  await card('Made in tab two').waitFor();
+  await other.close();
+});
+
+test('moves a card by dragging it', async () => {
+  const from = await card('Made in tab one').boundingBox();
+  const to = await column('In progress').boundingBox();
+  assert.ok(from && to);
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(from.x + from.width / 2 + 20, from.y + from.height / 2 + 10, { steps: 4 });
+  await page.mouse.move(to.x + to.width / 2, to.y + 60, { steps: 12 });
+  await page.locator('.drop-marker').waitFor();
+  await page.mouse.up();
+  await column('In progress').locator('[data-card-id]', { hasText: 'Made in tab one' }).waitFor();
+  // The server has it too.
+  await page.reload();
+  await column('In progress').locator('[data-card-id]', { hasText: 'Made in tab one' }).waitFor();
+});
+
+test('moves a card with the keyboard', async () => {
+  await card('Made in tab two').focus();
+  await page.keyboard.press('Space');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Space');
+  await column('Queued').locator('[data-card-id]', { hasText: 'Made in tab two' }).waitFor();
+  await page.reload();
+  await column('Queued').locator('[data-card-id]', { hasText: 'Made in tab two' }).waitFor();
+});
+
+test('looks right in both themes', async () => {
+  for (const theme of ['light', 'dark']) {
+    await page.goto(`${baseUrl}/#/`);
+    await setTheme(theme);
+    await page.getByRole('link', { name: 'repo' }).waitFor();
+    await screenshot(`projects-${theme}`);
+    await page.getByRole('link', { name: 'repo' }).click();
+    await column('Done').locator('[data-card-id]').first().waitFor();
+    await screenshot(`board-${theme}`);
+    await openTask('Write a greeting');
+    await log().getByText('line 8', { exact: true }).waitFor();
+    await screenshot(`task-log-${theme}`);
+  }
+  await setTheme('light');
+});
+
+test('had no server errors and no page errors', () => {
+  assert.deepEqual(serverErrors, [], 'responses with a 5xx status');
+  assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+});
