@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod credentials;
 pub mod events;
 pub mod git;
 pub mod logs;

@@ -1,0 +1,466 @@
+//! Credentials: which keys exist, how values are encrypted at rest (Fernet, several keys for
+//! rotation), how a run's set is resolved Global → User → Project with admin locks, and how
+//! resolved values are masked for people and redacted from everything Taskyard stores or shows.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use serde::{Deserialize, Serialize};
+
+/// The keys Taskyard knows; an admin may allow more by name.
+pub const KNOWN_KEYS: &[&str] = &[
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GITHUB_TOKEN",
+    "LINEAR_API_KEY",
+    "VOYAGE_API_KEY",
+    "GOOGLE_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+];
+
+/// The longest value accepted.
+pub const MAX_VALUE: usize = 16 * 1024;
+
+/// Why a credential operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// No encryption key was configured.
+    #[error("no credential encryption key is configured: set TASKYARD_FERNET_KEYS (or the key file)")]
+    NoKey,
+    /// A configured key is not a Fernet key.
+    #[error("credential encryption key #{0} is not a valid Fernet key (32 url-safe base64 bytes)")]
+    BadKey(usize),
+    /// The stored credentials cannot be read with any configured key: the key is wrong.
+    #[error(
+        "the configured credential keys decrypt none of the {0} stored credentials: the key is wrong or missing; \
+         start with the key they were saved with"
+    )]
+    WrongKey(usize),
+    /// One value cannot be decrypted with any configured key (its key was removed).
+    #[error("this credential was encrypted with a key that is no longer configured; set it again")]
+    Undecryptable,
+    /// A name that is neither known nor allowed by an admin.
+    #[error("`{0}` is not a credential Taskyard knows; an admin can allow custom names")]
+    UnknownKey(String),
+    /// A value that cannot be stored.
+    #[error("{0}")]
+    InvalidValue(String),
+    /// The key file could not be read or written.
+    #[error("{0}")]
+    KeyFile(String),
+}
+
+/// A secret value: never shown by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The value itself, for the process that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The level a value is set at.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Everyone's default, set by admins; an admin lock here wins over everything.
+    Global,
+    /// One user's own.
+    User,
+    /// One project's, set by its owners.
+    Project,
+}
+
+impl Tier {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Global => "global",
+            Tier::User => "user",
+            Tier::Project => "project",
+        }
+    }
+}
+
+/// Checks a credential name: a known key, or a custom one an admin allowed.
+pub fn check_name(name: &str, allowed_custom: &[String]) -> Result<(), CredentialError> {
+    let well_formed = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if well_formed && (KNOWN_KEYS.contains(&name) || allowed_custom.iter().any(|a| a == name)) {
+        Ok(())
+    } else {
+        Err(CredentialError::UnknownKey(name.chars().take(80).collect()))
+    }
+}
+
+/// Checks a value before it is stored.
+pub fn check_value(value: &str) -> Result<(), CredentialError> {
+    if value.trim().is_empty() {
+        return Err(CredentialError::InvalidValue("the value is empty".into()));
+    }
+    if value.len() > MAX_VALUE {
+        return Err(CredentialError::InvalidValue(format!("the value is longer than {MAX_VALUE} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CredentialError::InvalidValue(
+            "the value contains control characters (a pasted newline?)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What people see of a value: its first 6 and last 4 characters when it is long enough for
+/// that to reveal little, else nothing.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 20 {
+        return "••••••••".to_owned();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// Encrypts and decrypts values with Fernet: the first key encrypts, any key decrypts.
+pub struct Vault {
+    keys: fernet::MultiFernet,
+    count: usize,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("keys", &self.count).finish()
+    }
+}
+
+impl Vault {
+    /// A vault over keys in order of preference (url-safe base64, 32 bytes each).
+    pub fn new(keys: &[String]) -> Result<Self, CredentialError> {
+        let keys: Vec<&str> = keys.iter().map(|k| k.trim()).filter(|k| !k.is_empty()).collect();
+        if keys.is_empty() {
+            return Err(CredentialError::NoKey);
+        }
+        let parsed = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| fernet::Fernet::new(k).ok_or(CredentialError::BadKey(i + 1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { count: parsed.len(), keys: fernet::MultiFernet::new(parsed) })
+    }
+
+    /// A fresh random key.
+    pub fn generate_key() -> String {
+        fernet::Fernet::generate_key()
+    }
+
+    /// Keys from a comma- or newline-separated list.
+    pub fn parse_keys(list: &str) -> Vec<String> {
+        list.split([',', '\n']).map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect()
+    }
+
+    /// The key file of a single-user install: read it, or create it (mode 0600) with a new key.
+    pub fn key_file(path: &Path) -> Result<Vec<String>, CredentialError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let keys = Self::parse_keys(&text);
+                if keys.is_empty() {
+                    return Err(CredentialError::KeyFile(format!("{} holds no key", path.display())));
+                }
+                Ok(keys)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate_key();
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| CredentialError::KeyFile(e.to_string()))?;
+                }
+                let mut file =
+                    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(
+                        |e| CredentialError::KeyFile(format!("cannot create {}: {e}", path.display())),
+                    )?;
+                writeln!(file, "{key}").map_err(|e| CredentialError::KeyFile(e.to_string()))?;
+                Ok(vec![key])
+            }
+            Err(e) => Err(CredentialError::KeyFile(format!("cannot read {}: {e}", path.display()))),
+        }
+    }
+
+    /// Encrypts with the first key.
+    pub fn encrypt(&self, value: &str) -> String {
+        self.keys.encrypt(value.as_bytes())
+    }
+
+    /// Decrypts with whichever key works.
+    pub fn decrypt(&self, token: &str) -> Result<Secret, CredentialError> {
+        let bytes = self.keys.decrypt(token).map_err(|_| CredentialError::Undecryptable)?;
+        String::from_utf8(bytes).map(Secret).map_err(|_| CredentialError::Undecryptable)
+    }
+
+    /// At start-up: if credentials are stored and none of them decrypts, the key is wrong —
+    /// refuse to run rather than serve with half the secrets missing. Returns how many rows
+    /// could not be read (their keys were removed), for a warning.
+    pub fn check_stored<'a>(
+        &self,
+        tokens: impl IntoIterator<Item = &'a str>,
+    ) -> Result<usize, CredentialError> {
+        let (mut total, mut unreadable) = (0, 0);
+        for token in tokens {
+            total += 1;
+            if self.decrypt(token).is_err() {
+                unreadable += 1;
+            }
+        }
+        if total > 0 && unreadable == total { Err(CredentialError::WrongKey(total)) } else { Ok(unreadable) }
+    }
+}
+
+/// One stored value, as the resolver needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierValue {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: Secret,
+    /// Global values only: an admin locked it, so nobody can override it.
+    pub locked: bool,
+}
+
+/// A resolved value with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The value.
+    pub value: Secret,
+    /// The tier it came from.
+    pub tier: Tier,
+    /// It came from a locked global value.
+    pub locked: bool,
+}
+
+/// Resolves a run's credentials: project over user over global, except keys an admin locked
+/// at the global level, which always take the global value.
+pub fn resolve(
+    global: &[TierValue],
+    user: &[TierValue],
+    project: &[TierValue],
+) -> BTreeMap<String, Resolved> {
+    let mut out = BTreeMap::new();
+    for (tier, values) in [(Tier::Global, global), (Tier::User, user), (Tier::Project, project)] {
+        for v in values {
+            let locked_above = out.get(&v.key).is_some_and(|r: &Resolved| r.locked);
+            if locked_above {
+                continue;
+            }
+            let locked = tier == Tier::Global && v.locked;
+            out.insert(v.key.clone(), Resolved { value: v.value.clone(), tier, locked });
+        }
+    }
+    out
+}
+
+/// Replaces secret values in text with `[redacted:KEY]`. Values shorter than 8 characters
+/// are not searched for: they would match ordinary text and protect nothing.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    matcher: Option<AhoCorasick>,
+    labels: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").field("secrets", &self.labels.len()).finish()
+    }
+}
+
+impl Redactor {
+    /// A redactor for `(key, value)` pairs.
+    pub fn new<'a>(secrets: impl IntoIterator<Item = (&'a str, &'a Secret)>) -> Self {
+        let (mut patterns, mut labels) = (Vec::new(), Vec::new());
+        for (key, value) in secrets {
+            if value.expose().chars().count() >= 8 {
+                patterns.push(value.expose().to_owned());
+                labels.push(format!("[redacted:{key}]"));
+            }
+        }
+        let matcher = (!patterns.is_empty())
+            .then(|| AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&patterns).ok())
+            .flatten();
+        Self { matcher, labels }
+    }
+
+    /// Whether it has anything to hide.
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    /// The text with every secret replaced.
+    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let Some(m) = &self.matcher else { return Cow::Borrowed(text) };
+        if !m.is_match(text) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        m.replace_all_with(text, &mut out, |mat, _, dst| {
+            dst.push_str(&self.labels[mat.pattern().as_usize()]);
+            true
+        });
+        Cow::Owned(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tv(key: &str, value: &str, locked: bool) -> TierValue {
+        TierValue { key: key.into(), value: Secret::new(value), locked }
+    }
+
+    /// Every combination of tiers and locks for one key: who wins.
+    #[test]
+    fn resolution_table() {
+        const K: &str = "GITHUB_TOKEN";
+        // (global: None | Some(locked), user set, project set) → winning tier
+        let cases: [(Option<bool>, bool, bool, Option<Tier>); 12] = [
+            (None, false, false, None),
+            (None, true, false, Some(Tier::User)),
+            (None, false, true, Some(Tier::Project)),
+            (None, true, true, Some(Tier::Project)),
+            (Some(false), false, false, Some(Tier::Global)),
+            (Some(false), true, false, Some(Tier::User)),
+            (Some(false), false, true, Some(Tier::Project)),
+            (Some(false), true, true, Some(Tier::Project)),
+            (Some(true), false, false, Some(Tier::Global)),
+            (Some(true), true, false, Some(Tier::Global)),
+            (Some(true), false, true, Some(Tier::Global)),
+            (Some(true), true, true, Some(Tier::Global)),
+        ];
+        for (global, user, project, want) in cases {
+            let g: Vec<_> = global.map(|locked| tv(K, "ghp_global_value_0000", locked)).into_iter().collect();
+            let u: Vec<_> = user.then(|| tv(K, "ghp_user_value_000000", false)).into_iter().collect();
+            let p: Vec<_> = project.then(|| tv(K, "ghp_project_value_000", false)).into_iter().collect();
+            let got = resolve(&g, &u, &p);
+            let case = format!("global={global:?} user={user} project={project}");
+            assert_eq!(got.get(K).map(|r| r.tier), want, "{case}");
+            if let Some(r) = got.get(K) {
+                let expected = match r.tier {
+                    Tier::Global => "ghp_global_value_0000",
+                    Tier::User => "ghp_user_value_000000",
+                    Tier::Project => "ghp_project_value_000",
+                };
+                assert_eq!(r.value.expose(), expected, "{case}");
+                assert_eq!(r.locked, global == Some(true), "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_resolve_independently() {
+        let got = resolve(
+            &[tv("A_KEY", "global-a-000000", true), tv("B_KEY", "global-b-000000", false)],
+            &[tv("A_KEY", "user-a-00000000", false), tv("B_KEY", "user-b-00000000", false)],
+            &[tv("C_KEY", "project-c-00000", false)],
+        );
+        let tiers: Vec<(&str, Tier)> = got.iter().map(|(k, r)| (k.as_str(), r.tier)).collect();
+        assert_eq!(tiers, [("A_KEY", Tier::Global), ("B_KEY", Tier::User), ("C_KEY", Tier::Project)]);
+    }
+
+    #[test]
+    fn values_round_trip_and_keys_rotate() {
+        let old = Vault::generate_key();
+        let new = Vault::generate_key();
+        let v1 = Vault::new(std::slice::from_ref(&old)).expect("vault");
+        let token = v1.encrypt("sk-ant-oat01-TEST-value");
+        assert_ne!(token, "sk-ant-oat01-TEST-value");
+        assert_eq!(v1.decrypt(&token).expect("decrypt").expose(), "sk-ant-oat01-TEST-value");
+        // Rotation: the new key first, the old one still listed.
+        let v2 = Vault::new(&[new.clone(), old.clone()]).expect("vault");
+        assert_eq!(v2.decrypt(&token).expect("old rows").expose(), "sk-ant-oat01-TEST-value");
+        let reencrypted = v2.encrypt("sk-ant-oat01-TEST-value");
+        let only_new = Vault::new(&[new]).expect("vault");
+        assert!(only_new.decrypt(&reencrypted).is_ok());
+        assert_eq!(
+            only_new.decrypt(&token).unwrap_err(),
+            CredentialError::Undecryptable,
+            "a removed key's row is reported"
+        );
+        assert_eq!(only_new.check_stored([token.as_str(), reencrypted.as_str()]), Ok(1));
+        assert_eq!(
+            only_new.check_stored([token.as_str()]),
+            Err(CredentialError::WrongKey(1)),
+            "nothing readable: wrong key"
+        );
+        assert_eq!(only_new.check_stored([]), Ok(0));
+        assert_eq!(Vault::new(&[]).unwrap_err(), CredentialError::NoKey);
+        assert_eq!(Vault::new(&["not-a-key".into()]).unwrap_err(), CredentialError::BadKey(1));
+        assert!(!format!("{:?}", Secret::new("sk-ant-oat01-TEST")).contains("TEST"));
+    }
+
+    #[test]
+    fn the_key_file_is_created_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/fernet.key");
+        let first = Vault::key_file(&path).expect("create");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(Vault::key_file(&path).expect("read"), first);
+        std::fs::write(&path, "\n").expect("write");
+        assert!(Vault::key_file(&path).is_err(), "an empty key file is an error, not a new key");
+    }
+
+    #[test]
+    fn names_and_values_are_checked() {
+        assert!(check_name("GITHUB_TOKEN", &[]).is_ok());
+        assert!(check_name("MY_TOOL_KEY", &[]).is_err());
+        assert!(check_name("MY_TOOL_KEY", &["MY_TOOL_KEY".into()]).is_ok());
+        for bad in ["", "lower", "1ABC", "A-B", &"A".repeat(65)] {
+            assert!(check_name(bad, &[bad.to_owned()]).is_err(), "{bad}");
+        }
+        assert!(check_value("  ").is_err());
+        assert!(check_value("abc\ndef").is_err());
+        assert!(check_value(&"x".repeat(MAX_VALUE + 1)).is_err());
+        assert!(check_value("sk-ant-oat01-TEST").is_ok());
+    }
+
+    #[test]
+    fn masks_show_little() {
+        assert_eq!(mask("sk-ant-oat01-TESTabcdefghijklmnop1234"), "sk-ant…1234");
+        assert_eq!(mask("short-secret"), "••••••••");
+    }
+
+    #[test]
+    fn redaction_replaces_every_occurrence() {
+        let a = Secret::new("sk-ant-oat01-TESTAAAA");
+        let b = Secret::new("ghp_TESTBBBBBBBB");
+        let short = Secret::new("abc");
+        let r = Redactor::new([("CLAUDE_CODE_OAUTH_TOKEN", &a), ("GITHUB_TOKEN", &b), ("X", &short)]);
+        let text = "token=sk-ant-oat01-TESTAAAA and ghp_TESTBBBBBBBB, again sk-ant-oat01-TESTAAAA; abc stays";
+        assert_eq!(
+            r.redact(text),
+            "token=[redacted:CLAUDE_CODE_OAUTH_TOKEN] and [redacted:GITHUB_TOKEN], again [redacted:CLAUDE_CODE_OAUTH_TOKEN]; abc stays"
+        );
+        assert!(matches!(r.redact("nothing here"), Cow::Borrowed(_)));
+        assert!(Redactor::default().is_empty());
+        assert_eq!(Redactor::default().redact("sk-ant-oat01-TESTAAAA"), "sk-ant-oat01-TESTAAAA");
+    }
+}
