@@ -41,6 +41,20 @@ export type ErrorBody = Schemas['ErrorBody'];
 /** Run states after which nothing changes any more. */
 export const FINISHED_RUN_STATES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
 
+/**
+ * How far along its lifecycle a run is: queued, then running, then finished. A run never
+ * goes back, so a late answer carrying an earlier state (a stop request's reply that crossed
+ * the run's `run_updated` event) must not replace a later one.
+ */
+export function runStage(run: Pick<Run, 'status'>): number {
+  return run.status === 'queued' ? 0 : run.status === 'running' ? 1 : 2;
+}
+
+/** `next` unless `current` is further along (see `runStage`). */
+export function laterRun(current: Run | undefined, next: Run): Run {
+  return current && runStage(current) > runStage(next) ? current : next;
+}
+
 export function isRunActive(run: Pick<Run, 'status'> | null | undefined): boolean {
   return run?.status === 'queued' || run?.status === 'running';
 }

@@ -115,6 +115,13 @@ describe('board reducer', () => {
     expect(state.runs['elsewhere']).toBeUndefined();
   });
 
+  it('keeps a finished run finished when an older state arrives late', () => {
+    let state = load([task('a', { status: 'in_progress' })]);
+    state = boardReducer(state, { type: 'runs', runs: [run('r1', 'a', { status: 'cancelled' })] });
+    state = boardReducer(state, { type: 'event', message: { type: 'run_updated', run: run('r1', 'a', { status: 'running' }) } });
+    expect(state.runs['a']?.status).toBe('cancelled');
+  });
+
   it('follows project changes and deletion', () => {
     let state = load([task('a')]);
     state = boardReducer(state, { type: 'event', message: { type: 'project_updated', project: project({ name: 'renamed' }) } });

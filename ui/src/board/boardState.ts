@@ -7,7 +7,7 @@
  * event but is not on the page may have been in an unloaded part of some column; then its old
  * column's total is unknown, and the state says `stale` so the page reloads the board.
  */
-import type { BoardData, BoardEvent, Control, Cursor, Project, Run, Task, TaskStatus } from '../api/types.ts';
+import { laterRun, type BoardData, type BoardEvent, type Control, type Cursor, type Project, type Run, type Task, type TaskStatus } from '../api/types.ts';
 import { STATUS_ORDER } from './columns.ts';
 import { compareCards } from './positions.ts';
 
@@ -148,7 +148,8 @@ function setRun(state: BoardState, run: Run): BoardState {
   const current = state.runs[run.task_id];
   if (current && current.attempt > run.attempt) return state;
   if (!current && !findTask(state, run.task_id)) return state;
-  return { ...state, runs: { ...state.runs, [run.task_id]: run } };
+  const next = current?.id === run.id ? laterRun(current, run) : run;
+  return next === current ? state : { ...state, runs: { ...state.runs, [run.task_id]: next } };
 }
 
 export function applyEvent(state: BoardState, message: BoardEvent | Control): BoardState {

@@ -4,6 +4,7 @@
  * (see logWindow.ts); "Show earlier" reads older pages by seq.
  */
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import type { Run } from '../api/types.ts';
 import { firstSeq, unseen } from './logWindow.ts';
 import { LogStream, type LogStreamOptions, type StreamStatus } from './logStream.ts';
 import { LogRow } from './LogRow.tsx';
@@ -19,7 +20,16 @@ const STATUS_TEXT: Record<StreamStatus, string> = {
   not_found: 'not found',
 };
 
-export function RunLog({ runId, options }: { runId: string; options?: LogStreamOptions }) {
+export function RunLog({
+  runId,
+  options,
+  onEnd,
+}: {
+  runId: string;
+  options?: LogStreamOptions;
+  /** The run as it ended, when the log says so. */
+  onEnd?: (run: Run) => void;
+}) {
   const stream = useMemo(() => new LogStream(runId, options), [runId, options]);
   useEffect(() => {
     stream.start();
@@ -28,6 +38,11 @@ export function RunLog({ runId, options }: { runId: string; options?: LogStreamO
     };
   }, [stream]);
   const { window, status, loadingEarlier, error } = useSyncExternalStore(stream.subscribe, stream.getSnapshot);
+
+  const ended = window.ended;
+  useEffect(() => {
+    if (ended) onEnd?.(ended);
+  }, [ended, onEnd]);
 
   const scroller = useRef<HTMLDivElement>(null);
   const [paused, setPaused] = useState(false);

@@ -16,7 +16,16 @@ import { mergeMessage, pushMessage } from './outcomes.ts';
 type Tab = 'log' | 'changes';
 type Outcome = { kind: 'ok' | 'error'; text: string } | null;
 
-export function RunPanel({ run, defaultBranch }: { run: Run; defaultBranch: string }) {
+export function RunPanel({
+  run,
+  defaultBranch,
+  onRun,
+}: {
+  run: Run;
+  defaultBranch: string;
+  /** A newer state of the run (from its log's end). */
+  onRun: (run: Run) => void;
+}) {
   const [tab, setTab] = useState<Tab>('log');
   const [opened, setOpened] = useState<Record<Tab, boolean>>({ log: true, changes: false });
   const [outcome, setOutcome] = useState<Outcome>(null);
@@ -116,7 +125,7 @@ export function RunPanel({ run, defaultBranch }: { run: Run; defaultBranch: stri
         ))}
       </div>
       <div role="tabpanel" id={`${id}-log`} aria-labelledby={`${id}-log-tab`} hidden={tab !== 'log'} className="tab-panel">
-        <RunLog runId={run.id} />
+        <RunLog runId={run.id} onEnd={onRun} />
       </div>
       <div role="tabpanel" id={`${id}-changes`} aria-labelledby={`${id}-changes-tab`} hidden={tab !== 'changes'} className="tab-panel">
         {opened.changes && <Changes run={run} />}

@@ -191,7 +191,7 @@ export function TaskPage({ projectId, taskId }: { projectId: string; taskId: str
         </aside>
         <div className="task-main">
           {selected ? (
-            <RunPanel key={selected.id} run={selected} defaultBranch={project?.default_branch ?? 'main'} />
+            <RunPanel key={selected.id} run={selected} defaultBranch={project?.default_branch ?? 'main'} onRun={setRun} />
           ) : (
             <div className="empty-state">
               <p>

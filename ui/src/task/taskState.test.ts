@@ -30,6 +30,13 @@ describe('task state', () => {
     expect(applyTaskEvent(loaded, 't1', { type: 'resync' }).stale).toBe(true);
   });
 
+  it('never takes a run back to an earlier state (a late reply crossing an event)', () => {
+    const cancelled = applyTaskEvent(loaded, 't1', { type: 'run_updated', run: run('r2', 't1', { attempt: 2, status: 'cancelled' }) });
+    const stale = upsertRun(cancelled.runs, run('r2', 't1', { attempt: 2, status: 'running' }));
+    expect(latestRun(stale)?.status).toBe('cancelled');
+    expect(latestRun(upsertRun(stale, run('r2', 't1', { attempt: 2, status: 'cancelled', error: 'stopped' })))?.error).toBe('stopped');
+  });
+
   it('sorts by attempt', () => {
     expect(upsertRun([run('b', 't', { attempt: 2 })], run('a', 't', { attempt: 1 })).map((r) => r.id)).toEqual(['a', 'b']);
   });

@@ -1,7 +1,7 @@
 /**
  * A task and its runs as the task page holds them, kept current by board socket events.
  */
-import type { BoardEvent, Control, Run, Task } from '../api/types.ts';
+import { laterRun, type BoardEvent, type Control, type Run, type Task } from '../api/types.ts';
 
 export interface TaskState {
   task: Task | null;
@@ -15,8 +15,9 @@ export interface TaskState {
 export const EMPTY_TASK: TaskState = { task: null, runs: [], deleted: false, stale: false };
 
 export function upsertRun(runs: readonly Run[], run: Run): Run[] {
+  const kept = laterRun(runs.find((r) => r.id === run.id), run);
   const others = runs.filter((r) => r.id !== run.id);
-  return [...others, run].sort((a, b) => a.attempt - b.attempt || a.created_at.localeCompare(b.created_at));
+  return [...others, kept].sort((a, b) => a.attempt - b.attempt || a.created_at.localeCompare(b.created_at));
 }
 
 function newer(current: Task | null, next: Task): boolean {
