@@ -8,7 +8,7 @@ import { initFacts, isErrorResult, isLong, preview, resultFacts, toolCall, toolR
 
 export const LogRow = memo(function LogRow({ entry }: { entry: LogEntry }) {
   return (
-    <li className={`log-row log-${entry.kind}`} data-seq={entry.seq} title={`#${entry.seq} · ${entry.ts}`}>
+    <li className={`log-row log-kind-${entry.kind}`} data-seq={entry.seq} title={`#${entry.seq} · ${entry.ts}`}>
       <Body entry={entry} />
     </li>
   );
@@ -58,13 +58,20 @@ function Body({ entry }: { entry: LogEntry }) {
           <p className={failed ? 'log-cost log-cost-error' : 'log-cost'}>
             <span aria-hidden="true">{failed ? '✗' : '✓'}</span> {facts.length ? facts.join(' · ') : 'Finished'}
           </p>
-          {entry.text && <Foldable text={entry.text} className="log-prose" />}
+          {entry.text && (
+            <details className="log-fold">
+              <summary>
+                <span className="log-fold-hint">Final answer</span>
+              </summary>
+              <p className="log-prose">{entry.text}</p>
+            </details>
+          )}
         </div>
       );
     }
     case 'error':
       return (
-        <p className="log-error" role="note">
+        <p className="log-error-text" role="note">
           {entry.text}
         </p>
       );
@@ -104,7 +111,8 @@ function Foldable({ text, className, label }: { text: string; className: string;
       <summary>
         {label && <span className="log-label">{label}</span>}
         <span className="log-fold-count">
-          {lines} lines, {text.length.toLocaleString('en-US')} characters
+          {lines} lines, {text.length.toLocaleString('en-US')} characters ·{' '}
+          <span className="log-fold-hint">show all</span>
         </span>
         <pre className={`${className} log-preview`}>{preview(text)}</pre>
       </summary>

@@ -45,7 +45,7 @@ describe('RunLog', () => {
       ],
     });
     expect(screen.getByText('line 1')).toBeInTheDocument();
-    expect(screen.getByText('warning: careful').closest('li')).toHaveClass('log-stderr');
+    expect(screen.getByText('warning: careful').closest('li')).toHaveClass('log-kind-stderr');
     expect(screen.getByText('I will add the file.')).toBeInTheDocument();
     // The tool's input is folded behind its summary.
     const tool = screen.getByText('Bash').closest('details');
@@ -53,7 +53,7 @@ describe('RunLog', () => {
     expect(screen.getAllByText('touch out.txt')[0]).toBeInTheDocument();
     expect(screen.getByText(/40 lines/)).toBeInTheDocument();
     expect(screen.getByText(/2 turns · \$0.25/)).toBeInTheDocument();
-    expect(screen.getByText('rate limited')).toHaveClass('log-error');
+    expect(screen.getByText('rate limited')).toHaveClass('log-error-text');
     expect(screen.getByText('8 lines')).toBeInTheDocument();
   });
 
