@@ -72,6 +72,15 @@ function startServer() {
   });
 }
 
+// However this process ends, the server it started ends too.
+process.on('exit', () => server?.kill('SIGKILL'));
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    server?.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 async function stopServer() {
   if (!server || server.exitCode !== null) return;
   const exited = new Promise((resolve) => server.once('exit', resolve));
@@ -126,8 +135,38 @@ before(async () => {
 after(async () => {
   await context?.close().catch(() => undefined);
   await stopServer();
+  if (failed) process.stderr.write(`--- server output ---\n${serverOutput}\n`);
   rmSync(tmp, { recursive: true, force: true });
 });
+
+/** The board's address, once the project exists. */
+let boardUrl;
+let failed = false;
+
+/**
+ * A test step. Each starts from the board (so one failure does not topple the next) and leaves
+ * a screenshot of the page when it fails.
+ */
+function step(name, fn) {
+  test(name, async () => {
+    try {
+      if (boardUrl) await gotoBoard();
+      await fn();
+    } catch (error) {
+      failed = true;
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      const file = join(SCREENSHOTS, `failed-${name.replace(/\W+/g, '-')}.png`);
+      await page.screenshot({ path: file }).catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+async function gotoBoard() {
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  await page.goto(boardUrl);
+  await page.getByRole('region', { name: 'Backlog', exact: true }).waitFor();
+}
 
 const board = () => page.getByRole('main', { name: 'Board' });
 const column = (name) => page.getByRole('region', { name, exact: true });
@@ -135,6 +174,8 @@ const card = (title) => page.locator('[data-card-id]', { hasText: title });
 const log = () => page.getByRole('region', { name: 'Run log' });
 
 async function createTask(p, title, description, command) {
+  // Shortcuts work once the board is there.
+  await p.getByRole('region', { name: 'Backlog', exact: true }).waitFor();
   await p.keyboard.press('n');
   const dialog = p.getByRole('dialog', { name: 'New task' });
   await dialog.getByLabel('Title').fill(title);
@@ -165,16 +206,17 @@ async function setTheme(theme) {
   if (current !== theme) await page.getByRole('button', { name: `Switch to ${theme} theme` }).click();
 }
 
-test('adds the repository as a project', async () => {
+step('adds the repository as a project', async () => {
   await page.getByText('No projects yet').waitFor();
   await page.getByLabel('Repository path').fill(repo);
   await page.getByRole('button', { name: 'Add project' }).click();
   await board().waitFor();
   await page.getByRole('heading', { name: 'repo', level: 2 }).waitFor();
   await page.getByText('No tasks yet').waitFor();
+  boardUrl = page.url();
 });
 
-test('creates a task and watches its log arrive live', async () => {
+step('creates a task and watches its log arrive live', async () => {
   await createTask(
     page,
     'Write a greeting',
@@ -194,14 +236,14 @@ test('creates a task and watches its log arrive live', async () => {
   await log().getByText('finished').waitFor();
   await page.getByRole('region', { name: 'Run 1' }).locator('.chip[data-run="succeeded"]').waitFor();
   // Every line exactly once, in order.
-  const lines = await log().locator('.log-stdout').allTextContents();
+  const lines = await log().locator('.log-kind-stdout').allTextContents();
   assert.deepEqual(lines, [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `line ${i}`));
   await backToBoard();
   await card('Write a greeting').locator('.chip[data-run="succeeded"]').waitFor();
   assert.equal(await column('In review').locator('[data-card-id]').count(), 1);
 });
 
-test('stops a long-running run and sees it cancelled', async () => {
+step('stops a long-running run and sees it cancelled', async () => {
   await createTask(page, 'Count forever', 'Keep counting', 'i=0; while true; do i=$((i+1)); echo "tick $i"; sleep 0.2; done');
   await openTask('Count forever');
   await page.getByRole('button', { name: 'Start', exact: true }).click();
@@ -214,7 +256,7 @@ test('stops a long-running run and sees it cancelled', async () => {
   await column('Cancelled').locator('[data-card-id]', { hasText: 'Count forever' }).waitFor();
 });
 
-test('opens the diff of the finished run and merges it', async () => {
+step('opens the diff of the finished run and merges it', async () => {
   await openTask('Write a greeting');
   await page.getByRole('tab', { name: /Changes/ }).click();
   const files = page.getByRole('list', { name: 'Files changed' });
@@ -236,18 +278,19 @@ test('opens the diff of the finished run and merges it', async () => {
   await page.locator('.task-head .chip[data-status="done"]').waitFor();
 });
 
-test('shows the same state after a reload', async () => {
+step('shows the same state after a reload', async () => {
+  await openTask('Write a greeting');
   await page.reload();
   await page.getByRole('heading', { name: 'Write a greeting', level: 2 }).waitFor();
   await page.locator('.task-head .chip[data-status="done"]').waitFor();
   await log().getByText('line 8', { exact: true }).waitFor();
-  assert.equal(await log().locator('.log-stdout').count(), 8);
+  assert.equal(await log().locator('.log-kind-stdout').count(), 8);
   await backToBoard();
   await column('Done').locator('[data-card-id]', { hasText: 'Write a greeting' }).waitFor();
   await column('Cancelled').locator('[data-card-id]', { hasText: 'Count forever' }).waitFor();
 });
 
-test('keeps two tabs in sync', async () => {
+step('keeps two tabs in sync', async () => {
   const other = await context.newPage();
   watch(other);
   await other.goto(page.url());
@@ -259,7 +302,7 @@ test('keeps two tabs in sync', async () => {
   await other.close();
 });
 
-test('moves a card by dragging it', async () => {
+step('moves a card by dragging it', async () => {
   const from = await card('Made in tab one').boundingBox();
   const to = await column('In progress').boundingBox();
   assert.ok(from && to);
@@ -275,7 +318,7 @@ test('moves a card by dragging it', async () => {
   await column('In progress').locator('[data-card-id]', { hasText: 'Made in tab one' }).waitFor();
 });
 
-test('moves a card with the keyboard', async () => {
+step('moves a card with the keyboard', async () => {
   await card('Made in tab two').focus();
   await page.keyboard.press('Space');
   await page.keyboard.press('ArrowRight');
@@ -285,7 +328,7 @@ test('moves a card with the keyboard', async () => {
   await column('Queued').locator('[data-card-id]', { hasText: 'Made in tab two' }).waitFor();
 });
 
-test('looks right in both themes', async () => {
+step('looks right in both themes', async () => {
   for (const theme of ['light', 'dark']) {
     await page.goto(`${baseUrl}/#/`);
     await setTheme(theme);
@@ -297,6 +340,99 @@ test('looks right in both themes', async () => {
     await openTask('Write a greeting');
     await log().getByText('line 8', { exact: true }).waitFor();
     await screenshot(`task-log-${theme}`);
+  }
+  await setTheme('light');
+});
+
+step('reconnects a dropped log socket without losing or doubling lines', async () => {
+  await createTask(page, 'Count to 30', 'Count slowly', 'for i in $(seq 1 30); do echo "n $i"; sleep 0.1; done');
+  const urls = [];
+  let dropped = false;
+  // The first log connection goes through a proxy that cuts it after a few entries, as a
+  // flaky network would; the page must come back after the last seq it has.
+  await page.routeWebSocket(/\/logs\/ws/, (ws) => {
+    urls.push(ws.url());
+    const server = ws.connectToServer();
+    server.onMessage((message) => {
+      ws.send(message);
+      if (!dropped && /"seq":\s*6\b/.test(String(message))) {
+        dropped = true;
+        server.close();
+        ws.close({ code: 4000, reason: 'dropped by the test' });
+      }
+    });
+  });
+  await openTask('Count to 30');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await log().getByText('n 30', { exact: true }).waitFor();
+  await log().getByText('finished').waitFor();
+  assert.ok(dropped, 'the connection was never dropped');
+  assert.ok(urls.length >= 2, `the log did not reconnect: ${urls.join(', ')}`);
+  const resumedAfter = Number(new URL(urls[1]).searchParams.get('after'));
+  assert.ok(resumedAfter >= 6, `the reconnect did not resume after the last seq: ${urls[1]}`);
+  const lines = await log().locator('.log-kind-stdout').allTextContents();
+  assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `n ${i + 1}`));
+});
+
+step('keeps a long log bounded and pages back by seq', async () => {
+  await createTask(page, 'Print a lot', 'Flood the log', 'seq 1 2500');
+  await openTask('Print a lot');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await log().getByText('2500', { exact: true }).waitFor();
+  await log().getByText('finished').waitFor();
+  const rows = log().locator('.log-row');
+  assert.equal(await rows.count(), 1000, 'the log view holds more rows than its cap');
+  const first = Number(await rows.first().getAttribute('data-seq'));
+  assert.ok(first > 1000, `the window does not end at the tail (first seq ${first})`);
+  await log().getByRole('button', { name: /Show earlier/ }).click();
+  await log().locator(`.log-row[data-seq="${first - 500}"]`).waitFor();
+  assert.equal(await rows.count(), 1500);
+  // Still in order, each seq once.
+  const seqs = (await rows.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq')))));
+  assert.deepEqual(seqs, Array.from({ length: 1500 }, (_, i) => first - 500 + i));
+});
+
+step('renders a structured agent log', async () => {
+  // The Claude Code adapter is not in the server yet, so this feeds the log socket entries
+  // shaped like its output; everything else is the real page.
+  const at = (seq, kind, text, data) => ({ run_id: 'r', seq, ts: new Date(Date.UTC(2026, 0, 1, 12, 0, seq)).toISOString(), kind, text, ...(data ? { data } : {}) });
+  const listing = Array.from({ length: 30 }, (_, i) => `-rw-r--r-- 1 agent agent ${100 + i} Jan  1 12:00 file-${i}.txt`).join('\n');
+  const entries = [
+    at(1, 'system', 'starting `claude -p …` on branch taskyard/write-a-greeting'),
+    at(2, 'init', 'session started', { model: 'claude-sonnet-4-5', tools: ['Bash', 'Read', 'Write', 'Edit'], session_id: '6f1c2a9e-1111-2222-3333-444455556666' }),
+    at(3, 'thinking', 'The task asks for a greeting in hello.txt. I should look at the repository first, then write the file.'),
+    at(4, 'assistant', "I'll look at the repository first."),
+    at(5, 'tool_use', 'Bash', { name: 'Bash', input: { command: 'ls -la', description: 'List the files' } }),
+    at(6, 'tool_result', listing, { content: listing, is_error: false }),
+    at(7, 'tool_use', 'Write', { name: 'Write', input: { file_path: 'hello.txt', content: 'Say hello in hello.txt\n' } }),
+    at(8, 'tool_result', 'File created successfully at: hello.txt', { content: 'File created successfully at: hello.txt' }),
+    at(9, 'tool_use', 'Bash', { name: 'Bash', input: { command: 'cat missing.txt' } }),
+    at(10, 'tool_result', 'cat: missing.txt: No such file or directory', { is_error: true }),
+    at(11, 'error', 'API overloaded; retrying in 2 s'),
+    at(12, 'assistant', 'Done: hello.txt now greets the reader.'),
+    at(13, 'result', 'Done: hello.txt now greets the reader.', {
+      subtype: 'success',
+      duration_ms: 18_234,
+      num_turns: 4,
+      total_cost_usd: 0.0421,
+      usage: { input_tokens: 12_873, output_tokens: 842, cache_read_input_tokens: 9_000 },
+    }),
+  ];
+  await page.routeWebSocket(/\/logs\/ws/, (ws) => {
+    ws.send(JSON.stringify({ type: 'entries', entries }));
+  });
+  for (const theme of ['light', 'dark']) {
+    await setTheme(theme);
+    await openTask('Write a greeting');
+    await log().getByText('Done: hello.txt now greets the reader.').first().waitFor();
+    await log().getByText(/4 turns · \$0\.04 · 12,873 in · 842 out tokens · 9,000 cached/).waitFor();
+    await log().locator('.log-tool-name', { hasText: 'Write' }).waitFor();
+    await log().getByText('Session started · claude-sonnet-4-5 · 4 tools · session 6f1c2a9e').waitFor();
+    await screenshot(`log-structured-${theme}`);
+    await page.getByRole('log').evaluate((element) => element.scrollTo({ top: 0 }));
+    await page.getByRole('button', { name: /Jump to latest/ }).waitFor();
+    await screenshot(`log-structured-top-${theme}`);
+    await backToBoard();
   }
   await setTheme('light');
 });
