@@ -38,9 +38,6 @@ export type BoardEvent = Schemas['BoardEvent'];
 export type Control = Schemas['Control'];
 export type ErrorBody = Schemas['ErrorBody'];
 
-/** Run states after which nothing changes any more. */
-export const FINISHED_RUN_STATES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
-
 /**
  * How far along its lifecycle a run is: queued, then running, then finished. A run never
  * goes back, so a late answer carrying an earlier state (a stop request's reply that crossed

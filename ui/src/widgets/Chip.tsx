@@ -2,14 +2,14 @@
 import type { RunStatus, TaskPhase, TaskStatus } from '../api/types.ts';
 import { columnTitle } from '../board/columns.ts';
 
-const RUN_TEXT: Record<RunStatus, string> = {
-  queued: 'queued',
-  running: 'running',
-  succeeded: 'succeeded',
-  failed: 'failed',
-  cancelled: 'cancelled',
-  interrupted: 'interrupted',
-};
+/**
+ * A run state in words: its name with spaces. Written out rather than listed, so states the
+ * server adds (the agents' outcomes: auth required, quota exceeded, …) show without a change
+ * here; the stylesheet colours the ones it knows.
+ */
+function runStatusText(status: RunStatus): string {
+  return status.replaceAll('_', ' ');
+}
 
 export function TaskStatusChip({ status }: { status: TaskStatus }) {
   return (
@@ -31,7 +31,7 @@ export function RunChip({ status, label }: { status: RunStatus; label?: string }
   return (
     <span className="chip chip-run" data-run={status}>
       {(status === 'running' || status === 'queued') && <span className="pulse" aria-hidden="true" />}
-      {label ? `${label} ${RUN_TEXT[status]}` : RUN_TEXT[status]}
+      {label ? `${label} ${runStatusText(status)}` : runStatusText(status)}
     </span>
   );
 }
