@@ -34,6 +34,8 @@ let context;
 let page;
 const serverErrors = [];
 const pageErrors = [];
+/** The page's console and failed requests, printed when a step fails. */
+const pageLog = [];
 
 function git(...args) {
   return execFileSync('git', ['-C', repo, ...args], {
@@ -95,6 +97,11 @@ function watch(p) {
     if (response.status() >= 500) serverErrors.push(`${response.status()} ${response.request().method()} ${response.url()}`);
   });
   p.on('pageerror', (error) => pageErrors.push(error.message));
+  p.on('console', (message) => pageLog.push(`console.${message.type()}: ${message.text()}`));
+  p.on('requestfailed', (request) => pageLog.push(`request failed: ${request.method()} ${request.url()} ${request.failure()?.errorText ?? ''}`));
+  p.on('response', (response) => {
+    if (response.status() >= 400) pageLog.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+  });
 }
 
 before(async () => {
@@ -135,7 +142,9 @@ before(async () => {
 after(async () => {
   await context?.close().catch(() => undefined);
   await stopServer();
-  if (failed) process.stderr.write(`--- server output ---\n${serverOutput}\n`);
+  if (failed) {
+    process.stderr.write(`--- page log ---\n${pageLog.join('\n')}\n--- server output ---\n${serverOutput}\n`);
+  }
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -194,6 +203,11 @@ async function openTask(title) {
 async function backToBoard() {
   await page.keyboard.press('Escape');
   await board().waitFor();
+}
+
+/** The server's answer to the next card move. */
+function savedMove() {
+  return page.waitForResponse((r) => r.request().method() === 'PATCH' && /\/api\/tasks\//.test(r.url()) && r.ok());
 }
 
 async function screenshot(name) {
@@ -310,10 +324,13 @@ step('moves a card by dragging it', async () => {
   await page.mouse.down();
   await page.mouse.move(from.x + from.width / 2 + 20, from.y + from.height / 2 + 10, { steps: 4 });
   await page.mouse.move(to.x + to.width / 2, to.y + 60, { steps: 12 });
-  await page.locator('.drop-marker').waitFor();
+  // The marker shows where the card will land: in the target column, before letting go.
+  await column('In progress').locator('.drop-marker').waitFor();
+  const saved = savedMove();
   await page.mouse.up();
   await column('In progress').locator('[data-card-id]', { hasText: 'Made in tab one' }).waitFor();
-  // The server has it too.
+  // The server has it too (the card moves at once; the reload waits for the server's answer).
+  await saved;
   await page.reload();
   await column('In progress').locator('[data-card-id]', { hasText: 'Made in tab one' }).waitFor();
 });
@@ -322,8 +339,10 @@ step('moves a card with the keyboard', async () => {
   await card('Made in tab two').focus();
   await page.keyboard.press('Space');
   await page.keyboard.press('ArrowRight');
+  const saved = savedMove();
   await page.keyboard.press('Space');
   await column('Queued').locator('[data-card-id]', { hasText: 'Made in tab two' }).waitFor();
+  await saved;
   await page.reload();
   await column('Queued').locator('[data-card-id]', { hasText: 'Made in tab two' }).waitFor();
 });
@@ -390,6 +409,24 @@ step('keeps a long log bounded and pages back by seq', async () => {
   // Still in order, each seq once.
   const seqs = (await rows.evaluateAll((els) => els.map((el) => Number(el.getAttribute('data-seq')))));
   assert.deepEqual(seqs, Array.from({ length: 1500 }, (_, i) => first - 500 + i));
+});
+
+step('continues a task with a follow-up, as one conversation', async () => {
+  await createTask(page, 'Echo the prompt', 'First words', 'echo "prompt: $TASKYARD_PROMPT"');
+  await openTask('Echo the prompt');
+  await page.getByRole('button', { name: 'Start', exact: true }).click();
+  await log().getByText('prompt: First words', { exact: true }).waitFor();
+  await log().getByText('finished').waitFor();
+  await page.getByLabel('Follow-up').fill('Second words');
+  await page.getByRole('button', { name: 'Send follow-up' }).click();
+  await page.getByRole('region', { name: 'Run 2' }).waitFor();
+  await log().getByText('prompt: Second words', { exact: true }).waitFor();
+  const history = page.getByRole('list', { name: 'Run history' });
+  assert.deepEqual(await history.locator('.history-text').allTextContents(), ['First words', 'Second words']);
+  assert.deepEqual(await history.locator('.history-who').allTextContents(), ['Task', 'Follow-up']);
+  // The first run's log is still there.
+  await history.getByRole('button', { name: /Run 1/ }).click();
+  await log().getByText('prompt: First words', { exact: true }).waitFor();
 });
 
 step('renders a structured agent log', async () => {
