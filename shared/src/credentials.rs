@@ -99,6 +99,65 @@ impl Tier {
     }
 }
 
+impl std::str::FromStr for Tier {
+    type Err = crate::model::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "global" => Ok(Tier::Global),
+            "user" => Ok(Tier::User),
+            "project" => Ok(Tier::Project),
+            other => Err(crate::model::UnknownValue { kind: "credential tier", value: other.to_owned() }),
+        }
+    }
+}
+
+impl TryFrom<String> for Tier {
+    type Error = crate::model::UnknownValue;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// A stored credential: its value is a Fernet token, never plaintext.
+#[derive(Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredCredential {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Its tier.
+    #[sqlx(try_from = "String")]
+    pub tier: Tier,
+    /// The user or project it belongs to (nil for global).
+    pub scope_id: uuid::Uuid,
+    /// The key (environment variable name).
+    pub key: String,
+    /// The Fernet token.
+    pub value: String,
+    /// Global only: nobody can override it.
+    pub locked: bool,
+    /// Who set it last.
+    pub updated_by: Option<crate::model::UserId>,
+    /// When.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::fmt::Debug for StoredCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCredential")
+            .field("tier", &self.tier)
+            .field("key", &self.key)
+            .field("locked", &self.locked)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The scope id of a tier: the nil UUID for global.
+pub fn scope_id(tier: Tier, owner: Option<uuid::Uuid>) -> uuid::Uuid {
+    match tier {
+        Tier::Global => uuid::Uuid::nil(),
+        Tier::User | Tier::Project => owner.unwrap_or_else(uuid::Uuid::nil),
+    }
+}
+
 /// Checks a credential name: a known key, or a custom one an admin allowed.
 pub fn check_name(name: &str, allowed_custom: &[String]) -> Result<(), CredentialError> {
     let well_formed = !name.is_empty()

@@ -51,6 +51,7 @@ stories!(
     refresh_tokens_rotate_once_and_reuse_revokes_the_family,
     members_see_only_their_projects,
     the_audit_log_pages_newest_first,
+    credentials_are_kept_per_tier_and_scope,
 );
 
 fn new_project(path: &str) -> NewProject {
@@ -719,3 +720,58 @@ mod team {
 }
 
 use team::*;
+
+async fn credentials_are_kept_per_tier_and_scope<S: Store>(s: S) {
+    use taskyard_core::credentials::{Tier, scope_id};
+    let user = s
+        .create_first_admin(NewUser {
+            email: "a@example.com".into(),
+            name: "A".into(),
+            password_hash: "x".into(),
+            role: Role::Admin,
+        })
+        .await
+        .expect("user");
+    let p = s.create_project(new_project("/repos/creds")).await.expect("project");
+    let global = scope_id(Tier::Global, None);
+    let g = s
+        .put_credential(Tier::Global, global, "GITHUB_TOKEN", "gAAAA-token-1", true, Some(user.id))
+        .await
+        .expect("put");
+    assert_eq!(
+        (g.tier, g.locked, g.scope_id, g.updated_by),
+        (Tier::Global, true, uuid::Uuid::nil(), Some(user.id))
+    );
+    // Setting it again replaces the value (one row per tier, scope and key).
+    let g2 = s
+        .put_credential(Tier::Global, global, "GITHUB_TOKEN", "gAAAA-token-2", false, None)
+        .await
+        .expect("replace");
+    assert_eq!((g2.value.as_str(), g2.locked), ("gAAAA-token-2", false));
+    s.put_credential(Tier::User, user.id.0, "GITHUB_TOKEN", "gAAAA-user", false, None)
+        .await
+        .expect("user tier");
+    s.put_credential(Tier::Project, p.id.0, "ANTHROPIC_API_KEY", "gAAAA-project", false, None)
+        .await
+        .expect("project tier");
+    assert_eq!(s.list_credentials(Tier::Global, global).await.expect("list").len(), 1);
+    let mine = s.list_credentials(Tier::User, user.id.0).await.expect("list");
+    assert_eq!(mine.iter().map(|c| c.value.as_str()).collect::<Vec<_>>(), ["gAAAA-user"]);
+    assert!(s.list_credentials(Tier::User, p.id.0).await.expect("list").is_empty(), "scopes do not mix");
+    assert_eq!(s.all_credentials().await.expect("all").len(), 3);
+    s.reencrypt_credential(g2.id, "gAAAA-rotated").await.expect("reencrypt");
+    assert_eq!(s.list_credentials(Tier::Global, global).await.expect("list")[0].value, "gAAAA-rotated");
+    s.delete_credential(Tier::User, user.id.0, "GITHUB_TOKEN").await.expect("delete");
+    assert!(matches!(
+        s.delete_credential(Tier::User, user.id.0, "GITHUB_TOKEN").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    assert_eq!(s.get_setting("allowed_credentials").await.expect("get"), None);
+    s.put_setting("allowed_credentials", r#"["MY_KEY"]"#).await.expect("put");
+    s.put_setting("allowed_credentials", r#"["MY_KEY","OTHER"]"#).await.expect("replace");
+    assert_eq!(
+        s.get_setting("allowed_credentials").await.expect("get").as_deref(),
+        Some(r#"["MY_KEY","OTHER"]"#)
+    );
+}

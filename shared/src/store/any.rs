@@ -8,6 +8,8 @@ use std::path::Path;
 
 use uuid::Uuid;
 
+use crate::credentials::{StoredCredential, Tier};
+
 use super::{NewSessionToken, PgStore, Result, Rotation, SqliteStore, Store, StoreError};
 use crate::model::{
     AuditEntry, Invite, InviteId, LogEntry, Member, NewInvite, NewProject, NewRun, NewTask, NewUser, Project,
@@ -192,6 +194,35 @@ impl Store for AnyStore {
     }
     async fn project_role(&self, project: ProjectId, user: UserId) -> Result<Option<ProjectRole>> {
         delegate!(self.project_role(project, user))
+    }
+    async fn put_credential(
+        &self,
+        tier: Tier,
+        scope: Uuid,
+        key: &str,
+        encrypted: &str,
+        locked: bool,
+        by: Option<UserId>,
+    ) -> Result<StoredCredential> {
+        delegate!(self.put_credential(tier, scope, key, encrypted, locked, by))
+    }
+    async fn delete_credential(&self, tier: Tier, scope: Uuid, key: &str) -> Result<()> {
+        delegate!(self.delete_credential(tier, scope, key))
+    }
+    async fn list_credentials(&self, tier: Tier, scope: Uuid) -> Result<Vec<StoredCredential>> {
+        delegate!(self.list_credentials(tier, scope))
+    }
+    async fn all_credentials(&self) -> Result<Vec<StoredCredential>> {
+        delegate!(self.all_credentials())
+    }
+    async fn reencrypt_credential(&self, id: Uuid, encrypted: &str) -> Result<()> {
+        delegate!(self.reencrypt_credential(id, encrypted))
+    }
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        delegate!(self.get_setting(key))
+    }
+    async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+        delegate!(self.put_setting(key, value))
     }
     async fn append_audit(&self, entry: AuditEntry) -> Result<()> {
         delegate!(self.append_audit(entry))

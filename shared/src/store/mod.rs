@@ -210,6 +210,44 @@ pub trait Store: Clone + Send + Sync + 'static {
         user: UserId,
     ) -> impl Future<Output = Result<Option<ProjectRole>>> + Send;
 
+    /// Sets a credential (an encrypted value) at a tier, replacing what was there.
+    fn put_credential(
+        &self,
+        tier: crate::credentials::Tier,
+        scope: uuid::Uuid,
+        key: &str,
+        encrypted: &str,
+        locked: bool,
+        by: Option<UserId>,
+    ) -> impl Future<Output = Result<crate::credentials::StoredCredential>> + Send;
+    /// Removes a credential from a tier.
+    fn delete_credential(
+        &self,
+        tier: crate::credentials::Tier,
+        scope: uuid::Uuid,
+        key: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The credentials of one tier and scope, by key.
+    fn list_credentials(
+        &self,
+        tier: crate::credentials::Tier,
+        scope: uuid::Uuid,
+    ) -> impl Future<Output = Result<Vec<crate::credentials::StoredCredential>>> + Send;
+    /// Every stored credential (start-up key check, re-encryption).
+    fn all_credentials(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::credentials::StoredCredential>>> + Send;
+    /// Replaces a credential's encrypted value (re-encryption under a new key).
+    fn reencrypt_credential(
+        &self,
+        id: uuid::Uuid,
+        encrypted: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// A server setting (JSON text), if set.
+    fn get_setting(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Sets a server setting (JSON text).
+    fn put_setting(&self, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
+
     /// Appends to the audit log.
     fn append_audit(&self, entry: AuditEntry) -> impl Future<Output = Result<()>> + Send;
     /// The audit log, newest first, before an entry (for paging).

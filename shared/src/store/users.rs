@@ -392,6 +392,94 @@ macro_rules! user_store_methods {
                 .transpose()
         }
 
+        async fn put_credential(
+            &self,
+            tier: $crate::credentials::Tier,
+            scope: uuid::Uuid,
+            key: &str,
+            encrypted: &str,
+            locked: bool,
+            by: Option<$crate::model::UserId>,
+        ) -> Result<$crate::credentials::StoredCredential> {
+            Ok(sqlx::query_as::<_, $crate::credentials::StoredCredential>(
+                "INSERT INTO credentials (id, tier, scope_id, key, value, locked, updated_by, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (tier, scope_id, key) DO UPDATE
+                 SET value = excluded.value, locked = excluded.locked,
+                     updated_by = excluded.updated_by, updated_at = excluded.updated_at
+                 RETURNING *",
+            )
+            .bind(uuid::Uuid::now_v7())
+            .bind(tier.as_str())
+            .bind(scope)
+            .bind(key)
+            .bind(encrypted)
+            .bind(locked)
+            .bind(by)
+            .bind($crate::store::now())
+            .fetch_one(&self.pool)
+            .await?)
+        }
+
+        async fn delete_credential(&self, tier: $crate::credentials::Tier, scope: uuid::Uuid, key: &str) -> Result<()> {
+            let done = sqlx::query("DELETE FROM credentials WHERE tier = $1 AND scope_id = $2 AND key = $3")
+                .bind(tier.as_str())
+                .bind(scope)
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            $crate::store::found((done.rows_affected() > 0).then_some(()), "credential", key)
+        }
+
+        async fn list_credentials(
+            &self,
+            tier: $crate::credentials::Tier,
+            scope: uuid::Uuid,
+        ) -> Result<Vec<$crate::credentials::StoredCredential>> {
+            Ok(sqlx::query_as::<_, $crate::credentials::StoredCredential>(
+                "SELECT * FROM credentials WHERE tier = $1 AND scope_id = $2 ORDER BY key",
+            )
+            .bind(tier.as_str())
+            .bind(scope)
+            .fetch_all(&self.pool)
+            .await?)
+        }
+
+        async fn all_credentials(&self) -> Result<Vec<$crate::credentials::StoredCredential>> {
+            Ok(sqlx::query_as::<_, $crate::credentials::StoredCredential>("SELECT * FROM credentials ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?)
+        }
+
+        async fn reencrypt_credential(&self, id: uuid::Uuid, encrypted: &str) -> Result<()> {
+            sqlx::query("UPDATE credentials SET value = $2 WHERE id = $1")
+                .bind(id)
+                .bind(encrypted)
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        }
+
+        async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+            Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(key)
+            .bind(value)
+            .bind($crate::store::now())
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
         async fn append_audit(&self, e: $crate::model::AuditEntry) -> Result<()> {
             sqlx::query(
                 "INSERT INTO audit_log (id, at, actor_id, actor, action, target, ip, details)
