@@ -64,10 +64,15 @@ pub struct RunnerConfig {
     pub agent_path: String,
     /// Replaces every adapter's own stop signals (tests use short grace periods).
     pub stop_signals: Option<Vec<(Signal, Duration)>>,
+    /// Variables every agent gets on top of the base environment: the resolved credentials
+    /// and API settings. A task's own settings win over these.
+    pub agent_env: BTreeMap<String, String>,
 }
 
 impl RunnerConfig {
-    /// Defaults under `data_dir`; agents get this process's `PATH`.
+    /// Defaults under `data_dir`; agents get this process's `PATH` and the credential and
+    /// API variables adapters name ([`agent::passthrough_env`]), nothing else of its
+    /// environment.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -76,6 +81,7 @@ impl RunnerConfig {
             drain_timeout: Duration::from_secs(2),
             agent_path: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             stop_signals: None,
+            agent_env: agent::passthrough_env(std::env::vars()),
         }
     }
 
@@ -83,8 +89,11 @@ impl RunnerConfig {
         self.data_dir.join("worktrees").join(task.to_string())
     }
 
-    fn home_dir(&self, task: TaskId) -> PathBuf {
-        self.data_dir.join("homes").join(task.to_string())
+    /// The agent CLI's private home (its config, sessions and caches) for one run. Per run,
+    /// so no two runs — of one user or of different users — ever share a CLI's state or
+    /// credentials; a follow-up gets the session it resumes carried over by its adapter.
+    pub fn home_dir(&self, run: RunId) -> PathBuf {
+        self.data_dir.join("homes").join(run.to_string())
     }
 
     fn tmp_dir(&self, run: RunId) -> PathBuf {
@@ -171,7 +180,7 @@ impl<S: Store> Runner<S> {
     }
 
     async fn launch(&self, task: Task, kind: RunKind, prompt: String) -> Result<Run> {
-        let adapter = agent::adapter(&task.agent)?;
+        let adapter: Arc<dyn agent::Adapter> = Arc::from(agent::adapter(&task.agent)?);
         let config = agent_config(&task)?;
         adapter.validate(&config)?;
         let store = &self.inner.store;
@@ -260,7 +269,7 @@ impl<S: Store> Runner<S> {
         run: Run,
         task: Task,
         project: Project,
-        adapter: Box<dyn agent::Adapter>,
+        adapter: Arc<dyn agent::Adapter>,
         config: serde_json::Value,
         mut stop_rx: watch::Receiver<bool>,
     ) -> Run {
@@ -281,7 +290,7 @@ impl<S: Store> Runner<S> {
             cfg.batch,
             fatal_tx,
         );
-        let note = |text: String| PipeInput::Note(Parsed { kind: LogKind::System, text, data: None });
+        let note = note_entry;
         use pipeline::PipeInput;
 
         // Worktree and private directories.
@@ -295,17 +304,24 @@ impl<S: Store> Runner<S> {
                 return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
             }
         };
-        let previous_session = match run.kind {
-            RunKind::FollowUp => self.last_session(&task, run.id).await,
+        let home = cfg.home_dir(run.id);
+        let resume_session = match run.kind {
+            RunKind::FollowUp => {
+                let (session, note) = self.carry_session(&task, &run, adapter.clone(), &home).await;
+                if let Some(text) = note {
+                    let _ = pipe.send(note_entry(text)).await;
+                }
+                session
+            }
             RunKind::Start => None,
         };
         let ctx = RunContext {
             prompt: run.prompt.clone(),
             kind: run.kind,
-            resume_session: previous_session,
+            resume_session,
             config,
             worktree: workspace.worktree.path.clone(),
-            home: cfg.home_dir(task.id),
+            home,
             tmp: cfg.tmp_dir(run.id),
         };
         let spec = match adapter.command(&ctx) {
@@ -457,13 +473,10 @@ impl<S: Store> Runner<S> {
         };
         let mut outcome = end.parser.outcome(exit);
         if let Some(StopCause::Failure(reason)) = cause {
-            outcome = agent::Outcome { status: RunStatus::Failed, error: Some(reason) };
+            outcome = agent::Outcome::failed(reason);
         }
         if let Some(e) = &end.error {
-            outcome = agent::Outcome {
-                status: RunStatus::Failed,
-                error: Some(format!("could not store the run's log: {e}")),
-            };
+            outcome = agent::Outcome::failed(format!("could not store the run's log: {e}"));
         }
 
         // Leftovers are committed so the diff, a merge or a follow-up sees all the work.
@@ -471,6 +484,7 @@ impl<S: Store> Runner<S> {
             exit_code: exit.code.map(i64::from),
             error: outcome.error.clone(),
             session_id: end.parser.session_id(),
+            retry_at: outcome.retry_at,
             ..Default::default()
         };
         let mut seq = end.last_seq;
@@ -495,7 +509,61 @@ impl<S: Store> Runner<S> {
             }
         }
         let _ = tokio::fs::remove_dir_all(&ctx.tmp).await;
+        if finished.session_id.is_some() {
+            self.prune_homes(&task, run.id).await;
+        }
         self.finish(&run, &task, outcome.status, finished, Some(seq)).await
+    }
+
+    /// For a follow-up: the session of the task's latest run that recorded one, carried
+    /// into this run's fresh home by the adapter. Returns the session to resume (none when
+    /// there is nothing to resume) and a note for the log.
+    async fn carry_session(
+        &self,
+        task: &Task,
+        run: &Run,
+        adapter: Arc<dyn agent::Adapter>,
+        home: &Path,
+    ) -> (Option<String>, Option<String>) {
+        let runs = self.inner.store.list_runs(task.id).await.unwrap_or_default();
+        let Some((from, session)) =
+            runs.into_iter().rev().filter(|r| r.id != run.id).find_map(|r| Some((r.id, r.session_id?)))
+        else {
+            // Adapters of known CLIs have sessions; say why this one starts afresh.
+            let note = adapter.cli().map(|_| "no earlier agent session to resume: starting a new one".into());
+            return (None, note);
+        };
+        let from_home = self.inner.config.home_dir(from);
+        let carried = {
+            let (to, id) = (home.to_path_buf(), session.clone());
+            tokio::task::spawn_blocking(move || adapter.carry_session(&from_home, &to, &id)).await
+        };
+        match carried {
+            Ok(Ok(true)) => (Some(session.clone()), Some(format!("resuming agent session {session}"))),
+            Ok(Ok(false)) => (
+                None,
+                Some(format!("the files of agent session {session} were not found: starting a new session")),
+            ),
+            Ok(Err(e)) => (
+                None,
+                Some(format!("could not carry agent session {session} over ({e}): starting a new session")),
+            ),
+            Err(e) => (None, Some(format!("could not carry the agent session over: {e}"))),
+        }
+    }
+
+    /// Removes the homes of a task's earlier runs once a later run holds the session: only
+    /// the latest session is ever resumed, so the homes stay one per task at rest.
+    async fn prune_homes(&self, task: &Task, current: RunId) {
+        let Ok(runs) = self.inner.store.list_runs(task.id).await else { return };
+        for r in runs.into_iter().filter(|r| r.id != current && r.status.is_terminal()) {
+            let home = self.inner.config.home_dir(r.id);
+            if tokio::fs::try_exists(&home).await.unwrap_or(false)
+                && let Err(e) = tokio::fs::remove_dir_all(&home).await
+            {
+                tracing::warn!(run = %r.id, error = %e, "could not remove an old agent home");
+            }
+        }
     }
 
     async fn stop_process(
@@ -519,7 +587,7 @@ impl<S: Store> Runner<S> {
     async fn prepare_workspace(&self, run: &Run, task: &Task, project: &Project) -> Result<Workspace> {
         let cfg = &self.inner.config;
         let path = cfg.worktree_dir(task.id);
-        for dir in [cfg.home_dir(task.id), cfg.tmp_dir(run.id)] {
+        for dir in [cfg.home_dir(run.id), cfg.tmp_dir(run.id)] {
             tokio::fs::create_dir_all(&dir)
                 .await
                 .map_err(|e| RunError::Conflict(format!("cannot create {}: {e}", dir.display())))?;
@@ -590,11 +658,6 @@ impl<S: Store> Runner<S> {
         })
     }
 
-    async fn last_session(&self, task: &Task, current: RunId) -> Option<String> {
-        let runs = self.inner.store.list_runs(task.id).await.ok()?;
-        runs.into_iter().rev().filter(|r| r.id != current).find_map(|r| r.session_id)
-    }
-
     fn repo_lock(&self, repo: &Path) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.repo_locks.lock().unwrap_or_else(PoisonError::into_inner);
         locks.entry(repo.to_path_buf()).or_default().clone()
@@ -619,6 +682,7 @@ impl<S: Store> Runner<S> {
         for (k, v) in git_identity() {
             env.insert(k.into(), v);
         }
+        env.extend(self.inner.config.agent_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         // Last, so no setting can remove the marker that lets a stop find every process.
         env.insert(process::RUN_MARKER.into(), run.id.to_string());
@@ -705,6 +769,7 @@ impl<S: Store> Runner<S> {
         let column = match stored.status {
             RunStatus::Succeeded => TaskStatus::InReview,
             RunStatus::Cancelled => TaskStatus::Cancelled,
+            s if s.is_waiting() => TaskStatus::Waiting,
             _ => TaskStatus::Failed,
         };
         if let Ok(task) = store
@@ -739,6 +804,10 @@ struct DiffStats {
     files_changed: i64,
     insertions: i64,
     deletions: i64,
+}
+
+fn note_entry(text: String) -> pipeline::PipeInput {
+    pipeline::PipeInput::Note(Parsed { kind: LogKind::System, text, data: None })
 }
 
 fn fail(error: String) -> RunFinished {
