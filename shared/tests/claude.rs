@@ -292,6 +292,26 @@ async fn a_follow_up_resumes_the_session_in_the_same_worktree() {
     assert!(f.data.join("homes").join(second.id.to_string()).exists());
 }
 
+/// A run against an API that fails, and how it must end.
+struct ErrorCase {
+    title: &'static str,
+    url: String,
+    credential: Option<(&'static str, &'static str)>,
+    extra: Value,
+    status: RunStatus,
+    needle: &'static str,
+}
+
+fn case(
+    title: &'static str,
+    url: String,
+    credential: Option<(&'static str, &'static str)>,
+    status: RunStatus,
+    needle: &'static str,
+) -> ErrorCase {
+    ErrorCase { title, url, credential, extra: json!({}), status, needle }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
     let f = fixture().await;
@@ -306,111 +326,80 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", l.local_addr().expect("addr"))
     };
-    let cases: Vec<(&str, String, Option<(&str, &str)>, Value, RunStatus, &str)> = vec![
-        (
+    let (key, oauth) = (Some(("ANTHROPIC_API_KEY", API_KEY)), Some(("CLAUDE_CODE_OAUTH_TOKEN", OAUTH_TOKEN)));
+    let fail = |name: &str, e: ApiError| f.mock.scenario(name, Scenario::Fail(e));
+    let cases = [
+        case(
             "no-credentials",
             f.mock.scenario("ok", Scenario::text("hi")),
             None,
-            json!({}),
             RunStatus::AuthRequired,
             "Not logged in",
         ),
-        (
+        case(
             "bad-key",
-            f.mock.scenario("401", Scenario::Fail(ApiError::unauthorized())),
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({}),
+            fail("401", ApiError::unauthorized()),
+            key,
             RunStatus::AuthRequired,
             "Invalid API key",
         ),
-        (
+        case(
             "bad-token",
-            f.mock.scenario("401", Scenario::Fail(ApiError::unauthorized())),
-            Some(("CLAUDE_CODE_OAUTH_TOKEN", OAUTH_TOKEN)),
-            json!({}),
+            fail("401", ApiError::unauthorized()),
+            oauth,
             RunStatus::AuthRequired,
             "Not logged in",
         ),
-        (
-            "forbidden",
-            f.mock.scenario("403", Scenario::Fail(ApiError::forbidden())),
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({}),
-            RunStatus::AuthRequired,
-            "403",
-        ),
-        (
+        case("forbidden", fail("403", ApiError::forbidden()), key, RunStatus::AuthRequired, "403"),
+        case(
             "key-rate-limit",
-            f.mock.scenario("429", Scenario::Fail(ApiError::rate_limited())),
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({}),
+            fail("429", ApiError::rate_limited()),
+            key,
             RunStatus::QuotaExceeded,
             "Request rejected (429)",
         ),
-        (
+        case(
             "subscription-limit",
-            f.mock.scenario("429u", Scenario::Fail(ApiError::usage_limit(resets_at))),
-            Some(("CLAUDE_CODE_OAUTH_TOKEN", OAUTH_TOKEN)),
-            json!({}),
+            fail("429u", ApiError::usage_limit(resets_at)),
+            oauth,
             RunStatus::QuotaExceeded,
             "You've hit your session limit · resets",
         ),
-        (
+        case(
             "transient-limit",
-            f.mock.scenario("429", Scenario::Fail(ApiError::rate_limited())),
-            Some(("CLAUDE_CODE_OAUTH_TOKEN", OAUTH_TOKEN)),
-            json!({}),
+            fail("429", ApiError::rate_limited()),
+            oauth,
             RunStatus::ServerError,
             "not your usage limit",
         ),
-        (
+        case(
             "credit",
-            f.mock.scenario("credit", Scenario::Fail(ApiError::credit_too_low())),
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({}),
+            fail("credit", ApiError::credit_too_low()),
+            key,
             RunStatus::Billing,
             "Credit balance is too low",
         ),
-        (
-            "overloaded",
-            f.mock.scenario("529", Scenario::Fail(ApiError::overloaded())),
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({}),
-            RunStatus::ServerError,
-            "529",
-        ),
-        (
-            "internal",
-            f.mock.scenario("500", Scenario::Fail(ApiError::internal())),
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({}),
-            RunStatus::ServerError,
-            "500",
-        ),
-        (
-            "unreachable",
-            refused,
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({}),
-            RunStatus::ServerError,
-            "Unable to connect to API",
-        ),
-        (
-            "turn-limit",
-            f.mock.scenario("loop", loop_script),
-            Some(("ANTHROPIC_API_KEY", API_KEY)),
-            json!({"max_turns": 2}),
-            RunStatus::MaxTurns,
-            "Reached maximum number of turns (2)",
-        ),
+        case("overloaded", fail("529", ApiError::overloaded()), key, RunStatus::ServerError, "529"),
+        case("internal", fail("500", ApiError::internal()), key, RunStatus::ServerError, "500"),
+        case("unreachable", refused, key, RunStatus::ServerError, "Unable to connect to API"),
+        ErrorCase {
+            extra: json!({"max_turns": 2}),
+            ..case(
+                "turn-limit",
+                f.mock.scenario("loop", loop_script),
+                key,
+                RunStatus::MaxTurns,
+                "Reached maximum number of turns (2)",
+            )
+        },
     ];
     let mut tasks = Vec::new();
-    for (title, url, credential, extra, _, _) in &cases {
-        tasks.push(f.task(title, settings(url, *credential, extra.clone())).await);
+    for c in &cases {
+        tasks.push(f.task(c.title, settings(&c.url, c.credential, c.extra.clone())).await);
     }
     // Three CLIs at a time: each takes about a second and 300 MB.
     let runs: Vec<Run> = futures::stream::iter(tasks.iter().map(|t| f.run(t))).buffered(3).collect().await;
-    for ((title, _, _, _, status, needle), run) in cases.iter().zip(&runs) {
+    for (ErrorCase { title, status, needle, .. }, run) in cases.iter().zip(&runs) {
         let error = run.error.clone().unwrap_or_default();
         assert_eq!(run.status, *status, "{title}: {error}");
         assert!(error.contains(needle), "{title}: {error:?} should contain {needle:?}");
@@ -456,7 +445,7 @@ async fn stop_during_a_bash_tool_leaves_no_process_behind() {
     let sleep = wait_until("the Bash tool's sleep", Duration::from_secs(60), || {
         process::run_processes(&run_id, None).into_iter().find(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.starts_with(b"sleep\0300"))
+                .map(|c| c.starts_with(b"sleep\x00300"))
                 .unwrap_or(false)
         })
     })

@@ -54,6 +54,9 @@ pub enum Scenario {
     /// The reply starts (`message_start`) and never goes on: the CLI waits until it is
     /// stopped.
     Hang,
+    /// The first `n` calls of the scenario get the error (the CLI retries them), the
+    /// following ones the script.
+    FailFirst(usize, ApiError, Vec<Reply>),
 }
 
 impl Scenario {
@@ -297,7 +300,12 @@ async fn handle(State(state): State<Arc<Shared>>, request: Request) -> Response 
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let recorded =
         RecordedRequest { scenario: scenario.clone(), method: parts.method.to_string(), path, headers, body };
-    lock(&state.requests).push(recorded.clone());
+    let earlier_calls = {
+        let mut requests = lock(&state.requests);
+        let n = requests.iter().filter(|r| r.scenario == scenario && r.is_messages()).count();
+        requests.push(recorded.clone());
+        n
+    };
 
     if parts.method == Method::HEAD || parts.method == Method::GET {
         return StatusCode::OK.into_response();
@@ -312,7 +320,8 @@ async fn handle(State(state): State<Arc<Shared>>, request: Request) -> Response 
     match plan {
         Scenario::Fail(e) => error_response(&e),
         Scenario::Hang => hanging_reply(&model),
-        Scenario::Script(replies) => {
+        Scenario::FailFirst(n, e, _) if earlier_calls < n => error_response(&e),
+        Scenario::Script(replies) | Scenario::FailFirst(_, _, replies) => {
             let turn = recorded
                 .messages()
                 .iter()

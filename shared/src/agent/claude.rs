@@ -704,6 +704,10 @@ impl ClaudeParser {
         let which = kind.map(|k| format!(" ({})", k.replace('_', " "))).unwrap_or_default();
         let when = resets.map(|t| format!(", resets {}", t.format("%Y-%m-%d %H:%M UTC"))).unwrap_or_default();
         let (log_kind, text) = match status {
+            "rejected" if kind.is_none() && resets.is_none() => {
+                // Sent for any 429 on a subscription, the transient ones too.
+                (LogKind::Error, "the API rejected the request (rate limited)".to_owned())
+            }
             "rejected" => {
                 if resets.is_some() {
                     self.limit_resets_at = resets;

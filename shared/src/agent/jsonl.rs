@@ -70,19 +70,23 @@ impl LineJoiner {
             }
             return Joined::TooLong { pieces: vec![piece.to_owned()], first: false, ends: !continues };
         }
-        if self.pieces.is_empty() && !continues {
+        if self.pieces.is_empty() && !continues && piece.len() <= self.cap {
             return Joined::Whole(piece.to_owned());
         }
         self.bytes += piece.len();
         self.pieces.push(piece.to_owned());
+        if self.bytes > self.cap {
+            self.bytes = 0;
+            self.overflowing = continues;
+            return Joined::TooLong {
+                pieces: std::mem::take(&mut self.pieces),
+                first: true,
+                ends: !continues,
+            };
+        }
         if !continues {
             self.bytes = 0;
             return Joined::Whole(std::mem::take(&mut self.pieces).concat());
-        }
-        if self.bytes > self.cap {
-            self.bytes = 0;
-            self.overflowing = true;
-            return Joined::TooLong { pieces: std::mem::take(&mut self.pieces), first: true, ends: false };
         }
         Joined::Pending
     }
@@ -256,6 +260,16 @@ mod tests {
         );
         // The next line is parsed normally again.
         assert_eq!(j.push("{}", false), Joined::Whole("{}".into()));
+        // The limit counts the line's last piece too.
+        assert_eq!(j.push("aaaaaa", true), Joined::Pending);
+        assert_eq!(
+            j.push("bbbbbb", false),
+            Joined::TooLong { pieces: vec!["aaaaaa".into(), "bbbbbb".into()], first: true, ends: true }
+        );
+        assert_eq!(
+            j.push("0123456789a", false),
+            Joined::TooLong { pieces: vec!["0123456789a".into()], first: true, ends: true }
+        );
         assert_eq!(j.push("half", true), Joined::Pending);
         assert_eq!(j.finish(), Some(vec!["half".to_string()]));
 
