@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use taskyard_core::agent::claude::ClaudeAdapter;
 use taskyard_core::agent::{Adapter, RunContext};
 use taskyard_core::model::RunKind;
-use taskyard_test_support::mock_anthropic::{ApiError, Block, MockAnthropic, Reply, Scenario};
+use taskyard_test_support::mock_api::{ApiError, Block, Dialect, MockApi, Reply, Scenario};
 use tokio::io::AsyncReadExt as _;
 
 const API_KEY: &str = "sk-ant-api03-TEST-not-a-real-key-000000000000000000000000";
@@ -152,7 +152,7 @@ fn cases() -> Vec<Case> {
             env: &[("CLAUDE_CODE_MAX_RETRIES", "2")],
             ..case(
                 "api_retry",
-                Scenario::FailFirst(2, ApiError::overloaded(), vec![Reply::text("Third time lucky.")]),
+                Scenario::FailFirst(2, ApiError::Overloaded, vec![Reply::text("Third time lucky.")]),
             )
         },
         Case {
@@ -160,18 +160,18 @@ fn cases() -> Vec<Case> {
             ..case("resume_missing", Scenario::text("x"))
         },
         Case { credential: None, ..case("no_credentials", Scenario::text("x")) },
-        case("401_api_key", Scenario::Fail(ApiError::unauthorized())),
-        Case { credential: oauth, ..case("401_oauth", Scenario::Fail(ApiError::unauthorized())) },
-        case("403", Scenario::Fail(ApiError::forbidden())),
-        case("429_api_key", Scenario::Fail(ApiError::rate_limited())),
+        case("401_api_key", Scenario::Fail(ApiError::Unauthorized)),
+        Case { credential: oauth, ..case("401_oauth", Scenario::Fail(ApiError::Unauthorized)) },
+        case("403", Scenario::Fail(ApiError::Forbidden)),
+        case("429_api_key", Scenario::Fail(ApiError::RateLimited)),
         Case {
             credential: oauth,
-            ..case("429_subscription_limit", Scenario::Fail(ApiError::usage_limit(RESETS_AT)))
+            ..case("429_subscription_limit", Scenario::Fail(ApiError::UsageLimit { resets_at: RESETS_AT }))
         },
-        Case { credential: oauth, ..case("429_transient", Scenario::Fail(ApiError::rate_limited())) },
-        case("credit_too_low", Scenario::Fail(ApiError::credit_too_low())),
-        case("529", Scenario::Fail(ApiError::overloaded())),
-        case("500", Scenario::Fail(ApiError::internal())),
+        Case { credential: oauth, ..case("429_transient", Scenario::Fail(ApiError::RateLimited)) },
+        case("credit_too_low", Scenario::Fail(ApiError::CreditTooLow)),
+        case("529", Scenario::Fail(ApiError::Overloaded)),
+        case("500", Scenario::Fail(ApiError::Internal)),
         Case { scenario: None, ..case("unreachable", Scenario::Hang) },
     ]
 }
@@ -185,7 +185,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let out_dir = root.join("shared/tests/fixtures/claude");
     std::fs::create_dir_all(&out_dir)?;
-    let mock = MockAnthropic::start().await?;
+    let mock = MockApi::start(Dialect::Anthropic).await?;
     let refused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         format!("http://{}", l.local_addr()?)

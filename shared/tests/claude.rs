@@ -15,7 +15,7 @@ use taskyard_core::logs::LogFollower;
 use taskyard_core::model::*;
 use taskyard_core::runner::{Runner, RunnerConfig, process};
 use taskyard_core::store::{SqliteStore, Store};
-use taskyard_test_support::mock_anthropic::{ApiError, Block, MockAnthropic, Reply, Scenario};
+use taskyard_test_support::mock_api::{ApiError, Block, Dialect, MockApi, Reply, Scenario};
 
 const API_KEY: &str = "sk-ant-api03-TEST-not-a-real-key-000000000000000000000000";
 const OAUTH_TOKEN: &str = "sk-ant-oat01-TEST-not-a-real-token-00000000000000000000000";
@@ -34,7 +34,7 @@ struct Fixture {
     runner: Runner<SqliteStore>,
     project: Project,
     repo: PathBuf,
-    mock: MockAnthropic,
+    mock: MockApi,
     data: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -73,7 +73,7 @@ async fn fixture() -> Fixture {
         })
         .await
         .expect("project");
-    let mock = MockAnthropic::start().await.expect("mock");
+    let mock = MockApi::start(Dialect::Anthropic).await.expect("mock");
     Fixture { runner, project, repo, mock, data, _dir: dir }
 }
 
@@ -236,7 +236,7 @@ async fn a_run_writes_a_file_that_is_logged_diffed_and_merged() {
     assert_eq!(f.runner.store().get_task(task.id).await.expect("task").status, TaskStatus::InReview);
 
     // What the CLI sent: the key as x-api-key, the prompt, one request per model turn.
-    let calls = f.mock.messages_calls("add-hello");
+    let calls = f.mock.model_calls("add-hello");
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].header("x-api-key"), Some(API_KEY));
     assert!(calls[0].user_texts().iter().any(|t| t == "please add hello"), "{:?}", calls[0].user_texts());
@@ -281,7 +281,7 @@ async fn a_follow_up_resumes_the_session_in_the_same_worktree() {
     assert_eq!(result.data.as_ref().expect("data")["is_error"], json!(false), "{}", result.text);
 
     // The follow-up's request carried the whole earlier conversation.
-    let calls = f.mock.messages_calls("two-steps");
+    let calls = f.mock.model_calls("two-steps");
     assert_eq!(calls.len(), 4);
     let texts = calls[2].user_texts();
     assert!(texts.iter().any(|t| t == "please two steps"), "{texts:?}");
@@ -336,51 +336,45 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
             RunStatus::AuthRequired,
             "Not logged in",
         ),
-        case(
-            "bad-key",
-            fail("401", ApiError::unauthorized()),
-            key,
-            RunStatus::AuthRequired,
-            "Invalid API key",
-        ),
+        case("bad-key", fail("401", ApiError::Unauthorized), key, RunStatus::AuthRequired, "Invalid API key"),
         case(
             "bad-token",
-            fail("401", ApiError::unauthorized()),
+            fail("401", ApiError::Unauthorized),
             oauth,
             RunStatus::AuthRequired,
             "Not logged in",
         ),
-        case("forbidden", fail("403", ApiError::forbidden()), key, RunStatus::AuthRequired, "403"),
+        case("forbidden", fail("403", ApiError::Forbidden), key, RunStatus::AuthRequired, "403"),
         case(
             "key-rate-limit",
-            fail("429", ApiError::rate_limited()),
+            fail("429", ApiError::RateLimited),
             key,
             RunStatus::QuotaExceeded,
             "Request rejected (429)",
         ),
         case(
             "subscription-limit",
-            fail("429u", ApiError::usage_limit(resets_at)),
+            fail("429u", ApiError::UsageLimit { resets_at: resets_at }),
             oauth,
             RunStatus::QuotaExceeded,
             "You've hit your session limit · resets",
         ),
         case(
             "transient-limit",
-            fail("429", ApiError::rate_limited()),
+            fail("429", ApiError::RateLimited),
             oauth,
             RunStatus::ServerError,
             "not your usage limit",
         ),
         case(
             "credit",
-            fail("credit", ApiError::credit_too_low()),
+            fail("credit", ApiError::CreditTooLow),
             key,
             RunStatus::Billing,
             "Credit balance is too low",
         ),
-        case("overloaded", fail("529", ApiError::overloaded()), key, RunStatus::ServerError, "529"),
-        case("internal", fail("500", ApiError::internal()), key, RunStatus::ServerError, "500"),
+        case("overloaded", fail("529", ApiError::Overloaded), key, RunStatus::ServerError, "529"),
+        case("internal", fail("500", ApiError::Internal), key, RunStatus::ServerError, "500"),
         case("unreachable", refused, key, RunStatus::ServerError, "Unable to connect to API"),
         ErrorCase {
             extra: json!({"max_turns": 2}),
@@ -417,7 +411,7 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
     assert_eq!(limit_entry.kind, LogKind::Error);
     assert!(runs.iter().enumerate().all(|(i, r)| i == 5 || r.retry_at.is_none()));
     // The OAuth token went out as a bearer token.
-    let oauth_call = f.mock.messages_calls("429u").pop().expect("call");
+    let oauth_call = f.mock.model_calls("429u").pop().expect("call");
     assert_eq!(oauth_call.header("authorization"), Some(format!("Bearer {OAUTH_TOKEN}").as_str()));
     // The turn limit ran two tools first: its work is in the log.
     let turns = f.logs(runs[11].id).await;
@@ -479,7 +473,7 @@ async fn stop_while_the_api_is_slow_to_answer() {
     let run = f.runner.start(task.id).await.expect("start");
     f.wait_for_entry(run.id, |e| e.kind == LogKind::Init).await;
     wait_until("the CLI's request", Duration::from_secs(30), || {
-        (!f.mock.messages_calls("slow-api").is_empty()).then_some(())
+        (!f.mock.model_calls("slow-api").is_empty()).then_some(())
     })
     .await;
     f.runner.stop(run.id).await.expect("stop");

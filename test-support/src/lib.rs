@@ -3,5 +3,8 @@
 //! agent CLIs call).
 
 pub mod git_http;
-pub mod mock_anthropic;
+mod mock_anthropic;
+pub mod mock_api;
+mod mock_gemini;
+mod mock_openai;
 pub mod pg;
