@@ -9,7 +9,7 @@
 //! durations, the mock's port) are replaced with fixed ones, so a re-recording with the
 //! same CLI shows only real changes in `git diff`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use taskyard_core::agent::claude::ClaudeAdapter;
 use taskyard_core::agent::{Adapter, RunContext};
 use taskyard_core::model::RunKind;
+use taskyard_core::runner::process;
 use taskyard_test_support::mock_api::{ApiError, Block, Dialect, MockApi, Reply, Scenario};
 use tokio::io::AsyncReadExt as _;
 
@@ -231,15 +232,13 @@ async fn record(cli: &Path, c: &Case, url: &str) -> anyhow::Result<(Vec<String>,
         resume_session: c.resume.map(str::to_owned),
         config: settings,
         worktree: worktree.clone(),
+        env: process::base_env(&std::env::var("PATH").unwrap_or_default(), &home, &tmp),
         home: home.clone(),
         tmp: tmp.clone(),
     };
     let spec = ClaudeAdapter.command(&ctx)?;
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
-    env.insert("HOME".into(), home.display().to_string());
-    env.insert("TMPDIR".into(), tmp.display().to_string());
-    env.insert("LANG".into(), "C.UTF-8".into());
+    ClaudeAdapter.prepare_home(&ctx)?;
+    let mut env = ctx.env.clone();
     env.extend(spec.env);
     env.insert("ANTHROPIC_BASE_URL".into(), url.to_owned());
     env.insert("CLAUDE_CODE_MAX_RETRIES".into(), "0".into());

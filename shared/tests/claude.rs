@@ -2,192 +2,60 @@
 //! `script/setup --test`) run by the runner in real git worktrees against the mock Anthropic
 //! API, plus fake CLIs for the output a real one should never print.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::*;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
-use taskyard_core::events::Bus;
 use taskyard_core::git;
-use taskyard_core::logs::LogFollower;
 use taskyard_core::model::*;
-use taskyard_core::runner::{Runner, RunnerConfig, process};
-use taskyard_core::store::{SqliteStore, Store};
-use taskyard_test_support::mock_api::{ApiError, Block, Dialect, MockApi, Reply, Scenario};
+use taskyard_core::runner::process;
+use taskyard_core::store::Store;
+use taskyard_test_support::mock_api::{ApiError, Block, Dialect, Reply, Scenario};
 
 const API_KEY: &str = "sk-ant-api03-TEST-not-a-real-key-000000000000000000000000";
 const OAUTH_TOKEN: &str = "sk-ant-oat01-TEST-not-a-real-token-00000000000000000000000";
 
-/// The pinned CLI in `.tools/`; its absence is a failure, never a skip.
-fn claude_cli() -> PathBuf {
-    let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/claude-code/node_modules/.bin/claude");
-    assert!(
-        cli.exists(),
-        "Claude Code is not installed in .tools/claude-code: run `script/setup --test` (it installs the pinned CLI with npm)"
-    );
-    cli
-}
-
-struct Fixture {
-    runner: Runner<SqliteStore>,
-    project: Project,
-    repo: PathBuf,
-    mock: MockApi,
-    data: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-fn git_cmd(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).expect("mkdir");
-    git_cmd(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("README.md"), "# demo\n").expect("write");
-    git_cmd(&repo, &["add", "."]);
-    git_cmd(&repo, &["commit", "-q", "-m", "first"]);
-    let store = SqliteStore::open(&dir.path().join("t.db")).await.expect("sqlite");
-    let data = dir.path().join("data");
-    let mut config = RunnerConfig::new(&data);
-    // Only what a test gives its task: never a developer's own key.
-    config.agent_env.clear();
-    let runner = Runner::new(store.clone(), Arc::new(Bus::new()), config);
-    let project = store
-        .create_project(NewProject {
-            name: "demo".into(),
-            repo_path: repo.display().to_string(),
-            default_branch: "main".into(),
-            origin_url: None,
-        })
-        .await
-        .expect("project");
-    let mock = MockApi::start(Dialect::Anthropic).await.expect("mock");
-    Fixture { runner, project, repo, mock, data, _dir: dir }
-}
-
 /// Settings for a task that runs the real CLI against `base_url` with `credential`.
 fn settings(base_url: &str, credential: Option<(&str, &str)>, extra: Value) -> Value {
-    let mut env = json!({ "ANTHROPIC_BASE_URL": base_url, "CLAUDE_CODE_MAX_RETRIES": "0" });
+    let mut env = json!({ "ANTHROPIC_BASE_URL": base_url });
     if let Some((name, value)) = credential {
         env[name] = json!(value);
     }
-    let mut settings = json!({ "program": claude_cli().display().to_string(), "env": env });
-    if let Value::Object(extra) = extra {
-        for (k, v) in extra {
-            settings[k] = v;
-        }
-    }
-    settings
+    let base = merged(cli_settings(&tool("claude-code", "claude"), env), json!({ "api_retries": 0 }));
+    merged(base, extra)
 }
 
-impl Fixture {
-    async fn task(&self, title: &str, settings: Value) -> Task {
-        self.runner
-            .store()
-            .create_task(NewTask {
-                project_id: self.project.id,
-                title: title.into(),
-                description: format!("please {title}"),
-                agent: "claude".into(),
-                agent_config: settings.to_string(),
-            })
-            .await
-            .expect("task")
-    }
-
-    /// A task whose runs talk to the mock's `scenario` with the fake API key.
-    async fn scripted(&self, title: &str, scenario: Scenario) -> Task {
-        let url = self.mock.scenario(&slugify(title), scenario);
-        self.task(title, settings(&url, Some(("ANTHROPIC_API_KEY", API_KEY)), json!({}))).await
-    }
-
-    async fn run(&self, task: &Task) -> Run {
-        let run = self.runner.start(task.id).await.expect("start");
-        self.runner.wait(run.id).await.expect("wait")
-    }
-
-    async fn logs(&self, run: RunId) -> Vec<LogEntry> {
-        let mut all = Vec::new();
-        loop {
-            let after = all.last().map_or(0, |e: &LogEntry| e.seq);
-            let page = self.runner.store().read_logs(run, after, 5_000).await.expect("logs");
-            if page.is_empty() {
-                return all;
-            }
-            all.extend(page);
-        }
-    }
-
-    /// Follows a run's log until an entry satisfies `pred`.
-    async fn wait_for_entry(&self, run: RunId, pred: impl Fn(&LogEntry) -> bool) -> LogEntry {
-        let mut f =
-            LogFollower::new(self.runner.store().clone(), self.runner.bus(), run, 0).await.expect("follow");
-        while let Some(batch) = f.next().await.expect("next") {
-            if let Some(e) = batch.into_iter().find(|e| pred(e)) {
-                return e;
-            }
-        }
-        panic!("the run ended without the expected entry");
-    }
+async fn claude_fixture() -> Fixture {
+    fixture(Dialect::Anthropic).await
 }
 
-fn event(e: &LogEntry) -> &str {
-    e.data.as_ref().and_then(|d| d.get("event")).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// The agent's entries (the runner's own notes left out) as `kind event: text`.
-fn agent_entries(logs: &[LogEntry]) -> Vec<String> {
-    logs.iter()
-        .filter(|e| e.kind != LogKind::System || e.data.is_some())
-        .map(|e| format!("{} {}: {}", e.kind, event(e), e.text.lines().next().unwrap_or_default()))
-        .collect()
-}
-
-/// Polls `condition` until it holds or `limit` passes: for facts no log line announces (a
-/// process the agent's tool started).
-async fn wait_until<T>(what: &str, limit: Duration, mut condition: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = condition() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+/// A task whose runs talk to the mock's `scenario` with the fake API key.
+async fn scripted(f: &Fixture, title: &str, scenario: Scenario) -> Task {
+    let url = f.mock.scenario(&slugify(title), scenario);
+    f.task("claude", title, settings(&url, Some(("ANTHROPIC_API_KEY", API_KEY)), json!({}))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_writes_a_file_that_is_logged_diffed_and_merged() {
-    let f = fixture().await;
-    let task = f
-        .scripted(
-            "add hello",
-            Scenario::Script(vec![
-                Reply::Message(vec![
-                    Block::Thinking("The file does not exist yet.".into()),
-                    Block::Text("I'll create hello.txt.".into()),
-                    Block::tool("Write", json!({"file_path": "{cwd}/hello.txt", "content": "hello\n"})),
-                ]),
-                Reply::text("Created hello.txt."),
+    let f = claude_fixture().await;
+    let task = scripted(
+        &f,
+        "add hello",
+        Scenario::Script(vec![
+            Reply::Message(vec![
+                Block::Thinking("The file does not exist yet.".into()),
+                Block::Text("I'll create hello.txt.".into()),
+                Block::tool("Write", json!({"file_path": "{cwd}/hello.txt", "content": "hello\n"})),
             ]),
-        )
-        .await;
+            Reply::text("Created hello.txt."),
+        ]),
+    )
+    .await;
     let run = f.run(&task).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     assert_eq!(run.exit_code, Some(0));
@@ -242,27 +110,27 @@ async fn a_run_writes_a_file_that_is_logged_diffed_and_merged() {
     assert!(calls[0].user_texts().iter().any(|t| t == "please add hello"), "{:?}", calls[0].user_texts());
     assert_eq!(calls[0].body["stream"], json!(true));
     // The CLI's state lived in the run's own home, its tool files in the run's tmp dir.
-    let home = f.data.join("homes").join(run.id.to_string());
+    let home = f.home(run.id);
     assert!(home.join(".claude.json").is_file(), "per-run home {}", home.display());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follow_up_resumes_the_session_in_the_same_worktree() {
-    let f = fixture().await;
-    let task = f
-        .scripted(
-            "two steps",
-            Scenario::Script(vec![
-                Reply::tool("Write", json!({"file_path": "{cwd}/notes.md", "content": "one\n"})),
-                Reply::text("Wrote notes.md."),
-                Reply::Message(vec![Block::tool(
-                    "Edit",
-                    json!({"file_path": "{cwd}/notes.md", "old_string": "one\n", "new_string": "one\ntwo\n"}),
-                )]),
-                Reply::text("Added the second line."),
-            ]),
-        )
-        .await;
+    let f = claude_fixture().await;
+    let task = scripted(
+        &f,
+        "two steps",
+        Scenario::Script(vec![
+            Reply::tool("Write", json!({"file_path": "{cwd}/notes.md", "content": "one\n"})),
+            Reply::text("Wrote notes.md."),
+            Reply::Message(vec![Block::tool(
+                "Edit",
+                json!({"file_path": "{cwd}/notes.md", "old_string": "one\n", "new_string": "one\ntwo\n"}),
+            )]),
+            Reply::text("Added the second line."),
+        ]),
+    )
+    .await;
     let first = f.run(&task).await;
     assert_eq!(first.status, RunStatus::Succeeded, "{:?}", first.error);
     let session = first.session_id.clone().expect("session");
@@ -286,7 +154,7 @@ async fn a_follow_up_resumes_the_session_in_the_same_worktree() {
     let texts = calls[2].user_texts();
     assert!(texts.iter().any(|t| t == "please two steps"), "{texts:?}");
     assert_eq!(texts.last().map(String::as_str), Some("now add a second line"));
-    assert_eq!(git_cmd(&f.repo, &["show", "taskyard/two-steps:notes.md"]), "one\ntwo");
+    assert_eq!(git(&f.repo, &["show", "taskyard/two-steps:notes.md"]), "one\ntwo");
     // Only the latest run's home is kept: it holds the session now.
     assert!(!f.data.join("homes").join(first.id.to_string()).exists());
     assert!(f.data.join("homes").join(second.id.to_string()).exists());
@@ -314,7 +182,7 @@ fn case(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
-    let f = fixture().await;
+    let f = claude_fixture().await;
     let resets_at = chrono::Utc::now().timestamp() + 3 * 3600;
     let loop_script = Scenario::Script(
         (0..5)
@@ -354,7 +222,7 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
         ),
         case(
             "subscription-limit",
-            fail("429u", ApiError::UsageLimit { resets_at: resets_at }),
+            fail("429u", ApiError::UsageLimit { resets_at }),
             oauth,
             RunStatus::QuotaExceeded,
             "You've hit your session limit · resets",
@@ -389,7 +257,7 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
     ];
     let mut tasks = Vec::new();
     for c in &cases {
-        tasks.push(f.task(c.title, settings(&c.url, c.credential, c.extra.clone())).await);
+        tasks.push(f.task("claude", c.title, settings(&c.url, c.credential, c.extra.clone())).await);
     }
     // Three CLIs at a time: each takes about a second and 300 MB.
     let runs: Vec<Run> = futures::stream::iter(tasks.iter().map(|t| f.run(t))).buffered(3).collect().await;
@@ -420,19 +288,16 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_during_a_bash_tool_leaves_no_process_behind() {
-    let f = fixture().await;
-    let task = f
-        .scripted(
-            "long command",
-            Scenario::Script(vec![
-                Reply::tool(
-                    "Bash",
-                    json!({"command": "sleep 300", "description": "Wait", "timeout": 600000}),
-                ),
-                Reply::text("never reached"),
-            ]),
-        )
-        .await;
+    let f = claude_fixture().await;
+    let task = scripted(
+        &f,
+        "long command",
+        Scenario::Script(vec![
+            Reply::tool("Bash", json!({"command": "sleep 300", "description": "Wait", "timeout": 600000})),
+            Reply::text("never reached"),
+        ]),
+    )
+    .await;
     let run = f.runner.start(task.id).await.expect("start");
     let run_id = run.id.to_string();
     // The tool's `sleep` runs in its own session and process group, outside the CLI's.
@@ -468,8 +333,8 @@ async fn stop_during_a_bash_tool_leaves_no_process_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_while_the_api_is_slow_to_answer() {
-    let f = fixture().await;
-    let task = f.scripted("slow api", Scenario::Hang).await;
+    let f = claude_fixture().await;
+    let task = scripted(&f, "slow api", Scenario::Hang).await;
     let run = f.runner.start(task.id).await.expect("start");
     f.wait_for_entry(run.id, |e| e.kind == LogKind::Init).await;
     wait_until("the CLI's request", Duration::from_secs(30), || {
@@ -484,16 +349,16 @@ async fn stop_while_the_api_is_slow_to_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_tools_are_shown_and_do_not_fail_the_run() {
-    let f = fixture().await;
-    let task = f
-        .scripted(
-            "fetch docs",
-            Scenario::Script(vec![
-                Reply::tool("WebFetch", json!({"url": "https://example.com/docs", "prompt": "summarise"})),
-                Reply::text("I could not fetch the page."),
-            ]),
-        )
-        .await;
+    let f = claude_fixture().await;
+    let task = scripted(
+        &f,
+        "fetch docs",
+        Scenario::Script(vec![
+            Reply::tool("WebFetch", json!({"url": "https://example.com/docs", "prompt": "summarise"})),
+            Reply::text("I could not fetch the page."),
+        ]),
+    )
+    .await;
     let run = f.run(&task).await;
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
     let logs = f.logs(run.id).await;
@@ -514,8 +379,8 @@ fn fake_cli(dir: &Path, name: &str, script: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_clis_fail_clearly_and_keep_every_line() {
-    let f = fixture().await;
-    let bin = f._dir.path().join("bin");
+    let f = claude_fixture().await;
+    let bin = f.dir.path().join("bin");
     std::fs::create_dir_all(&bin).expect("mkdir");
     let not_executable = bin.join("claude-not-executable");
     std::fs::write(&not_executable, "#!/bin/sh\n").expect("write");
@@ -528,7 +393,7 @@ async fn broken_clis_fail_clearly_and_keep_every_line() {
             "not json",
             fake_cli(&bin, "not-json", "echo 'Welcome to Claude'; echo '{not json'"),
             RunStatus::Failed,
-            "Claude Code exited with code 0 without reporting a result: {not json (2 output line(s) were not stream-json)",
+            "Claude Code exited with code 0 without reporting a result: {not json (2 output line(s) were not JSON)",
         ),
         (
             "huge line",
@@ -550,7 +415,7 @@ async fn broken_clis_fail_clearly_and_keep_every_line() {
         ),
     ];
     for (title, program, status, needle) in cases {
-        let task = f.task(title, json!({ "program": program })).await;
+        let task = f.task("claude", title, json!({ "program": program })).await;
         let run = f.run(&task).await;
         let error = run.error.clone().unwrap_or_default();
         assert_eq!(run.status, status, "{title}: {error}");

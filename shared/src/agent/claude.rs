@@ -16,11 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use super::jsonl::{self, Joined, LineJoiner};
+use super::clock;
+use super::jsonl::{self, JsonLines, Read};
 use super::{
     Adapter, AgentError, CliInfo, CliSettings, CommandSpec, CredentialVar, ExitInfo, LineParser, Outcome,
     Parsed, RunContext, Stream, signal_name,
@@ -44,12 +45,6 @@ pub const DEFAULT_PERMISSION_MODE: &str = "acceptEdits";
 /// Tools allowed without asking when the settings name none: the shell, so the agent can
 /// build and test in its worktree.
 pub const DEFAULT_ALLOWED_TOOLS: &[&str] = &["Bash"];
-
-/// How often the CLI itself retries a failed API call (its default is 10, about three
-/// minutes). A few retries ride out a transient overload without losing the session's
-/// context; more would only delay what Taskyard's own retry policy decides (an invalid key
-/// or an exhausted quota does not heal in minutes).
-pub const DEFAULT_API_RETRIES: &str = "3";
 
 /// Variables that keep a headless CLI quiet: no telemetry, no update checks (the version is
 /// pinned by whoever installed it), no error reports, no non-essential API calls.
@@ -117,6 +112,7 @@ impl Adapter for ClaudeAdapter {
 
     fn command(&self, ctx: &RunContext) -> Result<CommandSpec, AgentError> {
         let s = settings(&ctx.config)?;
+        let retries = s.api_retries();
         let mut args: Vec<String> =
             ["-p", "--output-format", "stream-json", "--verbose"].iter().map(|a| a.to_string()).collect();
         let mut flag = |name: &str, value: String| {
@@ -151,7 +147,11 @@ impl Adapter for ClaudeAdapter {
 
         let mut env: BTreeMap<String, String> =
             QUIET_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        env.insert("CLAUDE_CODE_MAX_RETRIES".into(), DEFAULT_API_RETRIES.into());
+        // The CLI's default is 10 retries, about three minutes. A few ride out a transient
+        // overload without losing the session's context; more would only delay what
+        // Taskyard's retry policy decides (an invalid key or a spent quota does not heal in
+        // minutes).
+        env.insert("CLAUDE_CODE_MAX_RETRIES".into(), retries.to_string());
         // The Bash tool keeps its working files here instead of a /tmp folder shared by runs.
         env.insert("CLAUDE_CODE_TMPDIR".into(), ctx.tmp.display().to_string());
         env.extend(s.env);
@@ -170,6 +170,10 @@ impl Adapter for ClaudeAdapter {
 
     fn validate(&self, config: &Value) -> Result<(), AgentError> {
         settings(config).map(|_| ())
+    }
+
+    fn test_settings(&self) -> Value {
+        json!({ "max_turns": 1 })
     }
 
     fn cli(&self) -> Option<CliInfo> {
@@ -242,7 +246,7 @@ const MAX_TOOL_NAMES: usize = 4_096;
 /// Reads Claude Code's stream-json output. See the module docs for the entries it makes.
 #[derive(Debug, Default)]
 pub struct ClaudeParser {
-    joiner: LineJoiner,
+    lines: JsonLines,
     session_id: Option<String>,
     cwd: Option<String>,
     tool_names: HashMap<String, String>,
@@ -251,36 +255,18 @@ pub struct ClaudeParser {
     api_error: Option<String>,
     /// The reset time of a rejected rate limit, from a `rate_limit_event`.
     limit_resets_at: Option<DateTime<Utc>>,
-    last_stderr: Option<String>,
-    last_other: Option<String>,
-    non_json_lines: usize,
-    too_long_lines: usize,
 }
 
 impl LineParser for ClaudeParser {
     fn parse(&mut self, stream: Stream, line: &str, truncated: bool) -> Vec<Parsed> {
-        if stream == Stream::Stderr {
-            if !line.trim().is_empty() {
-                self.last_stderr = Some(jsonl::one_line(line, 300));
-            }
-            return vec![jsonl::stderr(line, truncated)];
-        }
-        match self.joiner.push(line, truncated) {
-            Joined::Pending => Vec::new(),
-            Joined::Whole(line) => self.parse_line(line),
-            Joined::TooLong { pieces, first, ends } => {
-                if first {
-                    self.too_long_lines += 1;
-                }
-                jsonl::too_long_entries("Claude Code", pieces, first, ends)
-            }
+        match self.lines.read("Claude Code", stream, line, truncated) {
+            Read::Entries(entries) => entries,
+            Read::Event(value, line) => self.event(value, line),
         }
     }
 
     fn finish(&mut self) -> Vec<Parsed> {
-        let pieces = self.joiner.finish().unwrap_or_default();
-        let last = pieces.len().saturating_sub(1);
-        pieces.into_iter().enumerate().map(|(i, p)| jsonl::raw(p, None, i != last)).collect()
+        self.lines.finish()
     }
 
     fn session_id(&self) -> Option<String> {
@@ -291,7 +277,9 @@ impl LineParser for ClaudeParser {
         if exit.stopped {
             return Outcome::cancelled();
         }
-        let Some(result) = &self.result else { return self.no_result(exit) };
+        let Some(result) = &self.result else {
+            return Outcome::failed(self.lines.no_result("Claude Code", "a result", exit));
+        };
         if !result.is_error {
             return match (exit.code, exit.signal) {
                 (Some(0), _) => Outcome::succeeded(),
@@ -358,44 +346,7 @@ fn classify(result: &ResultLine, api_error: Option<&str>, limit_resets_at: Optio
 }
 
 impl ClaudeParser {
-    fn no_result(&self, exit: ExitInfo) -> Outcome {
-        let how = match (exit.code, exit.signal) {
-            (Some(code), _) => format!("exited with code {code}"),
-            (None, Some(sig)) => format!("was killed by signal {}", signal_name(sig)),
-            (None, None) => "ended".to_owned(),
-        };
-        let mut reason = format!("Claude Code {how} without reporting a result");
-        if let Some(last) = self.last_stderr.as_ref().or(self.last_other.as_ref()) {
-            reason.push_str(&format!(": {last}"));
-        }
-        let mut notes = Vec::new();
-        if self.non_json_lines > 0 {
-            notes.push(format!("{} output line(s) were not stream-json", self.non_json_lines));
-        }
-        if self.too_long_lines > 0 {
-            notes.push(format!(
-                "{} line(s) longer than {} MiB were kept unparsed",
-                self.too_long_lines,
-                jsonl::MAX_JSON_LINE / (1024 * 1024)
-            ));
-        }
-        if !notes.is_empty() {
-            reason.push_str(&format!(" ({})", notes.join("; ")));
-        }
-        Outcome::failed(reason)
-    }
-
-    fn parse_line(&mut self, line: String) -> Vec<Parsed> {
-        let value: Value = match serde_json::from_str(&line) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => {
-                self.non_json_lines += 1;
-                if !line.trim().is_empty() {
-                    self.last_other = Some(jsonl::one_line(&line, 300));
-                }
-                return vec![jsonl::raw(line, None, false)];
-            }
-        };
+    fn event(&mut self, value: Value, line: String) -> Vec<Parsed> {
         if self.session_id.is_none()
             && let Some(id) = value.get("session_id").and_then(Value::as_str)
         {
@@ -794,7 +745,7 @@ pub fn parse_reset(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     }
     // "Jan 5, 2031, 2:30pm" | "Jan 5, 2:30pm" | "2:30pm"
     let parts: Vec<&str> = when.split(", ").map(str::trim).collect();
-    let time = parse_clock(parts.last()?)?;
+    let time = clock::parse_clock(parts.last()?)?;
     match parts.as_slice() {
         [_] => {
             let today = now.date_naive().and_time(time).and_utc();
@@ -807,54 +758,20 @@ pub fn parse_reset(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
             })
         }
         [day, _] => {
-            let date = parse_month_day(day, now.year())?;
+            let date = clock::month_day(day, now.year())?;
             let at = date.and_time(time).and_utc();
             Some(if at + chrono::Duration::days(1) < now {
-                parse_month_day(day, now.year() + 1)?.and_time(time).and_utc()
+                clock::month_day(day, now.year() + 1)?.and_time(time).and_utc()
             } else {
                 at
             })
         }
         [day, year, _] => {
-            let date = parse_month_day(day, year.parse().ok()?)?;
+            let date = clock::month_day(day, year.parse().ok()?)?;
             Some(date.and_time(time).and_utc())
         }
         _ => None,
     }
-}
-
-/// "2:30pm", "2pm", "12am".
-fn parse_clock(s: &str) -> Option<NaiveTime> {
-    let s = s.trim().to_ascii_lowercase();
-    let (clock, pm) = match (s.strip_suffix("am"), s.strip_suffix("pm")) {
-        (Some(c), _) => (c, false),
-        (_, Some(c)) => (c, true),
-        _ => return None,
-    };
-    let (h, m) = match clock.split_once(':') {
-        Some((h, m)) => (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?),
-        None => (clock.parse::<u32>().ok()?, 0),
-    };
-    if !(1..=12).contains(&h) {
-        return None;
-    }
-    let h = match (h, pm) {
-        (12, false) => 0,
-        (12, true) => 12,
-        (h, true) => h + 12,
-        (h, false) => h,
-    };
-    NaiveTime::from_hms_opt(h, m, 0)
-}
-
-/// "Jan 5" in `year`.
-fn parse_month_day(s: &str, year: i32) -> Option<NaiveDate> {
-    let (month, day) = s.split_once(' ')?;
-    let month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-        .iter()
-        .position(|m| month.to_ascii_lowercase().starts_with(m))? as u32
-        + 1;
-    NaiveDate::from_ymd_opt(year, month, day.trim().parse().ok()?)
 }
 
 #[cfg(test)]
@@ -873,6 +790,7 @@ mod tests {
             worktree: PathBuf::from("/w"),
             home: PathBuf::from("/h"),
             tmp: PathBuf::from("/t"),
+            env: BTreeMap::new(),
         }
     }
 
@@ -931,7 +849,9 @@ mod tests {
         let spec = ClaudeAdapter.command(&ctx(json!({}))).expect("spec");
         let line = spec.args.join(" ");
         assert!(line.contains("--permission-mode acceptEdits --allowedTools Bash --"), "{line}");
-        assert_eq!(spec.env.get("CLAUDE_CODE_MAX_RETRIES").map(String::as_str), Some(DEFAULT_API_RETRIES));
+        assert_eq!(spec.env.get("CLAUDE_CODE_MAX_RETRIES").map(String::as_str), Some("3"));
+        let quick = ClaudeAdapter.command(&ctx(json!({"api_retries": 0}))).expect("spec");
+        assert_eq!(quick.env.get("CLAUDE_CODE_MAX_RETRIES").map(String::as_str), Some("0"));
         let none = ClaudeAdapter
             .command(&ctx(json!({"allowed_tools": [], "program": "/opt/claude"})))
             .expect("spec");

@@ -148,6 +148,7 @@ mod tests {
             worktree: PathBuf::from("/w"),
             home: PathBuf::from("/h"),
             tmp: PathBuf::from("/t"),
+            env: Default::default(),
         }
     }
 

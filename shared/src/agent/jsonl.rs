@@ -12,6 +12,9 @@ use crate::model::LogKind;
 /// the CLIs themselves), far below what would strain memory.
 pub const MAX_JSON_LINE: usize = 8 * 1024 * 1024;
 
+/// How many stderr lines explain a failure without a final event.
+const RECENT_STDERR: usize = 3;
+
 /// The most text a tool result or tool input keeps in an entry's `data`.
 pub const MAX_DATA_TEXT: usize = 64 * 1024;
 
@@ -96,6 +99,112 @@ impl LineJoiner {
         self.bytes = 0;
         self.overflowing = false;
         (!self.pieces.is_empty()).then(|| std::mem::take(&mut self.pieces))
+    }
+}
+
+/// The reading side every JSON-lines parser shares: rejoins cut lines, parses objects,
+/// keeps everything else as raw entries, and remembers what explains an exit without a
+/// final event (the last stderr line, the last non-JSON line, how many lines were odd).
+#[derive(Debug, Default)]
+pub struct JsonLines {
+    joiner: LineJoiner,
+    /// The last few meaningful stderr lines (stack frames left out), oldest first.
+    pub recent_stderr: std::collections::VecDeque<String>,
+    /// The last non-empty stdout line that was not a JSON object.
+    pub last_other: Option<String>,
+    /// How many stdout lines were not JSON objects.
+    pub non_json_lines: usize,
+    /// How many lines were longer than [`MAX_JSON_LINE`].
+    pub too_long_lines: usize,
+}
+
+/// What [`JsonLines::read`] makes of a piece of output.
+#[derive(Debug)]
+pub enum Read {
+    /// A JSON object, with the line it came from.
+    Event(Value, String),
+    /// Entries that are ready (stderr, raw text, pieces of an overlong line).
+    Entries(Vec<Parsed>),
+}
+
+impl JsonLines {
+    /// Reads one piece of output of the CLI called `agent`.
+    pub fn read(&mut self, agent: &str, stream: super::Stream, line: &str, truncated: bool) -> Read {
+        if stream == super::Stream::Stderr {
+            let trimmed = line.trim();
+            if !trimmed.is_empty() && !trimmed.starts_with("at ") {
+                if self.recent_stderr.len() == RECENT_STDERR {
+                    self.recent_stderr.pop_front();
+                }
+                self.recent_stderr.push_back(one_line(line, 300));
+            }
+            return Read::Entries(vec![stderr(line, truncated)]);
+        }
+        match self.joiner.push(line, truncated) {
+            Joined::Pending => Read::Entries(Vec::new()),
+            Joined::TooLong { pieces, first, ends } => {
+                if first {
+                    self.too_long_lines += 1;
+                }
+                Read::Entries(too_long_entries(agent, pieces, first, ends))
+            }
+            Joined::Whole(line) => match serde_json::from_str::<Value>(&line) {
+                Ok(v @ Value::Object(_)) => Read::Event(v, line),
+                _ => {
+                    self.non_json_lines += 1;
+                    if !line.trim().is_empty() {
+                        self.last_other = Some(one_line(&line, 300));
+                    }
+                    Read::Entries(vec![raw(line, None, false)])
+                }
+            },
+        }
+    }
+
+    /// The recent stderr lines as one line, if there were any.
+    pub fn stderr_text(&self) -> Option<String> {
+        (!self.recent_stderr.is_empty())
+            .then(|| self.recent_stderr.iter().cloned().collect::<Vec<_>>().join(" "))
+    }
+
+    /// Pieces of a line whose end never came, as raw entries.
+    pub fn finish(&mut self) -> Vec<Parsed> {
+        let pieces = self.joiner.finish().unwrap_or_default();
+        let last = pieces.len().saturating_sub(1);
+        pieces.into_iter().enumerate().map(|(i, p)| raw(p, None, i != last)).collect()
+    }
+
+    /// Why a run of `agent` failed when it ended without its final event: how it ended, the
+    /// last thing it said, and how much of its output was not what it should have been.
+    pub fn no_result(&self, agent: &str, what: &str, exit: super::ExitInfo) -> String {
+        let how = match (exit.code, exit.signal) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, Some(sig)) => format!("was killed by signal {}", super::signal_name(sig)),
+            (None, None) => "ended".to_owned(),
+        };
+        let mut reason = format!("{agent} {how} without reporting {what}");
+        let said = match self.stderr_text() {
+            Some(text) => Some(text),
+            None => self.last_other.clone(),
+        };
+        if let Some(said) = said {
+            reason.push_str(&format!(": {said}"));
+        }
+        let mut notes = Vec::new();
+        if self.non_json_lines > 0 {
+            notes.push(format!("{} output line(s) were not JSON", self.non_json_lines));
+        }
+        if self.too_long_lines > 0 {
+            notes.push(format!(
+                "{} line(s) longer than {} MiB were kept unparsed",
+                self.too_long_lines,
+                MAX_JSON_LINE / (1024 * 1024)
+            ));
+        }
+        if !notes.is_empty() {
+            reason.push_str(&format!(" ({})", notes.join("; ")));
+        }
+        reason
     }
 }
 

@@ -1,9 +1,10 @@
 //! Agent adapters: how to start an agent CLI for a run, how to read its output lines into log
 //! entries, and how to judge its exit. One module per CLI behind the [`Adapter`] trait.
 //!
-//! Adapters: [`claude`] (Claude Code, first-class) and [`command`] (`custom`: any command
-//! line, plain output). [`jsonl`] holds what the JSON-lines parsers share (rejoining cut
-//! lines, folding long text).
+//! Adapters: [`claude`] (Claude Code, first-class), [`codex`] (Codex CLI), [`gemini`]
+//! (Gemini CLI) and [`command`] (`custom`: any command line, plain output). [`jsonl`] holds
+//! what the JSON-lines parsers share (rejoining cut lines, folding long text), [`clock`] the
+//! reading of reset times.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,10 @@ use serde_json::Value;
 use crate::model::{LogKind, RunKind, RunStatus};
 
 pub mod claude;
+pub mod clock;
+pub mod codex;
 pub mod command;
+pub mod gemini;
 pub mod jsonl;
 
 /// Why an adapter could not prepare a run.
@@ -48,6 +52,16 @@ pub struct RunContext {
     pub home: PathBuf,
     /// A private temporary directory.
     pub tmp: PathBuf,
+    /// The environment the agent gets before the adapter adds its own variables: the base
+    /// and the credentials Taskyard passes (a task's settings come on top).
+    pub env: BTreeMap<String, String>,
+}
+
+impl RunContext {
+    /// A variable as the agent will see it: the settings' `env` first, then the run's.
+    pub fn var<'a>(&'a self, settings: &'a CliSettings, name: &str) -> Option<&'a str> {
+        settings.env.get(name).or_else(|| self.env.get(name)).map(String::as_str).filter(|v| !v.is_empty())
+    }
 }
 
 /// A fully resolved process to start.
@@ -198,6 +212,17 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     fn cli(&self) -> Option<CliInfo> {
         None
     }
+    /// Settings the status page's test adds to the configured ones, to keep a tiny prompt
+    /// tiny (a turn limit).
+    fn test_settings(&self) -> Value {
+        Value::Object(Default::default())
+    }
+    /// Writes what the CLI needs in the run's fresh home before it starts (settings files);
+    /// called by the runner after [`Adapter::command`] succeeded.
+    fn prepare_home(&self, ctx: &RunContext) -> std::io::Result<()> {
+        let _ = ctx;
+        Ok(())
+    }
     /// Makes the agent session `session`, kept in an earlier run's home `from`, available in
     /// the fresh home `to` of a run that resumes it. Returns whether there was anything to
     /// carry; adapters without resumable sessions carry nothing.
@@ -212,18 +237,25 @@ pub const COMMAND_ALIAS: &str = "command";
 
 /// The names of every adapter.
 pub fn known_names() -> Vec<&'static str> {
-    vec![claude::NAME, command::NAME]
+    vec![claude::NAME, codex::NAME, gemini::NAME, command::NAME]
 }
 
 /// Every adapter, in the order the status page lists them.
 pub fn all() -> Vec<Box<dyn Adapter>> {
-    vec![Box::new(claude::ClaudeAdapter), Box::new(command::CommandAdapter)]
+    vec![
+        Box::new(claude::ClaudeAdapter),
+        Box::new(codex::CodexAdapter),
+        Box::new(gemini::GeminiAdapter),
+        Box::new(command::CommandAdapter),
+    ]
 }
 
 /// The adapter called `name` (`command` is accepted for `custom`).
 pub fn adapter(name: &str) -> Result<Box<dyn Adapter>, AgentError> {
     match name {
         claude::NAME => Ok(Box::new(claude::ClaudeAdapter)),
+        codex::NAME => Ok(Box::new(codex::CodexAdapter)),
+        gemini::NAME => Ok(Box::new(gemini::GeminiAdapter)),
         command::NAME | COMMAND_ALIAS => Ok(Box::new(command::CommandAdapter)),
         other => Err(AgentError::UnknownAgent(other.to_owned())),
     }
@@ -280,6 +312,9 @@ pub struct CliSettings {
     pub append_system_prompt: Option<String>,
     /// The most agent turns before it stops.
     pub max_turns: Option<u32>,
+    /// How often the CLI itself retries a failed API call before it gives up (default 3;
+    /// Taskyard's own retry policy takes over after that).
+    pub api_retries: Option<u32>,
     /// More arguments, put before the prompt.
     #[serde(default)]
     pub args: Vec<String>,
@@ -288,7 +323,15 @@ pub struct CliSettings {
     pub env: BTreeMap<String, String>,
 }
 
+/// How often a CLI retries a failed API call when the settings do not say.
+pub const DEFAULT_API_RETRIES: u32 = 3;
+
 impl CliSettings {
+    /// The CLI's own API retries.
+    pub fn api_retries(&self) -> u32 {
+        self.api_retries.unwrap_or(DEFAULT_API_RETRIES)
+    }
+
     /// Reads and checks settings; `{}` and `null` mean all defaults.
     pub fn parse(config: &Value) -> Result<Self, AgentError> {
         let settings: Self = if config.is_null() {

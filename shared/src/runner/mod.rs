@@ -315,14 +315,16 @@ impl<S: Store> Runner<S> {
             }
             RunKind::Start => None,
         };
+        let tmp = cfg.tmp_dir(run.id);
         let ctx = RunContext {
             prompt: run.prompt.clone(),
             kind: run.kind,
             resume_session,
             config,
             worktree: workspace.worktree.path.clone(),
+            env: self.base_environment(&task, &home, &tmp),
             home,
-            tmp: cfg.tmp_dir(run.id),
+            tmp,
         };
         let spec = match adapter.command(&ctx) {
             Ok(spec) => spec,
@@ -335,7 +337,21 @@ impl<S: Store> Runner<S> {
                     .await;
             }
         };
-        let env = self.environment(&run, &task, &ctx, &spec.env);
+        let prepared = {
+            let (adapter, ctx) = (adapter.clone(), ctx.clone());
+            tokio::task::spawn_blocking(move || adapter.prepare_home(&ctx)).await
+        };
+        if let Err(e) = prepared.map_err(std::io::Error::other).and_then(|r| r) {
+            let msg = format!("could not prepare the agent's home: {e}");
+            let _ = pipe.send(note(msg.clone())).await;
+            drop(pipe);
+            let end = pipeline.await.ok();
+            return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
+        }
+        let mut env = ctx.env.clone();
+        env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Last, so no setting can remove the marker that lets a stop find every process.
+        env.insert(process::RUN_MARKER.into(), run.id.to_string());
         let _ = pipe
             .send(note(format!(
                 "starting `{}` on branch {} in {}",
@@ -663,29 +679,15 @@ impl<S: Store> Runner<S> {
         locks.entry(repo.to_path_buf()).or_default().clone()
     }
 
-    /// The agent's whole environment: a small base, the run marker, then the adapter's.
-    fn environment(
-        &self,
-        run: &Run,
-        task: &Task,
-        ctx: &RunContext,
-        extra: &BTreeMap<String, String>,
-    ) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::new();
-        env.insert("PATH".into(), self.inner.config.agent_path.clone());
-        env.insert("HOME".into(), ctx.home.display().to_string());
-        env.insert("TMPDIR".into(), ctx.tmp.display().to_string());
-        env.insert("LANG".into(), "C.UTF-8".into());
-        env.insert("TERM".into(), "dumb".into());
-        env.insert("NO_COLOR".into(), "1".into());
+    /// What every agent process of a run gets before its adapter adds its own variables: a
+    /// small base, the task, a git identity, and the credentials Taskyard passes.
+    fn base_environment(&self, task: &Task, home: &Path, tmp: &Path) -> BTreeMap<String, String> {
+        let mut env = process::base_env(&self.inner.config.agent_path, home, tmp);
         env.insert("TASKYARD_TASK_ID".into(), task.id.to_string());
         for (k, v) in git_identity() {
             env.insert(k.into(), v);
         }
         env.extend(self.inner.config.agent_env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        // Last, so no setting can remove the marker that lets a stop find every process.
-        env.insert(process::RUN_MARKER.into(), run.id.to_string());
         env
     }
 

@@ -21,6 +21,19 @@ use crate::agent::CommandSpec;
 /// The environment variable that marks every process of a run.
 pub const RUN_MARKER: &str = "TASKYARD_RUN_ID";
 
+/// The variables every agent process starts from: `PATH`, its private `HOME` and `TMPDIR`,
+/// a UTF-8 locale, and a terminal that asks for no colours.
+pub fn base_env(path: &str, home: &Path, tmp: &Path) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("PATH".to_owned(), path.to_owned()),
+        ("HOME".to_owned(), home.display().to_string()),
+        ("TMPDIR".to_owned(), tmp.display().to_string()),
+        ("LANG".to_owned(), "C.UTF-8".to_owned()),
+        ("TERM".to_owned(), "dumb".to_owned()),
+        ("NO_COLOR".to_owned(), "1".to_owned()),
+    ])
+}
+
 /// Starts `spec` in `cwd` as the leader of a new process group, with exactly `env` as its
 /// environment, stdin closed and stdout/stderr piped.
 pub fn spawn(spec: &CommandSpec, env: &BTreeMap<String, String>, cwd: &Path) -> io::Result<Child> {
