@@ -2,9 +2,9 @@
 //! entries, and how to judge its exit. One module per CLI behind the [`Adapter`] trait.
 //!
 //! Adapters: [`claude`] (Claude Code, first-class), [`codex`] (Codex CLI), [`gemini`]
-//! (Gemini CLI) and [`command`] (`custom`: any command line, plain output). [`jsonl`] holds
-//! what the JSON-lines parsers share (rejoining cut lines, folding long text), [`clock`] the
-//! reading of reset times.
+//! (Gemini CLI) and [`command`] (`custom`: any command line, plain output). [`status`] tells
+//! whether each CLI is installed and can work; [`jsonl`] holds what the JSON-lines parsers
+//! share (rejoining cut lines, folding long text).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ pub mod codex;
 pub mod command;
 pub mod gemini;
 pub mod jsonl;
+pub mod status;
 
 /// Why an adapter could not prepare a run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
