@@ -1,9 +1,8 @@
-//! Records the stream-json output of the real Claude Code CLI (the pinned one in `.tools/`)
-//! against the mock Anthropic API, one file per scenario, into
-//! `shared/tests/fixtures/claude/`. The parser table tests (`tests/claude_parser.rs`) read
-//! them.
+//! Records the JSON output of the real agent CLIs (the pinned ones in `.tools/`) against the
+//! mock APIs, one file per scenario, into `shared/tests/fixtures/<agent>/`. The parser table
+//! tests (`tests/*_parser.rs`) read them.
 //!
-//!     script/setup --test && cargo run -p taskyard-core --example record_fixtures
+//!     script/setup --test && cargo run -p taskyard-core --example record_fixtures [agent]
 //!
 //! Values that change from one recording to the next (temporary paths, ids, timestamps,
 //! durations, the mock's port) are replaced with fixed ones, so a re-recording with the
@@ -16,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
-use taskyard_core::agent::claude::ClaudeAdapter;
-use taskyard_core::agent::{Adapter, RunContext};
+use taskyard_core::agent::{self, RunContext};
 use taskyard_core::model::RunKind;
 use taskyard_core::runner::process;
 use taskyard_test_support::mock_api::{ApiError, Block, Dialect, MockApi, Reply, Scenario};
@@ -25,12 +23,25 @@ use tokio::io::AsyncReadExt as _;
 
 const API_KEY: &str = "sk-ant-api03-TEST-not-a-real-key-000000000000000000000000";
 const OAUTH_TOKEN: &str = "sk-ant-oat01-TEST-not-a-real-token-00000000000000000000000";
+const OPENAI_KEY: &str = "sk-proj-TEST-not-a-real-key-0000000000000000";
+const GEMINI_KEY: &str = "AIzaTEST-not-a-real-key-000000000000000";
 /// A fixed reset time far enough ahead that the CLI prints it with its date and year.
 const RESETS_AT: i64 = 1_900_000_000;
 /// Where the worktree appears in the recordings.
 const WORKTREE: &str = "/work/project";
 /// Where the CLI's home appears in the recordings.
 const HOME: &str = "/home/agent";
+
+/// An agent CLI and what to record of it.
+struct Agent {
+    name: &'static str,
+    folder: &'static str,
+    program: &'static str,
+    dialect: Dialect,
+    base_url_var: &'static str,
+    settings: Value,
+    cases: Vec<Case>,
+}
 
 struct Case {
     name: &'static str,
@@ -45,10 +56,14 @@ struct Case {
 }
 
 fn case(name: &'static str, scenario: Scenario) -> Case {
+    keyed(name, scenario, ("ANTHROPIC_API_KEY", API_KEY))
+}
+
+fn keyed(name: &'static str, scenario: Scenario, key: (&'static str, &'static str)) -> Case {
     Case {
         name,
         scenario: Some(scenario),
-        credential: Some(("ANTHROPIC_API_KEY", API_KEY)),
+        credential: Some(key),
         settings: json!({}),
         interrupt_on: None,
         resume: None,
@@ -56,7 +71,7 @@ fn case(name: &'static str, scenario: Scenario) -> Case {
     }
 }
 
-fn cases() -> Vec<Case> {
+fn claude_cases() -> Vec<Case> {
     let oauth = Some(("CLAUDE_CODE_OAUTH_TOKEN", OAUTH_TOKEN));
     vec![
         case(
@@ -177,34 +192,166 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The `exec` tool's JavaScript (Codex) for a call of one of its nested tools.
+fn codex_exec(call: &str) -> Value {
+    json!(format!("const r = await {call};\ntext(JSON.stringify(r));"))
+}
+
+fn codex_cases() -> Vec<Case> {
+    let key = ("OPENAI_API_KEY", OPENAI_KEY);
+    let c = |name, scenario| keyed(name, scenario, key);
+    let patch = json!("*** Begin Patch\n*** Add File: src/hello.rs\n+fn main() {}\n*** End Patch\n");
+    vec![
+        c(
+            "text",
+            Scenario::Script(vec![Reply::Message(vec![
+                Block::Thinking("A greeting is enough.".into()),
+                Block::Text("Hello! How can I help?".into()),
+            ])]),
+        ),
+        c(
+            "write",
+            Scenario::Script(vec![
+                Reply::Message(vec![
+                    Block::Text("I'll create the file.".into()),
+                    Block::tool("exec", codex_exec(&format!("tools.apply_patch({patch})"))),
+                ]),
+                Reply::text("Created src/hello.rs."),
+            ]),
+        ),
+        c(
+            "shell",
+            Scenario::Script(vec![
+                Reply::tool("exec", codex_exec("tools.exec_command({cmd: \"seq 1 40\"})")),
+                Reply::tool("exec", codex_exec("tools.exec_command({cmd: \"cat missing.txt\"})")),
+                Reply::text("Counted; missing.txt does not exist."),
+            ]),
+        ),
+        Case { credential: None, ..c("no_key", Scenario::text("x")) },
+        c("401", Scenario::Fail(ApiError::Unauthorized)),
+        c("usage_limit", Scenario::Fail(ApiError::UsageLimit { resets_at: RESETS_AT })),
+        c("429", Scenario::Fail(ApiError::RateLimited)),
+        c("insufficient_quota", Scenario::Fail(ApiError::CreditTooLow)),
+        c("500", Scenario::Fail(ApiError::Internal)),
+    ]
+}
+
+fn gemini_cases() -> Vec<Case> {
+    let key = ("GEMINI_API_KEY", GEMINI_KEY);
+    let c = |name, scenario| keyed(name, scenario, key);
+    vec![
+        c(
+            "text",
+            Scenario::Script(vec![Reply::Message(vec![
+                Block::Thinking("A greeting is enough.".into()),
+                Block::Text("Hello! How can I help?".into()),
+            ])]),
+        ),
+        c(
+            "write",
+            Scenario::Script(vec![
+                Reply::Message(vec![
+                    Block::Text("I'll create the file.".into()),
+                    Block::tool(
+                        "write_file",
+                        json!({"file_path": "src/hello.rs", "content": "fn main() {}\n"}),
+                    ),
+                ]),
+                Reply::text("Created src/hello.rs."),
+            ]),
+        ),
+        c(
+            "shell",
+            Scenario::Script(vec![
+                Reply::tool("run_shell_command", json!({"command": "seq 1 40", "description": "Count"})),
+                Reply::tool("no_such_tool", json!({"x": "y"})),
+                Reply::text("Counted."),
+            ]),
+        ),
+        Case {
+            settings: json!({"max_turns": 1}),
+            ..c(
+                "max_turns",
+                Scenario::Script(vec![
+                    Reply::tool("run_shell_command", json!({"command": "echo 1", "description": "one"})),
+                    Reply::tool("run_shell_command", json!({"command": "echo 2", "description": "two"})),
+                    Reply::text("never"),
+                ]),
+            )
+        },
+        c("401", Scenario::Fail(ApiError::Unauthorized)),
+        c("daily_quota", Scenario::Fail(ApiError::UsageLimit { resets_at: RESETS_AT })),
+        c("429", Scenario::Fail(ApiError::RateLimited)),
+        c("billing", Scenario::Fail(ApiError::CreditTooLow)),
+        c("503", Scenario::Fail(ApiError::Overloaded)),
+    ]
+}
+
+fn agents() -> Vec<Agent> {
+    vec![
+        Agent {
+            name: "claude",
+            folder: "claude-code",
+            program: "claude",
+            dialect: Dialect::Anthropic,
+            base_url_var: "ANTHROPIC_BASE_URL",
+            settings: json!({"api_retries": 0}),
+            cases: claude_cases(),
+        },
+        Agent {
+            name: "codex",
+            folder: "codex",
+            program: "codex",
+            dialect: Dialect::OpenAi,
+            base_url_var: "OPENAI_BASE_URL",
+            settings: json!({"api_retries": 0}),
+            cases: codex_cases(),
+        },
+        Agent {
+            name: "gemini",
+            folder: "gemini-cli",
+            program: "gemini",
+            dialect: Dialect::Gemini,
+            base_url_var: "GOOGLE_GEMINI_BASE_URL",
+            settings: json!({"api_retries": 0, "model": "gemini-2.5-flash"}),
+            cases: gemini_cases(),
+        },
+    ]
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let only = std::env::args().nth(1);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cli = root.join(".tools/claude-code/node_modules/.bin/claude");
-    if !cli.exists() {
-        bail!("Claude Code is not installed in .tools/claude-code: run script/setup --test");
-    }
-    let out_dir = root.join("shared/tests/fixtures/claude");
-    std::fs::create_dir_all(&out_dir)?;
-    let mock = MockApi::start(Dialect::Anthropic).await?;
-    let refused = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        format!("http://{}", l.local_addr()?)
-    };
-    for c in cases() {
-        let url = match c.scenario.clone() {
-            Some(s) => mock.scenario(c.name, s),
-            None => refused.clone(),
+    for a in agents().into_iter().filter(|a| only.as_deref().is_none_or(|o| o == a.name)) {
+        let cli = root.join(format!(".tools/{}/node_modules/.bin/{}", a.folder, a.program));
+        if !cli.exists() {
+            bail!("{} is not installed in .tools/{}: run script/setup --test", a.program, a.folder);
+        }
+        let out_dir = root.join("shared/tests/fixtures").join(a.name);
+        std::fs::create_dir_all(&out_dir)?;
+        let mock = MockApi::start(a.dialect).await?;
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            format!("http://{}", l.local_addr()?)
         };
-        let (lines, code) = record(&cli, &c, &url).await.with_context(|| format!("recording {}", c.name))?;
-        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        std::fs::write(out_dir.join(format!("{}.jsonl", c.name)), text)?;
-        println!("{:<24} {} lines, exit code {code:?}", c.name, lines.len());
+        for c in &a.cases {
+            let url = match c.scenario.clone() {
+                Some(s) => mock.scenario(c.name, s),
+                None => refused.clone(),
+            };
+            let (lines, code) = record(&a, &cli, c, &url)
+                .await
+                .with_context(|| format!("recording {} {}", a.name, c.name))?;
+            let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+            std::fs::write(out_dir.join(format!("{}.jsonl", c.name)), text)?;
+            println!("{:<8} {:<24} {} lines, exit code {code:?}", a.name, c.name, lines.len());
+        }
     }
     Ok(())
 }
 
-async fn record(cli: &Path, c: &Case, url: &str) -> anyhow::Result<(Vec<String>, Option<i32>)> {
+async fn record(a: &Agent, cli: &Path, c: &Case, url: &str) -> anyhow::Result<(Vec<String>, Option<i32>)> {
     let dir = tempfile::tempdir()?;
     let worktree = dir.path().join("project");
     let home = dir.path().join("home");
@@ -224,8 +371,21 @@ async fn record(cli: &Path, c: &Case, url: &str) -> anyhow::Result<(Vec<String>,
     git(&["add", "."])?;
     git(&["commit", "-q", "-m", "first"])?;
 
-    let mut settings = c.settings.clone();
+    let mut settings = a.settings.clone();
+    if let Value::Object(extra) = c.settings.clone() {
+        for (k, v) in extra {
+            settings[k] = v;
+        }
+    }
     settings["program"] = json!(cli.display().to_string());
+    settings["env"] = json!({ a.base_url_var: url });
+    if let Some((name, value)) = c.credential {
+        settings["env"][name] = json!(value);
+    }
+    for (k, v) in c.env {
+        settings["env"][*k] = json!(v);
+    }
+    let adapter = agent::adapter(a.name)?;
     let ctx = RunContext {
         prompt: "please do the task".into(),
         kind: RunKind::Start,
@@ -236,18 +396,10 @@ async fn record(cli: &Path, c: &Case, url: &str) -> anyhow::Result<(Vec<String>,
         home: home.clone(),
         tmp: tmp.clone(),
     };
-    let spec = ClaudeAdapter.command(&ctx)?;
-    ClaudeAdapter.prepare_home(&ctx)?;
+    let spec = adapter.command(&ctx)?;
+    adapter.prepare_home(&ctx)?;
     let mut env = ctx.env.clone();
     env.extend(spec.env);
-    env.insert("ANTHROPIC_BASE_URL".into(), url.to_owned());
-    env.insert("CLAUDE_CODE_MAX_RETRIES".into(), "0".into());
-    if let Some((name, value)) = c.credential {
-        env.insert(name.into(), value.into());
-    }
-    for (k, v) in c.env {
-        env.insert(k.to_string(), v.to_string());
-    }
     let mut child = tokio::process::Command::new(&spec.program)
         .args(&spec.args)
         .env_clear()
@@ -328,6 +480,7 @@ struct Normalizer {
 /// Keys whose values change every run, and what they become.
 const FIXED: &[(&str, &str)] = &[
     ("session_id", "\"5e55a0e0-0000-4000-8000-000000000001\""),
+    ("thread_id", "\"5e55a0e0-0000-4000-8000-000000000001\""),
     ("uuid", "\"00000000-0000-4000-8000-000000000000\""),
     ("parent_uuid", "\"00000000-0000-4000-8000-000000000000\""),
     ("timestamp", "\"2030-01-01T00:00:00.000Z\""),
@@ -362,10 +515,47 @@ impl Normalizer {
             line = replace_values(&line, key, fixed);
         }
         // Message ids of the CLI's own (synthetic) messages are random UUIDs.
-        replace_values_if(&line, "id", "\"00000000-0000-4000-8000-0000000000aa\"", |v| {
+        let line = replace_values_if(&line, "id", "\"00000000-0000-4000-8000-0000000000aa\"", |v| {
             is_uuid(v.trim_matches('"'))
+        });
+        // Gemini's tool ids carry the time in milliseconds.
+        replace_matching(&line, "tool_id", |v| {
+            let mut out = String::new();
+            let mut digits = String::new();
+            for ch in v.chars().chain(std::iter::once(' ')) {
+                if ch.is_ascii_digit() {
+                    digits.push(ch);
+                    continue;
+                }
+                if digits.len() >= 10 {
+                    out.push_str(&"0".repeat(digits.len()));
+                } else {
+                    out.push_str(&digits);
+                }
+                digits.clear();
+                out.push(ch);
+            }
+            out.pop();
+            out
         })
     }
+}
+
+/// Replaces the scalar after every `"key":` with what `f` makes of it.
+fn replace_matching(line: &str, key: &str, f: impl Fn(&str) -> String) -> String {
+    let needle = format!("\"{key}\":");
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find(&needle) {
+        let start = i + needle.len();
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let len = scalar_len(after);
+        out.push_str(&f(&after[..len]));
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn replace_values(line: &str, key: &str, fixed: &str) -> String {

@@ -302,7 +302,7 @@ impl CodexParser {
             }
             ("command_execution", true, _) => Parsed::new(
                 LogKind::ToolUse,
-                format!("Shell: {}", jsonl::one_line(s("command"), 120)),
+                format!("Shell: {}", jsonl::one_line(shell_command(s("command")), 120)),
                 json!({ "event": "tool_use", "id": id, "name": "shell", "input": { "command": s("command") } }),
             ),
             ("command_execution", _, true) => {
@@ -371,6 +371,17 @@ impl CodexParser {
         };
         Some(vec![entry])
     }
+}
+
+/// The command inside Codex's `/bin/bash -lc '…'` wrapper, for people to read.
+fn shell_command(command: &str) -> &str {
+    for wrapper in ["/bin/bash -lc ", "bash -lc ", "/bin/sh -c ", "sh -c "] {
+        if let Some(inner) = command.strip_prefix(wrapper) {
+            let inner = inner.trim();
+            return inner.strip_prefix('\'').and_then(|i| i.strip_suffix('\'')).unwrap_or(inner);
+        }
+    }
+    command
 }
 
 /// "Add hello.txt, Edit src/lib.rs" from a `file_change` item, with `verbs` for add,

@@ -339,8 +339,12 @@ impl GeminiParser {
             }
             "result" => {
                 let success = s("status") == "success";
-                let message =
+                let mut message =
                     v.pointer("/error/message").and_then(Value::as_str).unwrap_or_default().to_owned();
+                if v.pointer("/error/type").and_then(Value::as_str) == Some("FatalTurnLimitedError") {
+                    // Said in words too, but the type is the contract.
+                    message = format!("max session turns: {message}");
+                }
                 let stats = v.get("stats").cloned().unwrap_or(Value::Null);
                 let n = |k: &str| stats.get(k).and_then(Value::as_i64).unwrap_or(0);
                 let text = if success {
@@ -390,6 +394,20 @@ pub fn tool_summary(name: &str, input: &Value) -> String {
     })
 }
 
+/// The API's own message inside "[API Error: {\"error\":{…,\"message\":…}}]", which the CLI
+/// passes on as JSON text; other messages as they are.
+fn readable(message: &str) -> String {
+    let (Some(start), Some(end)) = (message.find('{'), message.rfind('}')) else { return message.to_owned() };
+    match serde_json::from_str::<Value>(&message[start..=end]) {
+        Ok(v) => match (v.pointer("/error/code"), v.pointer("/error/message").and_then(Value::as_str)) {
+            (Some(code), Some(inner)) => format!("API error {code}: {inner}"),
+            (None, Some(inner)) => inner.to_owned(),
+            _ => message.to_owned(),
+        },
+        Err(_) => message.to_owned(),
+    }
+}
+
 /// Judges a failed result by its message (the error's `type` is mostly `unknown`).
 fn classify(message: &str, now: DateTime<Utc>) -> Outcome {
     let lower = message.to_lowercase();
@@ -424,7 +442,7 @@ fn classify(message: &str, now: DateTime<Utc>) -> Outcome {
     } else {
         RunStatus::Failed
     };
-    let mut outcome = Outcome::ended(status, message);
+    let mut outcome = Outcome::ended(status, readable(message));
     if status == RunStatus::QuotaExceeded {
         outcome.retry_at =
             retry_delay(message).map(|secs| now + chrono::Duration::milliseconds((secs * 1000.0) as i64));
@@ -527,6 +545,16 @@ mod tests {
             let expect = retry.map(|t| DateTime::parse_from_rfc3339(t).expect("t").with_timezone(&Utc));
             assert_eq!(o.retry_at, expect, "{message}");
         }
+    }
+
+    #[test]
+    fn api_errors_passed_on_as_json_are_made_readable() {
+        let raw = r#"[API Error: {"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT"}}]"#;
+        assert_eq!(readable(raw), "API error 400: API key not valid. Please pass a valid API key.");
+        assert_eq!(
+            readable("[API Error: The model is overloaded.]"),
+            "[API Error: The model is overloaded.]"
+        );
     }
 
     #[test]

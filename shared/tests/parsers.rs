@@ -1,13 +1,12 @@
-//! The Claude Code parser over stream-json lines recorded from the real CLI
-//! (`fixtures/claude/*.jsonl`, recorded by `examples/record_fixtures.rs` against the mock
-//! API): the entries each recording becomes, and how its exit is judged. After a CLI
-//! upgrade, re-record and review the changes with `UPDATE_EXPECT=1 cargo test`.
+//! The parsers over JSON lines recorded from the real CLIs (`fixtures/<agent>/*.jsonl`,
+//! recorded by `examples/record_fixtures.rs` against the mock APIs): the entries each
+//! recording becomes, and how its exit is judged. After a CLI upgrade, re-record and review
+//! the changes with `UPDATE_EXPECT=1 cargo test --test parsers`.
 
 use expect_test::{Expect, expect};
 use serde_json::{Value, json};
-use taskyard_core::agent::claude::ClaudeAdapter;
 use taskyard_core::agent::jsonl::MAX_JSON_LINE;
-use taskyard_core::agent::{Adapter, ExitInfo, LineParser, Parsed, Stream};
+use taskyard_core::agent::{self, ExitInfo, LineParser, Parsed, Stream};
 use taskyard_core::model::{LogKind, RunStatus};
 
 /// One line per entry: kind, data.event, the text (newlines shown as ⏎), and the data
@@ -27,14 +26,20 @@ fn render(entries: &[Parsed]) -> String {
                 " {{tool: {}, error: {}, folded: {}, lines: {}}}",
                 data["tool_name"], data["is_error"], data["folded"], data["lines"]
             ),
-            "result" => format!(
-                " {{subtype: {}, error: {}, turns: {}, cost: {}, denials: {}}}",
-                data["subtype"],
-                data["is_error"],
-                data["num_turns"],
-                data["total_cost_usd"],
-                data["permission_denials"]
-            ),
+            "result" => {
+                let fields: Vec<String> = [
+                    ("subtype", "subtype"),
+                    ("error", "is_error"),
+                    ("turns", "num_turns"),
+                    ("cost", "total_cost_usd"),
+                    ("denials", "permission_denials"),
+                ]
+                .iter()
+                .filter(|(_, key)| !data[*key].is_null())
+                .map(|(name, key)| format!("{name}: {}", data[*key]))
+                .collect();
+                format!(" {{{}}}", fields.join(", "))
+            }
             "api_error" => format!(" {{error: {}}}", data["error"]),
             "rate_limit" => format!(" {{status: {}, resets_at: {}}}", data["status"], data["resets_at"]),
             "raw" => data.get("type").map(|t| format!(" {{type: {t}}}")).unwrap_or_default(),
@@ -45,10 +50,12 @@ fn render(entries: &[Parsed]) -> String {
     out
 }
 
+/// Parses the recording `fixture` (`agent/name`) and compares its rendering with `expect`.
 fn check(fixture: &str, exit: ExitInfo, expect: Expect) {
-    let path = format!("{}/tests/fixtures/claude/{fixture}.jsonl", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/{fixture}.jsonl", env!("CARGO_MANIFEST_DIR"));
     let lines = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut parser = ClaudeAdapter.parser();
+    let agent = fixture.split('/').next().expect("agent");
+    let mut parser = agent::adapter(agent).expect("adapter").parser();
     let mut entries = Vec::new();
     for line in lines.lines() {
         entries.extend(parser.parse(Stream::Stdout, line, false));
@@ -66,13 +73,17 @@ fn check(fixture: &str, exit: ExitInfo, expect: Expect) {
     expect.assert_eq(&out);
 }
 
+fn claude_parser() -> Box<dyn LineParser> {
+    agent::adapter("claude").expect("claude").parser()
+}
+
 const OK: ExitInfo = ExitInfo { code: Some(0), signal: None, stopped: false };
 const ONE: ExitInfo = ExitInfo { code: Some(1), signal: None, stopped: false };
 
 #[test]
 fn text_and_thinking() {
     check(
-        "text",
+        "claude/text",
         OK,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -88,7 +99,7 @@ fn text_and_thinking() {
 #[test]
 fn a_file_is_written() {
     check(
-        "write",
+        "claude/write",
         OK,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -105,7 +116,7 @@ fn a_file_is_written() {
 #[test]
 fn a_file_is_read_then_edited() {
     check(
-        "edit",
+        "claude/edit",
         OK,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -123,7 +134,7 @@ fn a_file_is_read_then_edited() {
 #[test]
 fn a_long_command_output_is_folded() {
     check(
-        "bash",
+        "claude/bash",
         OK,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -139,7 +150,7 @@ fn a_long_command_output_is_folded() {
 #[test]
 fn several_tools_some_failing() {
     check(
-        "several_tools",
+        "claude/several_tools",
         OK,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -162,7 +173,7 @@ fn several_tools_some_failing() {
 #[test]
 fn denied_tools_are_listed_and_the_run_succeeds() {
     check(
-        "permission_denied",
+        "claude/permission_denied",
         OK,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -179,7 +190,7 @@ fn denied_tools_are_listed_and_the_run_succeeds() {
 #[test]
 fn the_turn_limit() {
     check(
-        "max_turns",
+        "claude/max_turns",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -196,7 +207,7 @@ fn the_turn_limit() {
 #[test]
 fn an_interrupt_is_a_clean_stop() {
     check(
-        "interrupted",
+        "claude/interrupted",
         ExitInfo { code: Some(1), signal: None, stopped: true },
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -212,7 +223,7 @@ fn an_interrupt_is_a_clean_stop() {
 #[test]
 fn api_retries_are_shown() {
     check(
-        "api_retry",
+        "claude/api_retry",
         OK,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -228,7 +239,7 @@ fn api_retries_are_shown() {
 #[test]
 fn resuming_a_session_that_is_gone() {
     check(
-        "resume_missing",
+        "claude/resume_missing",
         ONE,
         expect![[r#"
         result      result            error_during_execution: No conversation found with session ID: 0f0e0d0c-0b0a-4009-8807-060504030201 {subtype: "error_during_execution", error: true, turns: 0, cost: 0, denials: 0}
@@ -240,7 +251,7 @@ fn resuming_a_session_that_is_gone() {
 #[test]
 fn no_credentials() {
     check(
-        "no_credentials",
+        "claude/no_credentials",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -254,7 +265,7 @@ fn no_credentials() {
 #[test]
 fn an_invalid_api_key() {
     check(
-        "401_api_key",
+        "claude/401_api_key",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -268,7 +279,7 @@ fn an_invalid_api_key() {
 #[test]
 fn an_invalid_oauth_token() {
     check(
-        "401_oauth",
+        "claude/401_oauth",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-sonnet-5 · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -282,7 +293,7 @@ fn an_invalid_oauth_token() {
 #[test]
 fn forbidden() {
     check(
-        "403",
+        "claude/403",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -296,7 +307,7 @@ fn forbidden() {
 #[test]
 fn an_api_key_rate_limit() {
     check(
-        "429_api_key",
+        "claude/429_api_key",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -310,7 +321,7 @@ fn an_api_key_rate_limit() {
 #[test]
 fn a_subscription_limit_with_its_reset_time() {
     check(
-        "429_subscription_limit",
+        "claude/429_subscription_limit",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-sonnet-5 · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -325,7 +336,7 @@ fn a_subscription_limit_with_its_reset_time() {
 #[test]
 fn a_transient_limit_is_a_server_error() {
     check(
-        "429_transient",
+        "claude/429_transient",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-sonnet-5 · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -340,7 +351,7 @@ fn a_transient_limit_is_a_server_error() {
 #[test]
 fn credit_too_low() {
     check(
-        "credit_too_low",
+        "claude/credit_too_low",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -354,7 +365,7 @@ fn credit_too_low() {
 #[test]
 fn overloaded() {
     check(
-        "529",
+        "claude/529",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -368,7 +379,7 @@ fn overloaded() {
 #[test]
 fn internal_error() {
     check(
-        "500",
+        "claude/500",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -382,7 +393,7 @@ fn internal_error() {
 #[test]
 fn unreachable_api() {
     check(
-        "unreachable",
+        "claude/unreachable",
         ONE,
         expect![[r#"
         init        init              Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session 5e55a0e0-0000-4000-8000-000000000001
@@ -416,7 +427,7 @@ fn lines_cut_by_the_runner_parse_as_if_whole() {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("fixture");
-    let (mut whole, mut cut) = (ClaudeAdapter.parser(), ClaudeAdapter.parser());
+    let (mut whole, mut cut) = (claude_parser(), claude_parser());
     for line in text.lines() {
         let a = whole.parse(Stream::Stdout, line, false);
         let b = parse_in_pieces(&mut cut, line, 37);
@@ -432,7 +443,7 @@ fn lines_over_the_parse_limit_are_kept_raw_and_whole() {
         "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": content}]},
     })
     .to_string();
-    let mut p = ClaudeAdapter.parser();
+    let mut p = claude_parser();
     let entries = parse_in_pieces(&mut p, &line, 1024 * 1024);
     assert_eq!(entries[0].kind, LogKind::Error);
     assert!(entries[0].text.contains("longer than 8 MiB"), "{}", entries[0].text);
@@ -464,7 +475,7 @@ fn big_tool_results_are_folded_and_bounded() {
         "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": content}]},
     })
     .to_string();
-    let mut p = ClaudeAdapter.parser();
+    let mut p = claude_parser();
     let entries = parse_in_pieces(&mut p, &line, 1024 * 1024);
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
@@ -479,7 +490,7 @@ fn big_tool_results_are_folded_and_bounded() {
 
 #[test]
 fn anything_unknown_is_kept_raw() {
-    let mut p = ClaudeAdapter.parser();
+    let mut p = claude_parser();
     let mut entries = Vec::new();
     for line in [
         r#"{"type":"brand_new_event","x":1}"#,
@@ -502,4 +513,285 @@ fn anything_unknown_is_kept_raw() {
         stderr      -                 a warning
     "#]]
     .assert_eq(&render(&entries));
+}
+
+#[test]
+fn codex_text_and_reasoning() {
+    check(
+        "codex/text",
+        OK,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            thinking    thinking          A greeting is enough.
+            assistant   text              Hello! How can I help?
+            result      result            done · 12 tokens in, 6 out {error: false}
+            => succeeded "" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_writes_a_file() {
+    check(
+        "codex/write",
+        OK,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            assistant   text              I'll create the file.
+            tool_use    tool_use          Add /work/project/src/hello.rs {name: "apply_patch"}
+            tool_result tool_result       added /work/project/src/hello.rs {tool: "apply_patch", error: false, folded: false, lines: 1}
+            assistant   text              Created src/hello.rs.
+            result      result            done · 24 tokens in, 12 out {error: false}
+            => succeeded "" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_runs_commands_one_failing() {
+    check(
+        "codex/shell",
+        OK,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            tool_use    tool_use          Shell: seq 1 40 {name: "shell"}
+            tool_result tool_result       1⏎2⏎3⏎4⏎5⏎6⏎7⏎8⏎9⏎10⏎11⏎12⏎13⏎14⏎15⏎16⏎17⏎18⏎19⏎20⏎… 20 more lines {tool: "shell", error: false, folded: true, lines: 40}
+            tool_use    tool_use          Shell: cat missing.txt {name: "shell"}
+            tool_result tool_result       cat: missing.txt: No such file or directory {tool: "shell", error: true, folded: false, lines: 1}
+            assistant   text              Counted; missing.txt does not exist.
+            result      result            done · 36 tokens in, 18 out {error: false}
+            => succeeded "" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_without_a_key() {
+    check(
+        "codex/no_key",
+        ONE,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            error       error             Missing environment variable: `OPENAI_API_KEY`.
+            result      result            error: Missing environment variable: `OPENAI_API_KEY`. {error: true}
+            => auth_required "Missing environment variable: `OPENAI_API_KEY`." retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_invalid_key() {
+    check(
+        "codex/401",
+        ONE,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            error       error             unexpected status 401 Unauthorized: Incorrect API key provided: sk-TEST****. You can find your API key at https://platfo…
+            result      result            error: unexpected status 401 Unauthorized: Incorrect API key provided: sk-TEST****. You can find your API key at https:/… {error: true}
+            => auth_required "unexpected status 401 Unauthorized: Incorrect API key provided: sk-TEST****. You can find your API key at https://platform.openai.com/account/api-keys., url: http://127.0.0.1:4000/responses, request id: req_mock" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_usage_limit_with_its_reset_time() {
+    check(
+        "codex/usage_limit",
+        ONE,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            error       error             You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/settings/usage …
+            result      result            error: You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/settings… {error: true}
+            => quota_exceeded "You’ve hit your usage limit. Upgrade to Pro (https://chatgpt.com/explore/pro), visit https://chatgpt.com/settings/usage to purchase more credits or try again at Mar 17th, 2030 5:46 PM." retry_at=2030-03-17T17:46:00+00:00 session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_rate_limit() {
+    check(
+        "codex/429",
+        ONE,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            error       error             exceeded retry limit, last status: 429 Too Many Requests, request id: req_mock
+            result      result            error: exceeded retry limit, last status: 429 Too Many Requests, request id: req_mock {error: true}
+            => quota_exceeded "exceeded retry limit, last status: 429 Too Many Requests, request id: req_mock" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_insufficient_quota_is_billing() {
+    check(
+        "codex/insufficient_quota",
+        ONE,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            error       error             Quota exceeded. Check your plan and billing details.
+            result      result            error: Quota exceeded. Check your plan and billing details. {error: true}
+            => billing "Quota exceeded. Check your plan and billing details." retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn codex_server_error() {
+    check(
+        "codex/500",
+        ONE,
+        expect![[r#"
+            init        init              Codex · thread 5e55a0e0-0000-4000-8000-000000000001
+            system      turn_started      turn started
+            error       error             We’re currently experiencing high demand, which may cause temporary errors.
+            result      result            error: We’re currently experiencing high demand, which may cause temporary errors. {error: true}
+            => server_error "We’re currently experiencing high demand, which may cause temporary errors." retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_text() {
+    check(
+        "gemini/text",
+        OK,
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            assistant   text              Hello! How can I help?
+            result      result            done · 0 tool calls · 12 tokens in, 6 out · 1.2 s {error: false}
+            => succeeded "" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_writes_a_file() {
+    check(
+        "gemini/write",
+        OK,
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            assistant   text              I'll create the file.
+            tool_use    tool_use          Write src/hello.rs {name: "write_file"}
+            tool_result tool_result       success {tool: "write_file", error: false, folded: false, lines: 1}
+            assistant   text              Created src/hello.rs.
+            result      result            done · 1 tool calls · 24 tokens in, 12 out · 1.2 s {error: false}
+            => succeeded "" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_runs_a_command_and_an_unknown_tool() {
+    check(
+        "gemini/shell",
+        OK,
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            tool_use    tool_use          Shell: seq 1 40 {name: "run_shell_command"}
+            tool_result tool_result       1⏎2⏎3⏎4⏎5⏎6⏎7⏎8⏎9⏎10⏎11⏎12⏎13⏎14⏎15⏎16⏎17⏎18⏎19⏎20⏎… 20 more lines {tool: "run_shell_command", error: false, folded: true, lines: 40}
+            tool_use    tool_use          no_such_tool: y {name: "no_such_tool"}
+            tool_result tool_result       Tool "no_such_tool" not found. Did you mean one of: "write_todos", "update_topic", "list_directory"? {tool: "no_such_tool", error: true, folded: false, lines: 1}
+            assistant   text              Counted.
+            result      result            done · 2 tool calls · 36 tokens in, 18 out · 1.2 s {error: false}
+            => succeeded "" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_turn_limit() {
+    check(
+        "gemini/max_turns",
+        ExitInfo { code: Some(53), signal: None, stopped: false },
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            tool_use    tool_use          Shell: echo 1 {name: "run_shell_command"}
+            tool_result tool_result       1 {tool: "run_shell_command", error: false, folded: false, lines: 1}
+            result      result            error: max session turns: Reached max session turns for this session. Increase the number of turns by specifying maxSess… {error: true}
+            => max_turns "max session turns: Reached max session turns for this session. Increase the number of turns by specifying maxSessionTurns in settings.json." retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_invalid_key() {
+    check(
+        "gemini/401",
+        ExitInfo { code: Some(144), signal: None, stopped: false },
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            result      result            error: [API Error: {"error":{"code":400,"details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"googlea… {error: true}
+            => auth_required "API error 400: API key not valid. Please pass a valid API key." retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_daily_quota() {
+    check(
+        "gemini/daily_quota",
+        ExitInfo { code: Some(173), signal: None, stopped: false },
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            result      result            error: [API Error: You have exhausted your daily quota on this model.]… {error: true}
+            => quota_exceeded "[API Error: You have exhausted your daily quota on this model.]\nPlease wait and try again later. To increase your limits, request a quota increase through AI Studio, or switch to another /auth method" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_rate_limit() {
+    check(
+        "gemini/429",
+        ExitInfo { code: Some(173), signal: None, stopped: false },
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            result      result            error: [API Error: Resource has been exhausted (e.g. check quota).]… {error: true}
+            => quota_exceeded "[API Error: Resource has been exhausted (e.g. check quota).]\nPlease wait and try again later. To increase your limits, request a quota increase through AI Studio, or switch to another /auth method" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_billing() {
+    check(
+        "gemini/billing",
+        ExitInfo { code: Some(147), signal: None, stopped: false },
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            result      result            error: [API Error: {"error":{"code":403,"details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","domain":"googlea… {error: true}
+            => billing "API error 403: This API method requires billing to be enabled." retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
+}
+
+#[test]
+fn gemini_overloaded() {
+    check(
+        "gemini/503",
+        ExitInfo { code: Some(247), signal: None, stopped: false },
+        expect![[r#"
+            init        init              Gemini CLI · model gemini-2.5-flash · session 5e55a0e0-0000-4000-8000-000000000001
+            system      user_text         please do the task
+            result      result            error: [API Error: The model is overloaded. Please try again later.] {error: true}
+            => server_error "[API Error: The model is overloaded. Please try again later.]" retry_at=- session=5e55a0e0-0000-4000-8000-000000000001
+        "#]],
+    );
 }
