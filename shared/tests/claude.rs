@@ -13,7 +13,7 @@ use futures::StreamExt as _;
 use serde_json::{Value, json};
 use taskyard_core::git;
 use taskyard_core::model::*;
-use taskyard_core::runner::process;
+use taskyard_core::runner::process::{self, Boundary};
 use taskyard_core::store::Store;
 use taskyard_test_support::mock_api::{ApiError, Block, Dialect, Reply, Scenario};
 
@@ -288,7 +288,16 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_during_a_bash_tool_leaves_no_process_behind() {
-    let f = claude_fixture().await;
+    stop_during_a_bash_tool(Boundary::PidNamespace).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_during_a_bash_tool_leaves_no_process_behind_without_a_namespace() {
+    stop_during_a_bash_tool(Boundary::ProcessGroup).await;
+}
+
+async fn stop_during_a_bash_tool(boundary: Boundary) {
+    let f = fixture_with(Dialect::Anthropic, boundary).await;
     let task = scripted(
         &f,
         "long command",
@@ -311,6 +320,13 @@ async fn stop_during_a_bash_tool_leaves_no_process_behind() {
     .await;
     let started = f.runner.store().get_run(run.id).await.expect("run");
     let pgid = started.pid.expect("pid") as i32;
+    let note = f.logs(run.id).await.into_iter().find(|e| e.text.starts_with("starting `")).expect("note");
+    assert_eq!(
+        note.text.ends_with("(in its own PID namespace)"),
+        boundary == Boundary::PidNamespace,
+        "{}",
+        note.text
+    );
     let stat = std::fs::read_to_string(format!("/proc/{sleep}/stat")).expect("stat");
     let sleep_group: i32 =
         stat[stat.rfind(')').expect(")") + 2..].split(' ').nth(2).expect("pgrp").parse().expect("n");

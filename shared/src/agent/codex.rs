@@ -17,7 +17,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::clock;
@@ -123,6 +126,11 @@ impl Adapter for CodexAdapter {
         env.insert("CODEX_HOME".to_owned(), ctx.home.join(".codex").display().to_string());
         env.extend(s.env);
         Ok(CommandSpec { program: s.program.unwrap_or_else(|| PROGRAM.into()), args, env })
+    }
+
+    /// SIGINT is the CLI's own cancel (Ctrl-C); SIGTERM comes second.
+    fn stop_signals(&self) -> Vec<(Signal, Duration)> {
+        vec![(Signal::SIGINT, Duration::from_secs(3)), (Signal::SIGTERM, Duration::from_secs(2))]
     }
 
     fn parser(&self) -> Box<dyn LineParser> {

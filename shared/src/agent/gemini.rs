@@ -17,7 +17,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use super::jsonl::{self, JsonLines, Read};
@@ -103,6 +106,11 @@ impl Adapter for GeminiAdapter {
         let mut env = BTreeMap::from([("GEMINI_CLI_TRUST_WORKSPACE".to_owned(), "true".to_owned())]);
         env.extend(s.env);
         Ok(CommandSpec { program: s.program.unwrap_or_else(|| PROGRAM.into()), args, env })
+    }
+
+    /// SIGINT is the CLI's own cancel (Ctrl-C); SIGTERM comes second.
+    fn stop_signals(&self) -> Vec<(Signal, Duration)> {
+        vec![(Signal::SIGINT, Duration::from_secs(3)), (Signal::SIGTERM, Duration::from_secs(2))]
     }
 
     fn parser(&self) -> Box<dyn LineParser> {

@@ -181,7 +181,7 @@ async fn status(adapter: &dyn Adapter, opts: &StatusOptions) -> AgentStatus {
                 credential,
                 credential_variables: info.credentials.iter().map(|c| c.name).collect(),
             };
-            match find_program(&program, &opts.path) {
+            match process::find_program(&program, &opts.path) {
                 Err(problem) => cli.problem = Some(problem),
                 Ok(path) => {
                     cli.found = true;
@@ -207,26 +207,6 @@ fn preview(secret: &str) -> String {
     let head: String = chars.iter().take(if secret.starts_with("sk-ant-") { 13 } else { 4 }).collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{head}…{tail}")
-}
-
-/// The executable `program` names: a path as it is, a bare name looked up in `path`.
-pub fn find_program(program: &str, path: &str) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let executable =
-        |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return match executable(&p) {
-            Ok(true) => Ok(p),
-            Ok(false) => Err(format!("{program} is not an executable file")),
-            Err(e) => Err(format!("{program}: {e}")),
-        };
-    }
-    path.split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| executable(p).unwrap_or(false))
-        .ok_or_else(|| format!("`{program}` was not found on the agents' PATH"))
 }
 
 async fn version(program: &Path, args: &[&str], opts: &StatusOptions) -> Result<String, String> {
@@ -395,6 +375,7 @@ mod tests {
 
     #[test]
     fn programs_are_found_on_the_path_or_refused_clearly() {
+        use crate::runner::process::find_program;
         let dir = tempfile::tempdir().expect("tmp");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).expect("mkdir");

@@ -67,6 +67,8 @@ pub struct RunnerConfig {
     /// Variables every agent gets on top of the base environment: the resolved credentials
     /// and API settings. A task's own settings win over these.
     pub agent_env: BTreeMap<String, String>,
+    /// What keeps a run's processes together (a PID namespace where possible).
+    pub boundary: process::Boundary,
 }
 
 impl RunnerConfig {
@@ -82,6 +84,7 @@ impl RunnerConfig {
             agent_path: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             stop_signals: None,
             agent_env: agent::passthrough_env(std::env::vars()),
+            boundary: process::Boundary::default(),
         }
     }
 
@@ -111,6 +114,8 @@ struct Inner<S: Store> {
     store: S,
     bus: Arc<Bus>,
     config: RunnerConfig,
+    /// How to make a PID namespace on this machine, found once, on the first run.
+    pid_namespace: tokio::sync::OnceCell<Option<process::PidNamespace>>,
     active: Mutex<HashMap<RunId, Active>>,
     repo_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -135,7 +140,14 @@ impl<S: Store> std::fmt::Debug for Runner<S> {
 impl<S: Store> Runner<S> {
     /// A runner over `store`, announcing on `bus`.
     pub fn new(store: S, bus: Arc<Bus>, config: RunnerConfig) -> Self {
-        let inner = Inner { store, bus, config, active: Mutex::default(), repo_locks: Mutex::default() };
+        let inner = Inner {
+            store,
+            bus,
+            config,
+            pid_namespace: tokio::sync::OnceCell::new(),
+            active: Mutex::default(),
+            repo_locks: Mutex::default(),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -352,19 +364,35 @@ impl<S: Store> Runner<S> {
         env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         // Last, so no setting can remove the marker that lets a stop find every process.
         env.insert(process::RUN_MARKER.into(), run.id.to_string());
+        let boundary = self.boundary().await;
         let _ = pipe
             .send(note(format!(
-                "starting `{}` on branch {} in {}",
+                "starting `{}` on branch {} in {}{}",
                 display_command(&spec.program, &spec.args),
                 workspace.worktree.branch,
-                workspace.worktree.path.display()
+                workspace.worktree.path.display(),
+                match boundary {
+                    Ok(Some(_)) => " (in its own PID namespace)",
+                    _ => "",
+                }
             )))
             .await;
 
-        let mut child = match process::spawn(&spec, &env, &workspace.worktree.path) {
+        let path = env.get("PATH").cloned().unwrap_or_default();
+        let spawned = match &boundary {
+            Ok(Some(ns)) => ns
+                .wrap(&spec, &path)
+                .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
+            Ok(None) => process::spawn(&spec, &env, &workspace.worktree.path),
+            Err(e) => Err(std::io::Error::other(e.clone())),
+        };
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                let msg = process::spawn_error(&spec.program, &e);
+                let msg = match boundary {
+                    Err(e) => e,
+                    Ok(_) => process::spawn_error(&spec.program, &e),
+                };
                 let _ = pipe
                     .send(PipeInput::Note(Parsed { kind: LogKind::Error, text: msg.clone(), data: None }))
                     .await;
@@ -579,6 +607,39 @@ impl<S: Store> Runner<S> {
             {
                 tracing::warn!(run = %r.id, error = %e, "could not remove an old agent home");
             }
+        }
+    }
+
+    /// The PID namespace runs start in, if the configured boundary uses one; an error when a
+    /// namespace is required and this machine cannot make one.
+    async fn boundary(&self) -> std::result::Result<Option<process::PidNamespace>, String> {
+        let cfg = &self.inner.config;
+        if cfg.boundary == process::Boundary::ProcessGroup {
+            return Ok(None);
+        }
+        let path = cfg.agent_path.clone();
+        let ns = self
+            .inner
+            .pid_namespace
+            .get_or_init(|| async move {
+                let ns = tokio::task::spawn_blocking(move || process::PidNamespace::probe(&path)).await.ok().flatten();
+                if ns.is_none() {
+                    tracing::warn!(
+                        "no PID namespace can be made here (unshare missing or namespaces not allowed); runs are \
+                         kept together by their process group and the run marker only"
+                    );
+                }
+                ns
+            })
+            .await
+            .clone();
+        match (ns, cfg.boundary) {
+            (None, process::Boundary::PidNamespace) => Err(
+                "this machine cannot make a PID namespace for the run (unshare is missing or namespaces are not \
+                 allowed), and the runner requires one"
+                    .into(),
+            ),
+            (ns, _) => Ok(ns),
         }
     }
 

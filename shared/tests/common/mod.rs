@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use taskyard_core::events::Bus;
 use taskyard_core::logs::LogFollower;
 use taskyard_core::model::*;
+use taskyard_core::runner::process::Boundary;
 use taskyard_core::runner::{Runner, RunnerConfig};
 use taskyard_core::store::{SqliteStore, Store};
 use taskyard_test_support::mock_api::{Dialect, MockApi};
@@ -50,6 +51,11 @@ pub struct Fixture {
 
 /// A repository with one commit on `main`, a runner over SQLite, and a mock of `dialect`.
 pub async fn fixture(dialect: Dialect) -> Fixture {
+    fixture_with(dialect, Boundary::Auto).await
+}
+
+/// [`fixture`] with runs kept together by `boundary`.
+pub async fn fixture_with(dialect: Dialect, boundary: Boundary) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).expect("mkdir");
@@ -62,6 +68,7 @@ pub async fn fixture(dialect: Dialect) -> Fixture {
     let mut config = RunnerConfig::new(&data);
     // Only what a test gives its task: never a developer's own key.
     config.agent_env.clear();
+    config.boundary = boundary;
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), config);
     let project = store
         .create_project(NewProject {
