@@ -70,6 +70,7 @@ async fn a_run_writes_a_file_that_is_logged_diffed_and_merged() {
     assert_eq!(
         entries,
         [
+            "system prompt: please add hello".into(),
             format!(
                 "init init: Claude Code 2.1.197 · model claude-opus-4-8[1m] · 24 tools · acceptEdits · session {session}"
             ),
@@ -143,6 +144,10 @@ async fn a_follow_up_resumes_the_session_in_the_same_worktree() {
     assert_eq!(second.worktree_path, first.worktree_path);
     let logs = f.logs(second.id).await;
     assert!(logs.iter().any(|e| e.text == format!("resuming agent session {session}")));
+    // The follow-up's message is in its log, so the task's runs read as one conversation.
+    let prompt = logs.iter().find(|e| event(e) == "prompt").expect("prompt entry");
+    assert_eq!(prompt.text, "now add a second line");
+    assert_eq!(prompt.data.as_ref().expect("data")["run_kind"], "follow_up");
     let edit = logs.iter().find(|e| e.kind == LogKind::ToolUse).expect("edit");
     assert_eq!(edit.text, "Edit notes.md");
     let result = logs.iter().find(|e| e.kind == LogKind::ToolResult).expect("edit result");

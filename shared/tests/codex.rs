@@ -70,6 +70,7 @@ async fn codex_writes_a_file_and_a_follow_up_resumes_its_thread() {
     assert_eq!(
         entries,
         [
+            "system prompt: please add hello".into(),
             format!("init init: Codex · thread {thread}"),
             "system turn_started: turn started".into(),
             "assistant text: I'll add it.".into(),

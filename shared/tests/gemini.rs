@@ -53,14 +53,15 @@ async fn gemini_writes_a_file_and_a_follow_up_resumes_its_session() {
     let logs = f.logs(run.id).await;
     let entries: Vec<String> =
         agent_entries(&logs).into_iter().filter(|e| !e.starts_with("stderr")).collect();
-    assert_eq!(entries.len(), 7, "{entries:#?}");
-    assert_eq!(entries[0], format!("init init: Gemini CLI · model gemini-2.5-flash · session {session}"));
-    assert_eq!(entries[1], "system user_text: please add hello");
-    assert_eq!(entries[2], "assistant text: Writing it.");
-    assert_eq!(entries[3], "tool_use tool_use: Write hello.txt");
-    assert!(entries[4].starts_with("tool_result tool_result: "), "{}", entries[4]);
-    assert_eq!(entries[5], "assistant text: Added hello.txt.");
-    assert!(entries[6].starts_with("result result: done · 1 tool calls"), "{}", entries[6]);
+    assert_eq!(entries.len(), 8, "{entries:#?}");
+    assert_eq!(entries[0], "system prompt: please add hello");
+    assert_eq!(entries[1], format!("init init: Gemini CLI · model gemini-2.5-flash · session {session}"));
+    assert_eq!(entries[2], "system user_text: please add hello");
+    assert_eq!(entries[3], "assistant text: Writing it.");
+    assert_eq!(entries[4], "tool_use tool_use: Write hello.txt");
+    assert!(entries[5].starts_with("tool_result tool_result: "), "{}", entries[5]);
+    assert_eq!(entries[6], "assistant text: Added hello.txt.");
+    assert!(entries[7].starts_with("result result: done · 1 tool calls"), "{}", entries[7]);
     assert_eq!(git(&f.repo, &["show", "taskyard/add-hello:hello.txt"]), "hello");
     let call = &f.mock.model_calls("add-hello")[0];
     assert_eq!(call.header("x-goog-api-key"), Some(KEY));

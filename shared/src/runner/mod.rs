@@ -377,6 +377,14 @@ impl<S: Store> Runner<S> {
                 }
             )))
             .await;
+        // The person's message, in the log, so a task's runs read as one conversation.
+        let _ = pipe
+            .send(PipeInput::Note(Parsed::new(
+                LogKind::System,
+                run.prompt.clone(),
+                serde_json::json!({ "event": "prompt", "run_kind": run.kind.as_str() }),
+            )))
+            .await;
 
         let path = env.get("PATH").cloned().unwrap_or_default();
         let spawned = match &boundary {
