@@ -63,6 +63,11 @@ async fn the_status_says_where_the_cli_is_and_which_credential_a_run_would_use()
     let gemini = all[2].cli.clone().expect("gemini");
     assert_eq!((gemini.found, gemini.version.as_deref()), (true, Some("0.61.0")), "{:?}", gemini.problem);
 
+    assert_eq!(
+        std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0),
+        0,
+        "version checks leave nothing"
+    );
     // The whole answer, as the server will serialize it (secrets never in it).
     let json = serde_json::to_value(&all[0]).expect("json");
     assert_eq!(json["cli"]["credential"]["preview"], "sk-ant-api03-…0000");

@@ -376,3 +376,40 @@ impl CliSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_get_only_the_variables_adapters_name() {
+        let vars = [
+            ("ANTHROPIC_API_KEY", "sk-ant-api03-TEST"),
+            ("OPENAI_BASE_URL", "http://gateway"),
+            ("GEMINI_API_KEY", ""),
+            ("AWS_SECRET_ACCESS_KEY", "not for agents"),
+            ("DATABASE_URL", "postgres://taskyard"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let env = passthrough_env(vars);
+        assert_eq!(
+            env.keys().collect::<Vec<_>>(),
+            ["ANTHROPIC_API_KEY", "OPENAI_BASE_URL"],
+            "empty values are left out too"
+        );
+    }
+
+    #[test]
+    fn every_adapter_is_found_by_its_name() {
+        for a in all() {
+            assert_eq!(adapter(a.name()).expect("adapter").name(), a.name());
+        }
+        assert_eq!(known_names(), ["claude", "codex", "gemini", "custom"]);
+        assert!(
+            adapter("nope")
+                .expect_err("unknown")
+                .to_string()
+                .contains("known: claude, codex, gemini, custom")
+        );
+    }
+}

@@ -210,14 +210,18 @@ fn preview(secret: &str) -> String {
 }
 
 async fn version(program: &Path, args: &[&str], opts: &StatusOptions) -> Result<String, String> {
+    // Some CLIs write their state even to print a version: a home of its own, removed after.
+    let home = opts.scratch.join(format!("agent-version-{}", uuid::Uuid::now_v7()));
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(args)
         .env_clear()
         .env("PATH", &opts.path)
-        .env("HOME", &opts.scratch)
+        .env("HOME", &home)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
-    let out = match tokio::time::timeout(VERSION_TIMEOUT, cmd.output()).await {
+    let out = tokio::time::timeout(VERSION_TIMEOUT, cmd.output()).await;
+    let _ = tokio::fs::remove_dir_all(&home).await;
+    let out = match out {
         Err(_) => return Err(format!("`{} {}` did not answer in time", program.display(), args.join(" "))),
         Ok(Err(e)) => return Err(process::spawn_error(&program.display().to_string(), &e)),
         Ok(Ok(out)) => out,
