@@ -319,9 +319,9 @@ impl<S: Store> Runner<S> {
         let home = cfg.home_dir(run.id);
         let resume_session = match run.kind {
             RunKind::FollowUp => {
-                let (session, note) = self.carry_session(&task, &run, adapter.clone(), &home).await;
-                if let Some(text) = note {
-                    let _ = pipe.send(note_entry(text)).await;
+                let (session, said) = self.carry_session(&task, &run, adapter.clone(), &home).await;
+                if let Some(text) = said {
+                    let _ = pipe.send(note(text)).await;
                 }
                 session
             }
