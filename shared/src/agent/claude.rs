@@ -491,18 +491,7 @@ impl ClaudeParser {
                         self.tool_names.clear();
                     }
                     self.tool_names.insert(id.to_owned(), name.to_owned());
-                    let summary = tool_summary(name, &input, self.cwd.as_deref());
-                    let (input, input_truncated) = jsonl::bounded(&input);
-                    let mut data = json!({
-                        "event": "tool_use",
-                        "id": id,
-                        "name": name,
-                        "input": input,
-                    });
-                    if input_truncated {
-                        data["input_truncated"] = json!(true);
-                    }
-                    Parsed::new(LogKind::ToolUse, summary, data)
+                    jsonl::tool_use(id, name, tool_summary(name, &input, self.cwd.as_deref()), &input)
                 }
                 _ => jsonl::raw(block.to_string(), Some("assistant"), false),
             };
@@ -546,28 +535,15 @@ impl ClaudeParser {
         let id = block.get("tool_use_id").and_then(Value::as_str).unwrap_or_default();
         let is_error = block.get("is_error").and_then(Value::as_bool).unwrap_or(false);
         let text = jsonl::content_text(block.get("content").unwrap_or(&Value::Null));
-        let (preview, folded) = jsonl::fold(&text);
-        let (kept, clipped) = jsonl::clip(&text, jsonl::MAX_DATA_TEXT);
-        let mut data = json!({
-            "event": "tool_result",
-            "tool_use_id": id,
-            "tool_name": self.tool_names.get(id),
-            "is_error": is_error,
-            "content": kept,
-            "bytes": text.len(),
-            "lines": text.lines().count(),
-            "folded": folded,
-        });
-        if clipped {
-            data["content_truncated"] = json!(true);
-        }
-        if let Some(details) = details.filter(|d| d.is_object()) {
+        let mut entry = jsonl::tool_result(id, self.tool_names.get(id).map(String::as_str), &text, is_error);
+        // The CLI's structured view of the result (a patch, a file's new content), when small.
+        if let (Some(details), Some(data)) = (details.filter(|d| d.is_object()), entry.data.as_mut()) {
             let (details, cut) = jsonl::bounded(details);
             if !cut {
                 data["details"] = details;
             }
         }
-        Parsed::new(LogKind::ToolResult, preview, data)
+        entry
     }
 
     fn result(&mut self, v: &Value) -> Option<Vec<Parsed>> {

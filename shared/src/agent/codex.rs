@@ -308,10 +308,11 @@ impl CodexParser {
             ("reasoning", _, true) => {
                 Parsed::new(LogKind::Thinking, s("text"), json!({ "event": "thinking" }))
             }
-            ("command_execution", true, _) => Parsed::new(
-                LogKind::ToolUse,
+            ("command_execution", true, _) => jsonl::tool_use(
+                id,
+                "shell",
                 format!("Shell: {}", jsonl::one_line(shell_command(s("command")), 120)),
-                json!({ "event": "tool_use", "id": id, "name": "shell", "input": { "command": s("command") } }),
+                &json!({ "command": s("command") }),
             ),
             ("command_execution", _, true) => {
                 let output = s("aggregated_output");
@@ -324,10 +325,11 @@ impl CodexParser {
                     json!({ "exit_code": exit_code }),
                 )
             }
-            ("file_change", true, _) => Parsed::new(
-                LogKind::ToolUse,
+            ("file_change", true, _) => jsonl::tool_use(
+                id,
+                "apply_patch",
                 file_changes(item, &["Add", "Edit", "Delete"]),
-                json!({ "event": "tool_use", "id": id, "name": "apply_patch", "input": item.get("changes") }),
+                item.get("changes").unwrap_or(&Value::Null),
             ),
             ("file_change", _, true) => {
                 let failed = s("status") == "failed";
@@ -339,12 +341,10 @@ impl CodexParser {
                     json!({}),
                 )
             }
-            ("mcp_tool_call", true, _) => Parsed::new(
-                LogKind::ToolUse,
-                format!("{}.{}", s("server"), s("tool")),
-                json!({ "event": "tool_use", "id": id, "name": format!("{}.{}", s("server"), s("tool")),
-                        "input": item.get("arguments") }),
-            ),
+            ("mcp_tool_call", true, _) => {
+                let name = format!("{}.{}", s("server"), s("tool"));
+                jsonl::tool_use(id, &name, name.clone(), item.get("arguments").unwrap_or(&Value::Null))
+            }
             ("mcp_tool_call", _, true) => {
                 let error = item.pointer("/error/message").and_then(Value::as_str);
                 let text = error.map(str::to_owned).unwrap_or_else(|| {
@@ -354,10 +354,11 @@ impl CodexParser {
                 });
                 tool_result(id, s("tool"), &text, error.is_some(), json!({}))
             }
-            ("web_search", true, _) => Parsed::new(
-                LogKind::ToolUse,
+            ("web_search", true, _) => jsonl::tool_use(
+                id,
+                "web_search",
                 format!("WebSearch: {}", jsonl::one_line(s("query"), 120)),
-                json!({ "event": "tool_use", "id": id, "name": "web_search", "input": { "query": s("query") } }),
+                &json!({ "query": s("query") }),
             ),
             ("web_search", _, true) => tool_result(id, "web_search", "searched", false, json!({})),
             ("todo_list", _, _) => {
@@ -411,19 +412,11 @@ fn file_changes(item: &Value, verbs: &[&str; 3]) -> String {
 }
 
 fn tool_result(id: &str, tool: &str, text: &str, is_error: bool, extra: Value) -> Parsed {
-    let (preview, folded) = jsonl::fold(text);
-    let (kept, clipped) = jsonl::clip(text, jsonl::MAX_DATA_TEXT);
-    let mut data = json!({
-        "event": "tool_result", "tool_use_id": id, "tool_name": tool, "is_error": is_error,
-        "content": kept, "bytes": text.len(), "lines": text.lines().count(), "folded": folded,
-    });
-    if clipped {
-        data["content_truncated"] = json!(true);
-    }
-    if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {
+    let mut entry = jsonl::tool_result(id, Some(tool), text, is_error);
+    if let (Some(Value::Object(data)), Value::Object(extra)) = (entry.data.as_mut(), extra) {
         data.extend(extra);
     }
-    Parsed::new(LogKind::ToolResult, preview, data)
+    entry
 }
 
 /// Judges a failed turn by its message (Codex reports no structured error kind).

@@ -307,13 +307,7 @@ impl GeminiParser {
                 let name = s("tool_name");
                 let params = v.get("parameters").cloned().unwrap_or(Value::Null);
                 self.tool_names.insert(s("tool_id").to_owned(), name.to_owned());
-                let (input, truncated) = jsonl::bounded(&params);
-                let mut data =
-                    json!({ "event": "tool_use", "id": s("tool_id"), "name": name, "input": input });
-                if truncated {
-                    data["input_truncated"] = json!(true);
-                }
-                Parsed::new(LogKind::ToolUse, tool_summary(name, &params), data)
+                jsonl::tool_use(s("tool_id"), name, tool_summary(name, &params), &params)
             }
             "tool_result" => {
                 let is_error = s("status") != "success";
@@ -325,17 +319,12 @@ impl GeminiParser {
                     (_, Some(err)) => err.to_owned(),
                     _ => s("status").to_owned(),
                 };
-                let (preview, folded) = jsonl::fold(&text);
-                let (kept, clipped) = jsonl::clip(&text, jsonl::MAX_DATA_TEXT);
-                let mut data = json!({
-                    "event": "tool_result", "tool_use_id": s("tool_id"), "tool_name": self.tool_names.get(s("tool_id")),
-                    "is_error": is_error, "content": kept, "bytes": text.len(), "lines": text.lines().count(),
-                    "folded": folded,
-                });
-                if clipped {
-                    data["content_truncated"] = json!(true);
-                }
-                Parsed::new(LogKind::ToolResult, preview, data)
+                jsonl::tool_result(
+                    s("tool_id"),
+                    self.tool_names.get(s("tool_id")).map(String::as_str),
+                    &text,
+                    is_error,
+                )
             }
             "error" => {
                 let warning = s("severity") == "warning";

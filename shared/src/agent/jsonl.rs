@@ -230,6 +230,32 @@ pub fn too_long_entries(agent: &str, pieces: Vec<String>, first: bool, ends: boo
     out
 }
 
+/// A `tool_use` entry: `summary` for people, the input kept in `data` while it is at most
+/// [`MAX_DATA_TEXT`] of JSON (then its start, as text, with `input_truncated`).
+pub fn tool_use(id: &str, name: &str, summary: String, input: &Value) -> Parsed {
+    let (input, truncated) = bounded(input);
+    let mut data = json!({ "event": "tool_use", "id": id, "name": name, "input": input });
+    if truncated {
+        data["input_truncated"] = json!(true);
+    }
+    Parsed { kind: LogKind::ToolUse, text: summary, data: Some(data) }
+}
+
+/// A `tool_result` entry: a folded preview of `output` as its text, the output itself (at
+/// most [`MAX_DATA_TEXT`], `content_truncated` beyond) and its size in `data`.
+pub fn tool_result(id: &str, tool: Option<&str>, output: &str, is_error: bool) -> Parsed {
+    let (preview, folded) = fold(output);
+    let (kept, clipped) = clip(output, MAX_DATA_TEXT);
+    let mut data = json!({
+        "event": "tool_result", "tool_use_id": id, "tool_name": tool, "is_error": is_error,
+        "content": kept, "bytes": output.len(), "lines": output.lines().count(), "folded": folded,
+    });
+    if clipped {
+        data["content_truncated"] = json!(true);
+    }
+    Parsed { kind: LogKind::ToolResult, text: preview, data: Some(data) }
+}
+
 /// A raw entry: output kept verbatim. `kind` is the line's `type`, when it had one.
 pub fn raw(text: String, kind: Option<&str>, truncated: bool) -> Parsed {
     let mut data = json!({ "event": "raw" });
