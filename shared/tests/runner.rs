@@ -10,7 +10,8 @@ use serde_json::json;
 use taskyard_core::events::Bus;
 use taskyard_core::logs::LogFollower;
 use taskyard_core::model::*;
-use taskyard_core::runner::{RunError, Runner, RunnerConfig, process};
+use taskyard_core::runner::process::{self, Boundary};
+use taskyard_core::runner::{RunError, Runner, RunnerConfig};
 use taskyard_core::store::{PgStore, SqliteStore, Store};
 use taskyard_test_support::pg::TestDatabase;
 
@@ -44,10 +45,15 @@ fn init_repo(dir: &Path) -> PathBuf {
 }
 
 async fn fixture<S: Store>(store: S) -> Fixture<S> {
+    fixture_with(store, Boundary::Auto).await
+}
+
+async fn fixture_with<S: Store>(store: S, boundary: Boundary) -> Fixture<S> {
     let dirs = tempfile::tempdir().expect("tempdir");
     let repo = init_repo(dirs.path());
     let mut config = RunnerConfig::new(dirs.path().join("data"));
     config.stop_signals = Some(vec![(Signal::SIGTERM, Duration::from_secs(2))]);
+    config.boundary = boundary;
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), config);
     let project = store
         .create_project(NewProject {
@@ -63,9 +69,13 @@ async fn fixture<S: Store>(store: S) -> Fixture<S> {
 }
 
 async fn sqlite_fixture() -> Fixture<SqliteStore> {
+    sqlite_fixture_with(Boundary::Auto).await
+}
+
+async fn sqlite_fixture_with(boundary: Boundary) -> Fixture<SqliteStore> {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("t.db")).await.expect("sqlite");
-    let mut f = fixture(store).await;
+    let mut f = fixture_with(store, boundary).await;
     f._dirs.push(dir);
     f
 }
@@ -253,21 +263,51 @@ async fn bad_agent_settings_are_refused_before_a_run_is_stored() {
     assert!(f.runner.store().list_runs(task.id).await.expect("runs").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stop_ends_every_process_of_the_run_even_those_that_left_the_group() {
-    let f = sqlite_fixture().await;
+/// A live process whose command line is `cmdline` (arguments joined by NUL), of the run
+/// `run` when given. Pids the agent prints are no use here: inside a PID namespace they are
+/// the namespace's own.
+fn find_process(run: Option<&str>, cmdline: &str) -> Option<i32> {
+    let wanted: Vec<u8> = cmdline.split(' ').flat_map(|a| a.bytes().chain([0])).collect();
+    let candidates: Vec<i32> = match run {
+        Some(run) => process::run_processes(run, None),
+        None => std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+    };
+    candidates
+        .into_iter()
+        .find(|pid| alive(*pid) && std::fs::read(format!("/proc/{pid}/cmdline")).ok() == Some(wanted.clone()))
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+}
+
+/// Polls for a process (no log line can tell its pid).
+async fn wait_for_process(run: Option<&str>, cmdline: &str) -> i32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(pid) = find_process(run, cmdline) {
+            return pid;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "`{cmdline}` never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn stop_ends_every_process_of_the_run_even_those_that_left_the_group(boundary: Boundary) {
+    let f = sqlite_fixture_with(boundary).await;
     // One child stays in the group, one starts its own session (as agent tools do).
-    let script = "sleep 300 & echo \"child $!\"; setsid sh -c 'echo \"escaped $$\"; exec sleep 301' & \
+    let script = "sleep 300 & echo child; setsid sh -c 'echo escaped; exec sleep 301' & \
                   trap 'echo ignoring TERM' TERM; while true; do sleep 1; done";
     let task = f.task("stubborn", json!(script)).await;
     let run = f.runner.start(task.id).await.expect("start");
-    let child = f.wait_for_line(run.id, |l| l.starts_with("child ")).await;
-    let escaped = f.wait_for_line(run.id, |l| l.starts_with("escaped ")).await;
-    let pids: Vec<i32> = [child, escaped]
-        .iter()
-        .map(|l| l.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("pid"))
-        .collect();
-    assert!(pids.iter().all(|p| Path::new(&format!("/proc/{p}")).exists()));
+    f.wait_for_line(run.id, |l| l == "child").await;
+    f.wait_for_line(run.id, |l| l == "escaped").await;
+    let id = run.id.to_string();
+    let pids =
+        [wait_for_process(Some(&id), "sleep 300").await, wait_for_process(Some(&id), "sleep 301").await];
     let other = f.task("second run", json!("true")).await;
     assert!(f.runner.active_runs() >= 1);
 
@@ -275,15 +315,9 @@ async fn stop_ends_every_process_of_the_run_even_those_that_left_the_group() {
     let run = f.runner.wait(run.id).await.expect("wait");
     assert_eq!(run.status, RunStatus::Cancelled);
     assert_eq!(run.error.as_deref(), Some("stopped on request"));
-    assert!(
-        process::run_processes(&run.id.to_string(), run.pid.map(|p| p as i32)).is_empty(),
-        "nothing of the run survives"
-    );
+    assert!(process::run_processes(&id, run.pid.map(|p| p as i32)).is_empty(), "nothing of the run survives");
     for pid in pids {
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false);
-        assert!(!alive, "process {pid} survived the stop");
+        assert!(!alive(pid), "process {pid} survived the stop");
     }
     assert_eq!(f.runner.store().get_task(task.id).await.expect("task").status, TaskStatus::Cancelled);
     let again = f.runner.stop(run.id).await;
@@ -295,17 +329,56 @@ async fn stop_ends_every_process_of_the_run_even_those_that_left_the_group() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_every_process_in_a_pid_namespace() {
+    stop_ends_every_process_of_the_run_even_those_that_left_the_group(Boundary::PidNamespace).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_every_process_by_group_marker_and_descent() {
+    stop_ends_every_process_of_the_run_even_those_that_left_the_group(Boundary::ProcessGroup).await;
+}
+
+/// A process that clears its environment, leaves the group and loses its parent is out of
+/// the sweep's reach: only the PID namespace ends it.
+async fn a_detached_process_without_the_marker(boundary: Boundary, n: u32) -> bool {
+    let f = sqlite_fixture_with(boundary).await;
+    let script = format!(
+        "env -i /bin/sh -c '/usr/bin/setsid /bin/sleep {n} </dev/null >/dev/null 2>&1 &'; echo launched; \
+         while true; do sleep 1; done"
+    );
+    let task = f.task("hide", json!(script)).await;
+    let run = f.runner.start(task.id).await.expect("start");
+    f.wait_for_line(run.id, |l| l == "launched").await;
+    let hidden = wait_for_process(None, &format!("/bin/sleep {n}")).await;
+    f.runner.stop(run.id).await.expect("stop");
+    let run = f.runner.wait(run.id).await.expect("wait");
+    assert_eq!(run.status, RunStatus::Cancelled);
+    let survived = alive(hidden);
+    if survived {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(hidden), Signal::SIGKILL);
+    }
+    survived
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pid_namespace_ends_even_processes_that_hid_from_the_sweep() {
+    assert!(!a_detached_process_without_the_marker(Boundary::PidNamespace, 987_654).await);
+    // Without the namespace the same process gets away: the reason the namespace is used
+    // wherever the machine allows it.
+    assert!(a_detached_process_without_the_marker(Boundary::ProcessGroup, 987_655).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_jobs_do_not_keep_a_finished_run_open() {
     let f = sqlite_fixture().await;
-    let task = f.task("daemon", json!("sleep 300 & echo \"bg $!\"; echo done")).await;
+    let task = f.task("daemon", json!("sleep 300 & echo started; echo done")).await;
     let run = f.runner.wait(f.runner.start(task.id).await.expect("start").id).await.expect("wait");
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
-    let logs = f.logs(run.id).await;
-    let pid: i32 =
-        texts(&logs, LogKind::Stdout)[0].split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("pid");
-    let alive =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
-    assert!(!alive, "the background job was ended with the run");
+    assert_eq!(texts(&f.logs(run.id).await, LogKind::Stdout), ["started", "done"]);
+    assert!(
+        process::run_processes(&run.id.to_string(), run.pid.map(|p| p as i32)).is_empty(),
+        "the background job was ended with the run"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
-//! The `command` adapter: any command line, its output kept as plain lines. For scripts and
-//! for agents Taskyard has no adapter for yet.
+//! The `custom` adapter: any command line, its output kept as plain lines. For scripts and
+//! for agents Taskyard has no adapter for yet. Tasks made before it had this name say
+//! `command`, which still selects it.
 //!
 //! Settings: `{"command": ["prog", "--flag", "{prompt}"], "env": {"NAME": "value"}}`, or a
 //! shell line `{"command": "make test && ./agent {prompt}"}` run by `sh -c`. The prompt is
@@ -18,7 +19,7 @@ use super::{
 use crate::model::LogKind;
 
 /// The adapter's name on tasks.
-pub const NAME: &str = "command";
+pub const NAME: &str = "custom";
 
 /// The placeholder replaced by the prompt.
 pub const PROMPT_PLACEHOLDER: &str = "{prompt}";
@@ -77,6 +78,10 @@ pub fn valid_env_name(name: &str) -> bool {
 impl Adapter for CommandAdapter {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Custom command"
     }
 
     fn command(&self, ctx: &RunContext) -> Result<CommandSpec, AgentError> {
@@ -143,6 +148,7 @@ mod tests {
             worktree: PathBuf::from("/w"),
             home: PathBuf::from("/h"),
             tmp: PathBuf::from("/t"),
+            env: Default::default(),
         }
     }
 
@@ -182,6 +188,12 @@ mod tests {
             let err = CommandAdapter.validate(&config).expect_err("must be refused").to_string();
             assert!(err.contains(needle), "{config}: {err}");
         }
+    }
+
+    #[test]
+    fn custom_is_the_name_and_command_still_works() {
+        assert_eq!(crate::agent::adapter("custom").expect("custom").name(), "custom");
+        assert_eq!(crate::agent::adapter("command").expect("alias").name(), "custom");
     }
 
     #[test]

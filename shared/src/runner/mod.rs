@@ -74,10 +74,17 @@ pub struct RunnerConfig {
     pub agent_path: String,
     /// Replaces every adapter's own stop signals (tests use short grace periods).
     pub stop_signals: Option<Vec<(Signal, Duration)>>,
+    /// Variables every agent gets on top of the base environment: the resolved credentials
+    /// and API settings. A task's own settings win over these.
+    pub agent_env: BTreeMap<String, String>,
+    /// What keeps a run's processes together (a PID namespace where possible).
+    pub boundary: process::Boundary,
 }
 
 impl RunnerConfig {
-    /// Defaults under `data_dir`; agents get this process's `PATH`.
+    /// Defaults under `data_dir`; agents get this process's `PATH` and the credential and
+    /// API variables adapters name ([`agent::passthrough_env`]), nothing else of its
+    /// environment.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -86,6 +93,8 @@ impl RunnerConfig {
             drain_timeout: Duration::from_secs(2),
             agent_path: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             stop_signals: None,
+            agent_env: agent::passthrough_env(std::env::vars()),
+            boundary: process::Boundary::default(),
         }
     }
 
@@ -93,8 +102,11 @@ impl RunnerConfig {
         self.data_dir.join("worktrees").join(task.to_string())
     }
 
-    fn home_dir(&self, task: TaskId) -> PathBuf {
-        self.data_dir.join("homes").join(task.to_string())
+    /// The agent CLI's private home (its config, sessions and caches) for one run. Per run,
+    /// so no two runs — of one user or of different users — ever share a CLI's state or
+    /// credentials; a follow-up gets the session it resumes carried over by its adapter.
+    pub fn home_dir(&self, run: RunId) -> PathBuf {
+        self.data_dir.join("homes").join(run.to_string())
     }
 
     fn tmp_dir(&self, run: RunId) -> PathBuf {
@@ -112,6 +124,8 @@ struct Inner<S: Store> {
     store: S,
     bus: Arc<Bus>,
     config: RunnerConfig,
+    /// How to make a PID namespace on this machine, found once, on the first run.
+    pid_namespace: tokio::sync::OnceCell<Option<process::PidNamespace>>,
     active: Mutex<HashMap<RunId, Active>>,
     repo_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -136,7 +150,14 @@ impl<S: Store> std::fmt::Debug for Runner<S> {
 impl<S: Store> Runner<S> {
     /// A runner over `store`, announcing on `bus`.
     pub fn new(store: S, bus: Arc<Bus>, config: RunnerConfig) -> Self {
-        let inner = Inner { store, bus, config, active: Mutex::default(), repo_locks: Mutex::default() };
+        let inner = Inner {
+            store,
+            bus,
+            config,
+            pid_namespace: tokio::sync::OnceCell::new(),
+            active: Mutex::default(),
+            repo_locks: Mutex::default(),
+        };
         Self { inner: Arc::new(inner) }
     }
 
@@ -199,7 +220,7 @@ impl<S: Store> Runner<S> {
     }
 
     async fn launch(&self, task: Task, kind: RunKind, prompt: String) -> Result<Run> {
-        let adapter = agent::adapter(&task.agent)?;
+        let adapter: Arc<dyn agent::Adapter> = Arc::from(agent::adapter(&task.agent)?);
         let config = agent_config(&task)?;
         adapter.validate(&config)?;
         let store = &self.inner.store;
@@ -291,7 +312,7 @@ impl<S: Store> Runner<S> {
         run: Run,
         task: Task,
         project: Project,
-        adapter: Box<dyn agent::Adapter>,
+        adapter: Arc<dyn agent::Adapter>,
         config: serde_json::Value,
         mut stop_rx: watch::Receiver<Option<StopCause>>,
     ) -> Run {
@@ -312,7 +333,7 @@ impl<S: Store> Runner<S> {
             cfg.batch,
             fatal_tx,
         );
-        let note = |text: String| PipeInput::Note(Parsed { kind: LogKind::System, text, data: None });
+        let note = note_entry;
         use pipeline::PipeInput;
 
         // Worktree and private directories.
@@ -326,18 +347,27 @@ impl<S: Store> Runner<S> {
                 return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
             }
         };
-        let previous_session = match run.kind {
-            RunKind::FollowUp => self.last_session(&task, run.id).await,
+        let home = cfg.home_dir(run.id);
+        let resume_session = match run.kind {
+            RunKind::FollowUp => {
+                let (session, said) = self.carry_session(&task, &run, adapter.clone(), &home).await;
+                if let Some(text) = said {
+                    let _ = pipe.send(note(text)).await;
+                }
+                session
+            }
             RunKind::Start => None,
         };
+        let tmp = cfg.tmp_dir(run.id);
         let ctx = RunContext {
             prompt: run.prompt.clone(),
             kind: run.kind,
-            resume_session: previous_session,
+            resume_session,
             config,
             worktree: workspace.worktree.path.clone(),
-            home: cfg.home_dir(task.id),
-            tmp: cfg.tmp_dir(run.id),
+            env: self.base_environment(&task, &home, &tmp),
+            home,
+            tmp,
         };
         let spec = match adapter.command(&ctx) {
             Ok(spec) => spec,
@@ -350,20 +380,58 @@ impl<S: Store> Runner<S> {
                     .await;
             }
         };
-        let env = self.environment(&run, &task, &ctx, &spec.env);
+        let prepared = {
+            let (adapter, ctx) = (adapter.clone(), ctx.clone());
+            tokio::task::spawn_blocking(move || adapter.prepare_home(&ctx)).await
+        };
+        if let Err(e) = prepared.map_err(std::io::Error::other).and_then(|r| r) {
+            let msg = format!("could not prepare the agent's home: {e}");
+            let _ = pipe.send(note(msg.clone())).await;
+            drop(pipe);
+            let end = pipeline.await.ok();
+            return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
+        }
+        let mut env = ctx.env.clone();
+        env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Last, so no setting can remove the marker that lets a stop find every process.
+        env.insert(process::RUN_MARKER.into(), run.id.to_string());
+        let boundary = self.boundary().await;
         let _ = pipe
             .send(note(format!(
-                "starting `{}` on branch {} in {}",
+                "starting `{}` on branch {} in {}{}",
                 display_command(&spec.program, &spec.args),
                 workspace.worktree.branch,
-                workspace.worktree.path.display()
+                workspace.worktree.path.display(),
+                match boundary {
+                    Ok(Some(_)) => " (in its own PID namespace)",
+                    _ => "",
+                }
+            )))
+            .await;
+        // The person's message, in the log, so a task's runs read as one conversation.
+        let _ = pipe
+            .send(PipeInput::Note(Parsed::new(
+                LogKind::System,
+                run.prompt.clone(),
+                serde_json::json!({ "event": "prompt", "run_kind": run.kind.as_str() }),
             )))
             .await;
 
-        let mut child = match process::spawn(&spec, &env, &workspace.worktree.path) {
+        let path = env.get("PATH").cloned().unwrap_or_default();
+        let spawned = match &boundary {
+            Ok(Some(ns)) => ns
+                .wrap(&spec, &path)
+                .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
+            Ok(None) => process::spawn(&spec, &env, &workspace.worktree.path),
+            Err(e) => Err(std::io::Error::other(e.clone())),
+        };
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                let msg = process::spawn_error(&spec.program, &e);
+                let msg = match boundary {
+                    Err(e) => e,
+                    Ok(_) => process::spawn_error(&spec.program, &e),
+                };
                 let _ = pipe
                     .send(PipeInput::Note(Parsed { kind: LogKind::Error, text: msg.clone(), data: None }))
                     .await;
@@ -492,22 +560,15 @@ impl<S: Store> Runner<S> {
         };
         let mut outcome = end.parser.outcome(exit);
         match cause {
-            Some(StopCause::Failure(reason)) => {
-                outcome = agent::Outcome { status: RunStatus::Failed, error: Some(reason) };
-            }
+            Some(StopCause::Failure(reason)) => outcome = agent::Outcome::failed(reason),
             Some(StopCause::Shutdown) => {
-                outcome = agent::Outcome {
-                    status: RunStatus::Interrupted,
-                    error: Some("the server shut down during the run".into()),
-                };
+                outcome =
+                    agent::Outcome::ended(RunStatus::Interrupted, "the server shut down during the run");
             }
             Some(StopCause::Requested) | None => {}
         }
         if let Some(e) = &end.error {
-            outcome = agent::Outcome {
-                status: RunStatus::Failed,
-                error: Some(format!("could not store the run's log: {e}")),
-            };
+            outcome = agent::Outcome::failed(format!("could not store the run's log: {e}"));
         }
 
         // Leftovers are committed so the diff, a merge or a follow-up sees all the work.
@@ -515,6 +576,7 @@ impl<S: Store> Runner<S> {
             exit_code: exit.code.map(i64::from),
             error: outcome.error.clone(),
             session_id: end.parser.session_id(),
+            retry_at: outcome.retry_at,
             ..Default::default()
         };
         let mut seq = end.last_seq;
@@ -539,7 +601,94 @@ impl<S: Store> Runner<S> {
             }
         }
         let _ = tokio::fs::remove_dir_all(&ctx.tmp).await;
+        if finished.session_id.is_some() {
+            self.prune_homes(&task, run.id).await;
+        }
         self.finish(&run, &task, outcome.status, finished, Some(seq)).await
+    }
+
+    /// For a follow-up: the session of the task's latest run that recorded one, carried
+    /// into this run's fresh home by the adapter. Returns the session to resume (none when
+    /// there is nothing to resume) and a note for the log.
+    async fn carry_session(
+        &self,
+        task: &Task,
+        run: &Run,
+        adapter: Arc<dyn agent::Adapter>,
+        home: &Path,
+    ) -> (Option<String>, Option<String>) {
+        let runs = self.inner.store.list_runs(task.id).await.unwrap_or_default();
+        let Some((from, session)) =
+            runs.into_iter().rev().filter(|r| r.id != run.id).find_map(|r| Some((r.id, r.session_id?)))
+        else {
+            // Adapters of known CLIs have sessions; say why this one starts afresh.
+            let note = adapter.cli().map(|_| "no earlier agent session to resume: starting a new one".into());
+            return (None, note);
+        };
+        let from_home = self.inner.config.home_dir(from);
+        let carried = {
+            let (to, id) = (home.to_path_buf(), session.clone());
+            tokio::task::spawn_blocking(move || adapter.carry_session(&from_home, &to, &id)).await
+        };
+        match carried {
+            Ok(Ok(true)) => (Some(session.clone()), Some(format!("resuming agent session {session}"))),
+            Ok(Ok(false)) => (
+                None,
+                Some(format!("the files of agent session {session} were not found: starting a new session")),
+            ),
+            Ok(Err(e)) => (
+                None,
+                Some(format!("could not carry agent session {session} over ({e}): starting a new session")),
+            ),
+            Err(e) => (None, Some(format!("could not carry the agent session over: {e}"))),
+        }
+    }
+
+    /// Removes the homes of a task's earlier runs once a later run holds the session: only
+    /// the latest session is ever resumed, so the homes stay one per task at rest.
+    async fn prune_homes(&self, task: &Task, current: RunId) {
+        let Ok(runs) = self.inner.store.list_runs(task.id).await else { return };
+        for r in runs.into_iter().filter(|r| r.id != current && r.status.is_terminal()) {
+            let home = self.inner.config.home_dir(r.id);
+            if tokio::fs::try_exists(&home).await.unwrap_or(false)
+                && let Err(e) = tokio::fs::remove_dir_all(&home).await
+            {
+                tracing::warn!(run = %r.id, error = %e, "could not remove an old agent home");
+            }
+        }
+    }
+
+    /// The PID namespace runs start in, if the configured boundary uses one; an error when a
+    /// namespace is required and this machine cannot make one.
+    async fn boundary(&self) -> std::result::Result<Option<process::PidNamespace>, String> {
+        let cfg = &self.inner.config;
+        if cfg.boundary == process::Boundary::ProcessGroup {
+            return Ok(None);
+        }
+        let path = cfg.agent_path.clone();
+        let ns = self
+            .inner
+            .pid_namespace
+            .get_or_init(|| async move {
+                let ns = tokio::task::spawn_blocking(move || process::PidNamespace::probe(&path)).await.ok().flatten();
+                if ns.is_none() {
+                    tracing::warn!(
+                        "no PID namespace can be made here (unshare missing or namespaces not allowed); runs are \
+                         kept together by their process group and the run marker only"
+                    );
+                }
+                ns
+            })
+            .await
+            .clone();
+        match (ns, cfg.boundary) {
+            (None, process::Boundary::PidNamespace) => Err(
+                "this machine cannot make a PID namespace for the run (unshare is missing or namespaces are not \
+                 allowed), and the runner requires one"
+                    .into(),
+            ),
+            (ns, _) => Ok(ns),
+        }
     }
 
     async fn stop_process(
@@ -563,7 +712,7 @@ impl<S: Store> Runner<S> {
     async fn prepare_workspace(&self, run: &Run, task: &Task, project: &Project) -> Result<Workspace> {
         let cfg = &self.inner.config;
         let path = cfg.worktree_dir(task.id);
-        for dir in [cfg.home_dir(task.id), cfg.tmp_dir(run.id)] {
+        for dir in [cfg.home_dir(run.id), cfg.tmp_dir(run.id)] {
             tokio::fs::create_dir_all(&dir)
                 .await
                 .map_err(|e| RunError::Conflict(format!("cannot create {}: {e}", dir.display())))?;
@@ -634,38 +783,20 @@ impl<S: Store> Runner<S> {
         })
     }
 
-    async fn last_session(&self, task: &Task, current: RunId) -> Option<String> {
-        let runs = self.inner.store.list_runs(task.id).await.ok()?;
-        runs.into_iter().rev().filter(|r| r.id != current).find_map(|r| r.session_id)
-    }
-
     fn repo_lock(&self, repo: &Path) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.inner.repo_locks.lock().unwrap_or_else(PoisonError::into_inner);
         locks.entry(repo.to_path_buf()).or_default().clone()
     }
 
-    /// The agent's whole environment: a small base, the run marker, then the adapter's.
-    fn environment(
-        &self,
-        run: &Run,
-        task: &Task,
-        ctx: &RunContext,
-        extra: &BTreeMap<String, String>,
-    ) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::new();
-        env.insert("PATH".into(), self.inner.config.agent_path.clone());
-        env.insert("HOME".into(), ctx.home.display().to_string());
-        env.insert("TMPDIR".into(), ctx.tmp.display().to_string());
-        env.insert("LANG".into(), "C.UTF-8".into());
-        env.insert("TERM".into(), "dumb".into());
-        env.insert("NO_COLOR".into(), "1".into());
+    /// What every agent process of a run gets before its adapter adds its own variables: a
+    /// small base, the task, a git identity, and the credentials Taskyard passes.
+    fn base_environment(&self, task: &Task, home: &Path, tmp: &Path) -> BTreeMap<String, String> {
+        let mut env = process::base_env(&self.inner.config.agent_path, home, tmp);
         env.insert("TASKYARD_TASK_ID".into(), task.id.to_string());
         for (k, v) in git_identity() {
             env.insert(k.into(), v);
         }
-        env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        // Last, so no setting can remove the marker that lets a stop find every process.
-        env.insert(process::RUN_MARKER.into(), run.id.to_string());
+        env.extend(self.inner.config.agent_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
     }
 
@@ -749,6 +880,7 @@ impl<S: Store> Runner<S> {
         let column = match stored.status {
             RunStatus::Succeeded => TaskStatus::InReview,
             RunStatus::Cancelled => TaskStatus::Cancelled,
+            s if s.is_waiting() => TaskStatus::Waiting,
             _ => TaskStatus::Failed,
         };
         if let Ok(task) = store
@@ -785,6 +917,10 @@ struct DiffStats {
     files_changed: i64,
     insertions: i64,
     deletions: i64,
+}
+
+fn note_entry(text: String) -> pipeline::PipeInput {
+    pipeline::PipeInput::Note(Parsed { kind: LogKind::System, text, data: None })
 }
 
 fn fail(error: String) -> RunFinished {

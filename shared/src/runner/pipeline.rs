@@ -168,6 +168,10 @@ async fn batch(
             PipeInput::Note(parsed) => pending.push(entry(parsed, Utc::now())),
         }
     }
+    // Whatever the parser still held back (a cut line whose end never came) is kept too.
+    for parsed in parser.finish() {
+        pending.push(entry(parsed, Utc::now()));
+    }
     pending.flush().await;
     (parser, seq)
 }

@@ -1,14 +1,18 @@
 //! Agent processes: spawning one in its own process group with an explicit environment,
 //! signalling the group, and sweeping every process that belongs to a run.
 //!
-//! A run's processes are found three ways, so that a stop leaves nothing behind even when a
-//! tool left the process group (as the Bash tool of Claude Code does): the run's process
-//! group, the `TASKYARD_RUN_ID=<id>` marker every run process inherits in its environment,
-//! and descent from either (through `/proc`).
+//! Two boundaries keep a run's processes together. Where the machine allows it, the agent
+//! starts in a PID namespace of its own (`unshare`, see [`PidNamespace`]): when the agent
+//! ends, the kernel ends every process inside, whatever group, session or environment it
+//! chose. Everywhere, a run's processes are also found three ways, so a stop leaves nothing
+//! behind even when a tool left the process group (as the Bash tool of Claude Code does):
+//! the run's process group, the `TASKYARD_RUN_ID=<id>` marker every run process inherits in
+//! its environment, and descent from either (through `/proc`). Only the namespace catches a
+//! process that both cleared its environment and lost its parent.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -20,6 +24,116 @@ use crate::agent::CommandSpec;
 
 /// The environment variable that marks every process of a run.
 pub const RUN_MARKER: &str = "TASKYARD_RUN_ID";
+
+/// What keeps a run's processes together, so that a stop (and the end of a run) reaches all
+/// of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Boundary {
+    /// A PID namespace where this machine allows one, else the process group and the sweep.
+    #[default]
+    Auto,
+    /// Always a PID namespace: a run fails to start when none can be made.
+    PidNamespace,
+    /// The process group, the run marker and descent only.
+    ProcessGroup,
+}
+
+/// How to start an agent in a PID namespace of its own, with `unshare` (util-linux): the
+/// agent becomes the namespace's first process, and when it exits the kernel kills every
+/// process left inside. `--kill-child` ends the agent if `unshare` itself is killed, and
+/// `--mount-proc` gives the namespace its own `/proc`, so the agent's view of processes
+/// matches the pids it sees.
+///
+/// The agent as a namespace's first process only receives the signals it handles (SIGKILL
+/// aside): a CLI that handles SIGINT (Claude Code, Codex) stops cleanly as before, one that
+/// does not is killed after the stop's grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PidNamespace {
+    unshare: PathBuf,
+    args: Vec<String>,
+}
+
+impl PidNamespace {
+    /// Finds `unshare` on `path` and the arguments that work on this machine: with the
+    /// privilege to make namespaces (root), a PID and mount namespace; without it, inside a
+    /// user namespace mapped to the current user. `None` when neither works (no `unshare`,
+    /// or namespaces are not allowed, as in many containers). Blocking: it runs
+    /// `unshare … true`.
+    pub fn probe(path: &str) -> Option<Self> {
+        let unshare = find_program("unshare", path).ok()?;
+        let base = ["--pid", "--fork", "--kill-child", "--mount-proc"];
+        let variants: [&[&str]; 2] = [&[], &["--user", "--map-current-user"]];
+        for extra in variants {
+            let args: Vec<String> = extra.iter().chain(base.iter()).map(|a| a.to_string()).collect();
+            let ok = std::process::Command::new(&unshare)
+                .args(&args)
+                .arg("true")
+                .env_clear()
+                .env("PATH", path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return Some(Self { unshare, args });
+            }
+        }
+        None
+    }
+
+    /// `spec` run inside a namespace of its own. The program is looked up on `path` first,
+    /// so a missing program is reported as such rather than by `unshare`.
+    pub fn wrap(&self, spec: &CommandSpec, path: &str) -> io::Result<CommandSpec> {
+        let program = find_program(&spec.program, path).map_err(|problem| {
+            let kind = if problem.contains("not an executable") {
+                io::ErrorKind::PermissionDenied
+            } else {
+                io::ErrorKind::NotFound
+            };
+            io::Error::new(kind, problem)
+        })?;
+        let mut args = self.args.clone();
+        args.push("--".into());
+        args.push(program.display().to_string());
+        args.extend(spec.args.iter().cloned());
+        Ok(CommandSpec { program: self.unshare.display().to_string(), args, env: spec.env.clone() })
+    }
+}
+
+/// The executable `program` names: a path as it is, a bare name looked up in `path`.
+pub fn find_program(program: &str, path: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable =
+        |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return match executable(&p) {
+            Ok(true) => Ok(p),
+            Ok(false) => Err(format!("{program} is not an executable file")),
+            Err(e) => Err(format!("{program}: {e}")),
+        };
+    }
+    path.split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| executable(p).unwrap_or(false))
+        .ok_or_else(|| format!("`{program}` was not found on the agents' PATH"))
+}
+
+/// The variables every agent process starts from: `PATH`, its private `HOME` and `TMPDIR`,
+/// a UTF-8 locale, and a terminal that asks for no colours.
+pub fn base_env(path: &str, home: &Path, tmp: &Path) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("PATH".to_owned(), path.to_owned()),
+        ("HOME".to_owned(), home.display().to_string()),
+        ("TMPDIR".to_owned(), tmp.display().to_string()),
+        ("LANG".to_owned(), "C.UTF-8".to_owned()),
+        ("TERM".to_owned(), "dumb".to_owned()),
+        ("NO_COLOR".to_owned(), "1".to_owned()),
+    ])
+}
 
 /// Starts `spec` in `cwd` as the leader of a new process group, with exactly `env` as its
 /// environment, stdin closed and stdout/stderr piped.

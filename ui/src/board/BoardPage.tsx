@@ -22,13 +22,11 @@ import {
   type DropTarget,
 } from './dnd.ts';
 import { matches } from './filter.ts';
+import { trackPointerDrag } from './pointerDrag.ts';
 import { isSamePlace } from './positions.ts';
 import type { CardHandlers } from './TaskCard.tsx';
 import { TaskForm } from './TaskForm.tsx';
 import { useBoard } from './useBoard.ts';
-
-/** Pixels a pressed pointer must travel before a press becomes a drag. */
-const DRAG_THRESHOLD = 5;
 
 interface Moving {
   taskId: string;
@@ -43,23 +41,6 @@ interface Moving {
 }
 
 type DialogState = { kind: 'new' } | { kind: 'edit'; task: Task } | { kind: 'help' } | null;
-
-/** The column and the spot in it under a point on the screen. */
-function hitTest(x: number, y: number, movingId: string): DropTarget | null {
-  for (const section of document.querySelectorAll<HTMLElement>('[data-column]')) {
-    const box = section.getBoundingClientRect();
-    if (x < box.left || x > box.right || y < box.top || y > box.bottom) continue;
-    const status = section.dataset['column'] as TaskStatus;
-    for (const card of section.querySelectorAll<HTMLElement>('[data-card-id]')) {
-      const id = card.dataset['cardId'];
-      if (!id || id === movingId) continue;
-      const rect = card.getBoundingClientRect();
-      if (y < rect.top + rect.height / 2) return { status, beforeId: id };
-    }
-    return { status, beforeId: null };
-  }
-  return null;
-}
 
 export function BoardPage({ projectId }: { projectId: string }) {
   const board = useBoard(projectId);
@@ -132,58 +113,22 @@ export function BoardPage({ projectId }: { projectId: string }) {
       },
       onPointerDown: (event: PointerEvent<HTMLElement>, task) => {
         if (event.button !== 0 || latest.current.moving) return;
-        const card = event.currentTarget;
-        const start = { x: event.clientX, y: event.clientY };
-        let dragging = false;
-        let target: DropTarget | null = null;
-        const onMove = (e: globalThis.PointerEvent) => {
-          if (!dragging) {
-            if (Math.hypot(e.clientX - start.x, e.clientY - start.y) < DRAG_THRESHOLD) return;
-            dragging = true;
-            const box = card.getBoundingClientRect();
-            document.body.classList.add('is-dragging');
-            setMoving({
-              taskId: task.id,
-              mode: 'pointer',
-              target: null,
-              x: e.clientX,
-              y: e.clientY,
-              offsetX: start.x - box.left,
-              offsetY: start.y - box.top,
-              width: box.width,
-            });
-          }
-          target = hitTest(e.clientX, e.clientY, task.id);
-          setMoving((m) => (m ? { ...m, x: e.clientX, y: e.clientY, target } : m));
-        };
-        const finish = (drop: boolean) => () => {
-          window.removeEventListener('pointermove', onMove);
-          window.removeEventListener('pointerup', onUp);
-          window.removeEventListener('pointercancel', onCancel);
-          window.removeEventListener('keydown', onEscape, true);
-          document.body.classList.remove('is-dragging');
-          if (!dragging) return;
-          // The click that ends a drag is not a click on the card.
-          suppressClick.current = true;
-          setTimeout(() => {
-            suppressClick.current = false;
-          }, 0);
-          if (drop) commit(task.id, target);
-          else setMoving(null);
-        };
-        const onUp = finish(true);
-        const onCancel = finish(false);
-        const onEscape = (e: globalThis.KeyboardEvent) => {
-          if (e.key !== 'Escape' || !dragging) return;
-          e.preventDefault();
-          e.stopPropagation();
-          target = null;
-          onCancel();
-        };
-        window.addEventListener('pointermove', onMove);
-        window.addEventListener('pointerup', onUp);
-        window.addEventListener('pointercancel', onCancel);
-        window.addEventListener('keydown', onEscape, true);
+        trackPointerDrag(event, task.id, {
+          onStart: (start) => {
+            setMoving({ taskId: task.id, mode: 'pointer', target: null, ...start });
+          },
+          onMove: (x, y, target) => {
+            setMoving((m) => (m ? { ...m, x, y, target } : m));
+          },
+          onEnd: (target) => {
+            // The click that ends a drag is not a click on the card.
+            suppressClick.current = true;
+            setTimeout(() => {
+              suppressClick.current = false;
+            }, 0);
+            commit(task.id, target);
+          },
+        });
       },
       onKeyDown: (event: KeyboardEvent<HTMLElement>, task) => {
         const { view: currentView, moving: current } = latest.current;
