@@ -37,6 +37,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the API's OpenAPI document.
     Openapi,
+    /// Show each agent CLI: found or not, version, the credential a run would use.
+    Agents {
+        /// Also run a tiny prompt with this agent and report ok / auth required / quota /
+        /// unreachable.
+        #[arg(long, value_name = "AGENT")]
+        test: Option<String>,
+    },
     /// Manage projects (git repositories).
     #[command(subcommand)]
     Project(ProjectCommand),
@@ -174,8 +181,8 @@ pub enum ProjectCommand {
 /// Task commands.
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
-    /// Add a task that runs a command (any agent CLI or script; `{prompt}` is replaced by the
-    /// description).
+    /// Add a task. With `--agent claude|codex|gemini` the agent works on the description;
+    /// with `--command` any command line runs (`{prompt}` is replaced by the description).
     Add {
         /// The project's id.
         #[arg(long)]
@@ -186,9 +193,15 @@ pub enum TaskCommand {
         /// What to do (the prompt).
         #[arg(long, default_value = "")]
         description: String,
-        /// The command line, run by `sh -c`.
+        /// The agent: claude, codex, gemini or custom.
+        #[arg(long, default_value = "custom")]
+        agent: String,
+        /// The agent's settings as JSON, e.g. '{"model": "sonnet", "max_turns": 20}'.
+        #[arg(long, value_name = "JSON")]
+        settings: Option<String>,
+        /// For `custom`: the command line, run by `sh -c`.
         #[arg(long)]
-        command: String,
+        command: Option<String>,
     },
     /// List a project's tasks.
     List {
@@ -231,6 +244,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         println!("{}", crate::http::openapi_json());
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Agents { test } = &cli.command {
+        let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+        return agents(&data_dir, test.as_deref()).await;
+    }
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let store = match Database::from_url(cli.database_url.as_deref(), &data_dir)? {
@@ -266,7 +283,9 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<Ex
 async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Result<ExitCode> {
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), RunnerConfig::new(data_dir));
     match command {
-        Command::Serve(_) | Command::Openapi => unreachable!("handled before the store is opened"),
+        Command::Serve(_) | Command::Openapi | Command::Agents { .. } => {
+            unreachable!("handled before the store is opened")
+        }
         Command::Project(ProjectCommand::Add { path, name }) => {
             let path = std::path::absolute(&path).unwrap_or(path);
             let project = projects::add_local(&store, &path, name, None).await?;
@@ -298,14 +317,23 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
                 println!("{}  {}  {} ({})", p.id, p.name, p.repo_path, p.default_branch);
             }
         }
-        Command::Task(TaskCommand::Add { project, title, description, command }) => {
+        Command::Task(TaskCommand::Add { project, title, description, agent, settings, command }) => {
+            let mut config: serde_json::Value = match settings {
+                Some(json) => serde_json::from_str(&json).context("--settings is not JSON")?,
+                None => serde_json::json!({}),
+            };
+            if let Some(command) = command {
+                config["command"] = serde_json::json!(command);
+            }
+            let adapter = taskyard_core::agent::adapter(&agent)?;
+            adapter.validate(&config)?;
             let task = store
                 .create_task(NewTask {
                     project_id: project,
                     title,
                     description,
-                    agent: "command".into(),
-                    agent_config: serde_json::json!({ "command": command }).to_string(),
+                    agent: adapter.name().to_owned(),
+                    agent_config: config.to_string(),
                 })
                 .await?;
             println!("{}  {}  [{}]", task.id, task.title, task.status);
@@ -360,6 +388,46 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
                 println!("{} files, +{} -{}", diff.files.len(), diff.insertions, diff.deletions);
             }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn agents(data_dir: &Path, test: Option<&str>) -> Result<ExitCode> {
+    use taskyard_core::agent::status;
+    let opts = status::StatusOptions::for_runner(&RunnerConfig::new(data_dir));
+    for agent in status::list(&opts).await {
+        match &agent.cli {
+            None => println!("{:<8} {:<14} runs any command line", agent.name, agent.display_name),
+            Some(cli) => {
+                let found = match (&cli.path, &cli.version) {
+                    (Some(path), Some(version)) => format!("{version} at {path}"),
+                    (Some(path), None) => format!("found at {path}"),
+                    _ => cli
+                        .problem
+                        .clone()
+                        .unwrap_or_else(|| format!("not found (npm package {})", cli.package)),
+                };
+                let credential = match &cli.credential {
+                    Some(c) => format!("{} {} from {}", c.variable, c.preview, c.source),
+                    None => format!("no credential (set one of {})", cli.credential_variables.join(", ")),
+                };
+                println!("{:<8} {:<14} {found}; {credential}", agent.name, agent.display_name);
+            }
+        }
+    }
+    if let Some(name) = test {
+        let report = status::test(name, &opts).await?;
+        println!(
+            "test {name}: {} — {} ({} ms)",
+            serde_json::to_string(&report.result)?.trim_matches('"'),
+            report.message,
+            report.duration_ms
+        );
+        return Ok(if report.result == status::TestResult::Ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,9 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{admin, auth as auth_routes, board, events, health, members, projects, runs, tasks, ui};
+use crate::routes::{
+    admin, agents, auth as auth_routes, board, events, health, members, projects, runs, tasks, ui,
+};
 
 pub mod access;
 pub mod audit;
@@ -163,6 +165,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::merge))
         .routes(routes!(runs::push))
         .routes(routes!(events::board_events))
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::test))
         .routes(routes!(members::list, members::add))
         .routes(routes!(members::remove))
         .routes(routes!(auth_routes::mode))

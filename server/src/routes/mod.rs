@@ -2,6 +2,7 @@
 //! table that wires them is `crate::http::api`.
 
 pub mod admin;
+pub mod agents;
 pub mod auth;
 pub mod board;
 pub mod events;

@@ -59,7 +59,7 @@ impl StatusOptions {
 }
 
 /// One adapter's status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AgentStatus {
     /// The adapter's name on tasks (`claude`, `custom`, …).
     pub name: &'static str,
@@ -72,7 +72,7 @@ pub struct AgentStatus {
 }
 
 /// Whether an adapter's CLI is there and what it would run with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CliStatus {
     /// The program as configured (a name looked up in `PATH`, or a path).
     pub program: String,
@@ -93,7 +93,7 @@ pub struct CliStatus {
 }
 
 /// A credential, shown without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CredentialStatus {
     /// The variable that holds it.
     pub variable: &'static str,
@@ -107,7 +107,7 @@ pub struct CredentialStatus {
 }
 
 /// The test action's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TestResult {
     /// The agent answered.
@@ -125,7 +125,7 @@ pub enum TestResult {
 }
 
 /// What the test action found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TestReport {
     /// The adapter.
     pub name: &'static str,
