@@ -430,27 +430,45 @@ step('continues a task with a follow-up, as one conversation', async () => {
 });
 
 step('renders a structured agent log', async () => {
-  // The Claude Code adapter is not in the server yet, so this feeds the log socket entries
-  // shaped like its output; everything else is the real page.
+  // Entries shaped as the Claude Code adapter writes them (without needing the CLI and an
+  // account): the log socket is fed these; everything else is the real page.
   const at = (seq, kind, text, data) => ({ run_id: 'r', seq, ts: new Date(Date.UTC(2026, 0, 1, 12, 0, seq)).toISOString(), kind, text, ...(data ? { data } : {}) });
   const listing = Array.from({ length: 30 }, (_, i) => `-rw-r--r-- 1 agent agent ${100 + i} Jan  1 12:00 file-${i}.txt`).join('\n');
   const entries = [
-    at(1, 'system', 'starting `claude -p …` on branch taskyard/write-a-greeting'),
-    at(2, 'init', 'session started', { model: 'claude-sonnet-4-5', tools: ['Bash', 'Read', 'Write', 'Edit'], session_id: '6f1c2a9e-1111-2222-3333-444455556666' }),
-    at(3, 'thinking', 'The task asks for a greeting in hello.txt. I should look at the repository first, then write the file.'),
-    at(4, 'assistant', "I'll look at the repository first."),
-    at(5, 'tool_use', 'Bash', { name: 'Bash', input: { command: 'ls -la', description: 'List the files' } }),
-    at(6, 'tool_result', listing, { content: listing, is_error: false }),
-    at(7, 'tool_use', 'Write', { name: 'Write', input: { file_path: 'hello.txt', content: 'Say hello in hello.txt\n' } }),
-    at(8, 'tool_result', 'File created successfully at: hello.txt', { content: 'File created successfully at: hello.txt' }),
-    at(9, 'tool_use', 'Bash', { name: 'Bash', input: { command: 'cat missing.txt' } }),
-    at(10, 'tool_result', 'cat: missing.txt: No such file or directory', { is_error: true }),
-    at(11, 'error', 'API overloaded; retrying in 2 s'),
-    at(12, 'assistant', 'Done: hello.txt now greets the reader.'),
-    at(13, 'result', 'Done: hello.txt now greets the reader.', {
+    at(1, 'system', 'starting `claude -p … --output-format stream-json` on branch taskyard/write-a-greeting'),
+    at(2, 'init', 'Claude Code 2.1.0 · model claude-sonnet-4-5 · 4 tools · default · session 6f1c2a9e', {
+      event: 'init',
+      version: '2.1.0',
+      model: 'claude-sonnet-4-5',
+      tools: ['Bash', 'Read', 'Write', 'Edit'],
+      permission_mode: 'default',
+      session_id: '6f1c2a9e-1111-2222-3333-444455556666',
+    }),
+    at(3, 'thinking', 'The task asks for a greeting in hello.txt. I should look at the repository first, then write the file.', { event: 'thinking' }),
+    at(4, 'assistant', "I'll look at the repository first.", { event: 'text' }),
+    at(5, 'tool_use', 'Bash: ls -la', { event: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'ls -la', description: 'List the files' } }),
+    at(6, 'tool_result', listing.split('\n').slice(0, 8).join('\n') + '\n… 22 more lines', {
+      event: 'tool_result', tool_use_id: 'toolu_1', tool_name: 'Bash', is_error: false, content: listing, lines: 30, folded: true,
+    }),
+    at(7, 'tool_use', 'Write hello.txt', { event: 'tool_use', id: 'toolu_2', name: 'Write', input: { file_path: 'hello.txt', content: 'Say hello in hello.txt\n' } }),
+    at(8, 'tool_result', 'File created successfully at: hello.txt', {
+      event: 'tool_result', tool_use_id: 'toolu_2', tool_name: 'Write', is_error: false, content: 'File created successfully at: hello.txt',
+    }),
+    at(9, 'tool_use', 'Task: check the greeting', { event: 'tool_use', id: 'toolu_3', name: 'Task', input: { description: 'check the greeting', prompt: 'Read hello.txt' } }),
+    at(10, 'assistant', 'hello.txt reads well.', { event: 'text', parent_tool_use_id: 'toolu_3' }),
+    at(11, 'tool_use', 'Bash: cat missing.txt', { event: 'tool_use', id: 'toolu_4', name: 'Bash', input: { command: 'cat missing.txt' } }),
+    at(12, 'tool_result', 'cat: missing.txt: No such file or directory', {
+      event: 'tool_result', tool_use_id: 'toolu_4', tool_name: 'Bash', is_error: true, content: 'cat: missing.txt: No such file or directory',
+    }),
+    at(13, 'system', 'API error (529), retrying in 2.0 s (attempt 1 of 10)', { event: 'api_retry', attempt: 1, max_retries: 10 }),
+    at(14, 'assistant', 'Done: hello.txt now greets the reader.', { event: 'text' }),
+    at(15, 'result', 'done in 4 turns · 18.2 s · $0.0421', {
+      event: 'result',
       subtype: 'success',
-      duration_ms: 18_234,
+      is_error: false,
+      result: 'Done: hello.txt now greets the reader.',
       num_turns: 4,
+      duration_ms: 18_234,
       total_cost_usd: 0.0421,
       usage: { input_tokens: 12_873, output_tokens: 842, cache_read_input_tokens: 9_000 },
     }),
@@ -464,7 +482,8 @@ step('renders a structured agent log', async () => {
     await log().getByText('Done: hello.txt now greets the reader.').first().waitFor();
     await log().getByText(/4 turns · \$0\.04 · 12,873 in · 842 out tokens · 9,000 cached/).waitFor();
     await log().locator('.log-tool-name', { hasText: 'Write' }).waitFor();
-    await log().getByText('Session started · claude-sonnet-4-5 · 4 tools · session 6f1c2a9e').waitFor();
+    await log().getByText('Session started · v2.1.0 · claude-sonnet-4-5 · 4 tools · default · session 6f1c2a9e').waitFor();
+    await log().locator('.log-nested', { hasText: 'hello.txt reads well.' }).waitFor();
     await screenshot(`log-structured-${theme}`);
     await page.getByRole('log').evaluate((element) => element.scrollTo({ top: 0 }));
     await page.getByRole('button', { name: /Jump to latest/ }).waitFor();

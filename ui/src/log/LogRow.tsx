@@ -4,11 +4,15 @@
  */
 import { memo } from 'react';
 import type { LogEntry } from '../api/types.ts';
-import { initFacts, isErrorResult, isLong, preview, resultFacts, toolCall, toolResult } from './format.ts';
+import { initFacts, isErrorResult, isLong, isNested, preview, resultFacts, resultText, toolCall, toolResult } from './format.ts';
 
 export const LogRow = memo(function LogRow({ entry }: { entry: LogEntry }) {
   return (
-    <li className={`log-row log-kind-${entry.kind}`} data-seq={entry.seq} title={`#${entry.seq} · ${entry.ts}`}>
+    <li
+      className={`log-row log-kind-${entry.kind}${isNested(entry) ? ' log-nested' : ''}`}
+      data-seq={entry.seq}
+      title={`#${entry.seq} · ${entry.ts}`}
+    >
       <Body entry={entry} />
     </li>
   );
@@ -44,26 +48,30 @@ function Body({ entry }: { entry: LogEntry }) {
       return <ToolUse entry={entry} />;
     case 'tool_result': {
       const result = toolResult(entry);
+      const label = `${result.tool ? `${result.tool} ` : ''}${result.isError ? 'error' : 'output'}`;
       return (
         <div className={result.isError ? 'log-result log-result-error' : 'log-result'}>
-          <Foldable text={result.text} className="log-output" label={result.isError ? 'Tool error' : 'Output'} />
+          <Foldable text={result.text} className="log-output" label={label} />
+          {result.cut && <p className="log-note">The output was cut short here.</p>}
         </div>
       );
     }
     case 'result': {
       const facts = resultFacts(entry);
       const failed = isErrorResult(entry);
+      const answer = resultText(entry);
       return (
         <div className="log-summary">
           <p className={failed ? 'log-cost log-cost-error' : 'log-cost'}>
-            <span aria-hidden="true">{failed ? '✗' : '✓'}</span> {facts.length ? facts.join(' · ') : 'Finished'}
+            <span aria-hidden="true">{failed ? '✗' : '✓'}</span> {facts.length ? facts.join(' · ') : entry.text || 'Finished'}
           </p>
-          {entry.text && (
+          {failed && facts.length > 0 && entry.text && <p className="log-error-text">{entry.text}</p>}
+          {answer && (
             <details className="log-fold">
               <summary>
                 <span className="log-fold-hint">Final answer</span>
               </summary>
-              <p className="log-prose">{entry.text}</p>
+              <p className="log-prose">{answer}</p>
             </details>
           )}
         </div>

@@ -40,7 +40,7 @@ describe('RunLog', () => {
         entry(4, { kind: 'assistant', text: 'I will add the file.' }),
         entry(5, { kind: 'tool_use', text: 'Bash', data: { name: 'Bash', input: { command: 'touch out.txt' } } }),
         entry(6, { kind: 'tool_result', text: 'x\n'.repeat(40) }),
-        entry(7, { kind: 'result', text: 'Done.', data: { total_cost_usd: 0.25, num_turns: 2 } }),
+        entry(7, { kind: 'result', text: 'done in 2 turns', data: { total_cost_usd: 0.25, num_turns: 2, result: 'Done.' } }),
         entry(8, { kind: 'error', text: 'rate limited' }),
       ],
     });

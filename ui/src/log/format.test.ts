@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { entry } from '../test/fixtures.ts';
-import { formatCost, formatDuration, initFacts, isLong, resultFacts, toolCall, toolResult } from './format.ts';
+import {
+  formatCost,
+  formatDuration,
+  initFacts,
+  isLong,
+  isNested,
+  resultFacts,
+  resultText,
+  toolCall,
+  toolResult,
+} from './format.ts';
 
 describe('log entry formatting', () => {
   it("reads a tool call's name, summary and input", () => {
@@ -25,8 +35,13 @@ describe('log entry formatting', () => {
     const result = toolResult(
       entry(1, { kind: 'tool_result', text: '', data: { content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }], is_error: true } }),
     );
-    expect(result).toEqual({ text: 'a\nb', isError: true });
-    expect(toolResult(entry(1, { kind: 'tool_result', text: 'plain' }))).toEqual({ text: 'plain', isError: false });
+    expect(result).toEqual({ text: 'a\nb', isError: true, tool: undefined, cut: false });
+    expect(toolResult(entry(1, { kind: 'tool_result', text: 'plain' }))).toEqual({
+      text: 'plain',
+      isError: false,
+      tool: undefined,
+      cut: false,
+    });
   });
 
   it('makes a cost and usage line of a result', () => {
@@ -52,6 +67,48 @@ describe('log entry formatting', () => {
       '2 tools',
       'session 01234567',
     ]);
+  });
+
+  describe("the Claude Code adapter's entries", () => {
+    it('drops the tool name its summaries start with', () => {
+      const call = toolCall(
+        entry(1, {
+          kind: 'tool_use',
+          text: 'Bash: cargo test…',
+          data: { event: 'tool_use', id: 'toolu_1', name: 'Bash', input: { command: 'cargo test\n  --all' } },
+        }),
+      );
+      expect(call.name).toBe('Bash');
+      expect(call.summary).toBe('cargo test…');
+      expect(toolCall(entry(1, { kind: 'tool_use', text: 'Write src/main.rs', data: { name: 'Write', input: {} } })).summary).toBe(
+        'src/main.rs',
+      );
+    });
+
+    it('shows the whole kept output of a result, not its folded preview', () => {
+      const result = toolResult(
+        entry(1, {
+          kind: 'tool_result',
+          text: 'line 1\n… 40 more lines',
+          data: { event: 'tool_result', tool_name: 'Bash', is_error: false, content: 'line 1\nline 2', content_truncated: true },
+        }),
+      );
+      expect(result).toEqual({ text: 'line 1\nline 2', isError: false, tool: 'Bash', cut: true });
+    });
+
+    it('reads the final answer and the session facts', () => {
+      const result = entry(1, { kind: 'result', text: 'done in 2 turns · 3.0 s · $0.0100', data: { result: 'All done.', num_turns: 2 } });
+      expect(resultText(result)).toBe('All done.');
+      expect(resultText(entry(1, { kind: 'result', data: { result: '' } }))).toBeUndefined();
+      expect(
+        initFacts(entry(1, { kind: 'init', data: { version: '2.1.0', model: 'm', tools: [], permission_mode: 'default', session_id: 's' } })),
+      ).toEqual(['v2.1.0', 'm', '0 tools', 'default', 'session s']);
+    });
+
+    it("knows a sub-agent's entries", () => {
+      expect(isNested(entry(1, { kind: 'assistant', data: { parent_tool_use_id: 'toolu_9' } }))).toBe(true);
+      expect(isNested(entry(1, { kind: 'assistant', data: { event: 'text' } }))).toBe(false);
+    });
   });
 
   it('folds long texts', () => {

@@ -55,21 +55,40 @@ export function toolCall(entry: LogEntry): ToolCall {
   const word = entry.text.split(/[\s:(]/, 1)[0] ?? '';
   const name = typeof tool === 'string' && tool ? tool : word !== '' ? word : 'tool';
   const input = pick(data, 'input', 'arguments', 'params');
-  const summaryValue = pick(data, 'summary', 'description');
+  const summaryValue = pick(data, 'summary');
   let summary = typeof summaryValue === 'string' ? summaryValue : entry.text;
-  if (!summary || summary === name) summary = oneLine(input);
-  return { name, summary, input: input === undefined ? undefined : asText(input) };
+  // Adapters write "Bash: cargo test" or "Write src/main.rs"; the name is shown already.
+  if (summary.startsWith(name)) summary = summary.slice(name.length).replace(/^[:\s]+/, '');
+  if (!summary) summary = oneLine(input);
+  return { name, summary, input: input === undefined || input === null ? undefined : asText(input) };
 }
 
 export interface ToolResult {
   text: string;
   isError: boolean;
+  /** The tool that answered, when the adapter says. */
+  tool: string | undefined;
+  /** The adapter kept only the start of the output. */
+  cut: boolean;
 }
 
 export function toolResult(entry: LogEntry): ToolResult {
   const data = dataOf(entry);
+  // `text` may be a folded preview; the whole output (as far as kept) is in `data`.
   const content = asText(pick(data, 'content', 'output', 'result'));
-  return { text: content ?? entry.text, isError: pick(data, 'is_error', 'error') === true };
+  const tool = pick(data, 'tool_name', 'name');
+  return {
+    text: content ?? entry.text,
+    isError: pick(data, 'is_error', 'error') === true,
+    tool: typeof tool === 'string' && tool ? tool : undefined,
+    cut: pick(data, 'content_truncated') === true,
+  };
+}
+
+/** The agent's final answer in a `result` entry, when it gives one apart from the summary. */
+export function resultText(entry: LogEntry): string | undefined {
+  const text = pick(dataOf(entry), 'result');
+  return typeof text === 'string' && text.trim() ? text : undefined;
 }
 
 /** The facts of a `result` entry (a finished agent turn), as short phrases. */
@@ -77,7 +96,7 @@ export function resultFacts(entry: LogEntry): string[] {
   const data = dataOf(entry);
   const facts: string[] = [];
   const subtype = pick(data, 'subtype');
-  if (typeof subtype === 'string') facts.push(subtype.replaceAll('_', ' '));
+  if (typeof subtype === 'string' && subtype) facts.push(subtype.replaceAll('_', ' '));
   const duration = asNumber(pick(data, 'duration_ms'));
   if (duration !== undefined) facts.push(formatDuration(duration));
   const turns = asNumber(pick(data, 'num_turns', 'turns'));
@@ -102,13 +121,22 @@ export function resultFacts(entry: LogEntry): string[] {
 export function initFacts(entry: LogEntry): string[] {
   const data = dataOf(entry);
   const facts: string[] = [];
+  const version = pick(data, 'version');
+  if (typeof version === 'string' && version) facts.push(`v${version}`);
   const model = pick(data, 'model');
   if (typeof model === 'string') facts.push(model);
   const tools = pick(data, 'tools');
   if (Array.isArray(tools)) facts.push(`${tools.length} tools`);
+  const mode = pick(data, 'permission_mode');
+  if (typeof mode === 'string' && mode) facts.push(mode);
   const session = pick(data, 'session_id');
   if (typeof session === 'string') facts.push(`session ${session.slice(0, 8)}`);
   return facts;
+}
+
+/** Whether the entry belongs to a sub-agent's work (a tool call's own conversation). */
+export function isNested(entry: LogEntry): boolean {
+  return typeof pick(dataOf(entry), 'parent_tool_use_id') === 'string';
 }
 
 export function isErrorResult(entry: LogEntry): boolean {
