@@ -411,6 +411,8 @@ async fn a_task_runs_to_a_merge_with_its_log_on_a_socket(s: Server) {
     assert_eq!(status, StatusCode::OK, "{merged}");
     assert_eq!(merged["outcome"]["kind"], "fast_forward", "{merged}");
     assert_eq!(git(&s.repo, &["show", "main:notes.txt"]), "please Write notes");
+    let (_, after) = s.get(&format!("/api/runs/{rid}/diff")).await;
+    assert_eq!(after["files"][0]["path"], "notes.txt", "a merged run can still be reviewed: {after}");
     let (_, board_now) = s.get(&format!("/api/projects/{pid}/board")).await;
     let done = board_now["columns"]
         .as_array()

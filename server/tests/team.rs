@@ -145,6 +145,7 @@ async fn owned(store: &AnyStore, owner: &User) -> Owned {
             kind: RunKind::Start,
             agent: "command".into(),
             prompt: "p".into(),
+            started_by: None,
         })
         .await
         .expect("run");

@@ -386,6 +386,103 @@ impl Redactor {
     }
 }
 
+/// The credential service of a server: the vault, and a redactor over every stored value that
+/// can be read (rebuilt whenever a value changes).
+pub struct Credentials {
+    vault: Vault,
+    redactor: std::sync::RwLock<std::sync::Arc<Redactor>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("vault", &self.vault).finish_non_exhaustive()
+    }
+}
+
+/// A run's credentials.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    /// Each key's winning value and where it came from.
+    pub values: BTreeMap<String, Resolved>,
+    /// Keys whose value could not be decrypted (their encryption key was removed).
+    pub unreadable: Vec<(Tier, String)>,
+}
+
+impl Credentials {
+    /// A service over a vault; call [`Credentials::reload`] before use.
+    pub fn new(vault: Vault) -> Self {
+        Self { vault, redactor: std::sync::RwLock::new(std::sync::Arc::new(Redactor::default())) }
+    }
+
+    /// The vault.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The redactor over every stored value (and the server's own credential variables).
+    pub fn redactor(&self) -> std::sync::Arc<Redactor> {
+        self.redactor.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Rebuilds the redactor from the store and `extra` (the server's own credential
+    /// variables). Returns how many stored values could not be decrypted.
+    pub async fn reload<S: crate::store::Store>(
+        &self,
+        store: &S,
+        extra: &BTreeMap<String, String>,
+    ) -> crate::store::Result<usize> {
+        let stored = store.all_credentials().await?;
+        let mut secrets: Vec<(String, Secret)> = Vec::new();
+        let mut unreadable = 0;
+        for c in stored {
+            match self.vault.decrypt(&c.value) {
+                Ok(v) => secrets.push((c.key, v)),
+                Err(_) => unreadable += 1,
+            }
+        }
+        secrets.extend(
+            extra.iter().filter(|(k, _)| is_secret_name(k)).map(|(k, v)| (k.clone(), Secret::new(v.clone()))),
+        );
+        let redactor = Redactor::new(secrets.iter().map(|(k, v)| (k.as_str(), v)));
+        *self.redactor.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            std::sync::Arc::new(redactor);
+        Ok(unreadable)
+    }
+
+    /// Resolves the credentials of a run of `project` started by `user`.
+    pub async fn resolve<S: crate::store::Store>(
+        &self,
+        store: &S,
+        project: crate::model::ProjectId,
+        user: Option<crate::model::UserId>,
+    ) -> crate::store::Result<Resolution> {
+        let mut unreadable = Vec::new();
+        let mut tier = |rows: Vec<StoredCredential>| -> Vec<TierValue> {
+            rows.into_iter()
+                .filter_map(|c| match self.vault.decrypt(&c.value) {
+                    Ok(value) => Some(TierValue { key: c.key, value, locked: c.locked }),
+                    Err(_) => {
+                        unreadable.push((c.tier, c.key));
+                        None
+                    }
+                })
+                .collect()
+        };
+        let global = tier(store.list_credentials(Tier::Global, uuid::Uuid::nil()).await?);
+        let user = match user {
+            Some(u) => tier(store.list_credentials(Tier::User, u.0).await?),
+            None => Vec::new(),
+        };
+        let project = tier(store.list_credentials(Tier::Project, project.0).await?);
+        Ok(Resolution { values: resolve(&global, &user, &project), unreadable })
+    }
+}
+
+/// Whether an environment variable's name says it holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    KNOWN_KEYS.contains(&name) || ["KEY", "TOKEN", "SECRET", "PASSWORD"].iter().any(|w| name.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

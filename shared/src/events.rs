@@ -19,6 +19,9 @@ const RUN_CHANNEL_CAPACITY: usize = 256;
 const BOARD_CHANNEL_CAPACITY: usize = 1024;
 
 /// Something on the board changed.
+// Events are made once per change and shared by the broadcast channel's slots; boxing the
+// larger variants would move the allocation, not save it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BoardEvent {

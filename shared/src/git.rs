@@ -547,6 +547,21 @@ pub fn diff(repo: &Path, base_branch: &str, branch: &str) -> Result<Diff> {
     collect_diff(&diff, base, head)
 }
 
+/// What changed from commit `base` to commit `head` (full ids): the diff of a finished run,
+/// which stays the same after its branch was merged or moved on.
+pub fn diff_commits(repo: &Path, base: &str, head: &str) -> Result<Diff> {
+    let repo = open_repo(repo)?;
+    let parse =
+        |id: &str| git2::Oid::from_str(id).map_err(|_| GitError::Git(format!("`{id}` is not a commit id")));
+    let (base, head) = (parse(base)?, parse(head)?);
+    let base_tree = repo.find_commit(base).and_then(|c| c.tree()).or_git()?;
+    let head_tree = repo.find_commit(head).and_then(|c| c.tree()).or_git()?;
+    let mut options = diff_options();
+    let mut diff = repo.diff_tree_to_tree(Some(&base_tree), Some(&head_tree), Some(&mut options)).or_git()?;
+    diff.find_similar(Some(DiffFindOptions::new().renames(true))).or_git()?;
+    collect_diff(&diff, base, head)
+}
+
 /// Like [`diff`], but against the worktree's working files, uncommitted and untracked (not
 /// ignored) files included: the live diff of a running task.
 pub fn diff_worktree(worktree: &Path, base_branch: &str) -> Result<Diff> {

@@ -251,6 +251,11 @@ pub struct Project {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Project settings (JSON): `{"claude_api_key": true}` lets Claude Code use
+    /// ANTHROPIC_API_KEY (API billing); by default it gets only CLAUDE_CODE_OAUTH_TOKEN.
+    #[serde(with = "json_text")]
+    #[schema(value_type = Object)]
+    pub profile: String,
 }
 
 impl Project {
@@ -449,6 +454,8 @@ pub struct Run {
     pub started_at: Option<DateTime<Utc>>,
     /// When it reached a terminal status.
     pub finished_at: Option<DateTime<Utc>>,
+    /// On a team server, the user who started it.
+    pub started_by: Option<UserId>,
 }
 
 /// What is needed to store a new run.
@@ -462,6 +469,8 @@ pub struct NewRun {
     pub agent: String,
     /// The prompt.
     pub prompt: String,
+    /// On a team server, the user who started it (their credentials are used).
+    pub started_by: Option<UserId>,
 }
 
 /// Facts recorded when a run's process starts.

@@ -471,6 +471,7 @@ mod follow {
                 kind: RunKind::Start,
                 agent: "command".into(),
                 prompt: "x".into(),
+                started_by: None,
             })
             .await
             .expect("run");

@@ -87,6 +87,7 @@ async fn setup_run<S: Store>(s: &S) -> (Project, Task, Run) {
             kind: RunKind::Start,
             agent: "command".into(),
             prompt: "go".into(),
+            started_by: None,
         })
         .await
         .expect("run");
@@ -268,6 +269,7 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
             kind: RunKind::FollowUp,
             agent: "command".into(),
             prompt: "more".into(),
+            started_by: None,
         })
         .await
         .expect("r2");
@@ -300,6 +302,7 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
                 kind: RunKind::Start,
                 agent: "claude".into(),
                 prompt: "p".into(),
+                started_by: None,
             })
             .await
             .expect("run");
@@ -334,6 +337,7 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
             kind: RunKind::Start,
             agent: "x".into(),
             prompt: "y".into(),
+            started_by: None,
         })
         .await;
     assert!(matches!(orphan, Err(StoreError::NotFound { entity: "task", .. })));
@@ -350,6 +354,7 @@ async fn concurrent_run_creation_gets_distinct_attempts<S: Store>(s: S) {
                 kind: RunKind::Start,
                 agent: "command".into(),
                 prompt: format!("p{i}"),
+                started_by: None,
             })
             .await
         }));
@@ -373,6 +378,7 @@ async fn logs_are_appended_in_batches_and_read_by_range<S: Store>(s: S) {
                 kind: RunKind::Start,
                 agent: "command".into(),
                 prompt: "go".into(),
+                started_by: None,
             })
             .await
             .expect("r");

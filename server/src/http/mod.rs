@@ -144,6 +144,67 @@ struct ApiDoc;
 
 /// The API routes with their OpenAPI document: every route is registered once, here.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = routes();
+    finish_document(&mut doc);
+    (router, doc)
+}
+
+/// What the route registrations leave out of the document: operation ids unique across the
+/// API (handlers of different resources share verb names), a description on every response,
+/// and how requests authenticate.
+fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            ("get", &mut item.get),
+            ("post", &mut item.post),
+            ("put", &mut item.put),
+            ("patch", &mut item.patch),
+            ("delete", &mut item.delete),
+        ];
+        for (method, op) in operations {
+            let Some(op) = op.as_mut() else { continue };
+            op.operation_id = Some(operation_id(method, path));
+            for response in op.responses.responses.values_mut() {
+                if let utoipa::openapi::RefOr::T(r) = response
+                    && r.description.is_empty()
+                {
+                    r.description = "see the body's schema".into();
+                }
+            }
+        }
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT (team mode) or the launch token (local mode)")
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "launch_cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::COOKIE))),
+    );
+}
+
+/// `get /api/projects/{id}/board` → `getApiProjectsIdBoard`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    for part in path.split(['/', '-', '_']).filter(|p| !p.is_empty()) {
+        let part = part.trim_start_matches('{').trim_end_matches('}');
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            id.push(first.to_ascii_uppercase());
+            id.extend(chars);
+        }
+    }
+    id
+}
+
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))

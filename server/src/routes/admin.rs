@@ -100,6 +100,7 @@ impl std::fmt::Debug for CreatedInvite {
 
 /// Audit log paging.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries older than this entry id.

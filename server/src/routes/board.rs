@@ -67,6 +67,7 @@ pub struct Board {
 
 /// Board query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BoardQuery {
     /// Cards per column (default 50, at most 500).

@@ -22,6 +22,7 @@ pub const CLOSE_NOT_FOUND: u16 = 4404;
 
 /// Where to start reading a log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Entries after this seq (default 0: from the start).

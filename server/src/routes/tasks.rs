@@ -82,6 +82,7 @@ pub struct FollowUp {
 
 /// A page of a column.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this column (required for paging).
@@ -289,7 +290,8 @@ pub async fn start(
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
     actor.task(&app, id).await?;
-    Ok((StatusCode::CREATED, Json(app.runner().start(id).await?)))
+    let by = actor.user().map(|u| u.id);
+    Ok((StatusCode::CREATED, Json(app.runner().start_by(id, by).await?)))
 }
 
 /// Continue the task with a message: a new run in the same worktree, resuming the agent's
@@ -308,5 +310,6 @@ pub async fn follow_up(
     if body.message.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::invalid("message", format!("at most {MAX_DESCRIPTION} characters")));
     }
-    Ok((StatusCode::CREATED, Json(app.runner().follow_up(id, body.message).await?)))
+    let by = actor.user().map(|u| u.id);
+    Ok((StatusCode::CREATED, Json(app.runner().follow_up_by(id, body.message, by).await?)))
 }

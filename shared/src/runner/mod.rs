@@ -72,6 +72,8 @@ pub struct RunnerConfig {
     pub drain_timeout: Duration,
     /// `PATH` given to agents.
     pub agent_path: String,
+    /// The credential service (vault + resolution); without it runs get only `agent_env`.
+    pub credentials: Option<Arc<crate::credentials::Credentials>>,
     /// Replaces every adapter's own stop signals (tests use short grace periods).
     pub stop_signals: Option<Vec<(Signal, Duration)>>,
     /// Variables every agent gets on top of the base environment: the resolved credentials
@@ -93,6 +95,7 @@ impl RunnerConfig {
             drain_timeout: Duration::from_secs(2),
             agent_path: std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
             stop_signals: None,
+            credentials: None,
             agent_env: agent::passthrough_env(std::env::vars()),
             boundary: process::Boundary::default(),
         }
@@ -197,15 +200,30 @@ impl<S: Store> Runner<S> {
 
     /// Starts a fresh run of a task with its description as the prompt.
     pub async fn start(&self, task_id: TaskId) -> Result<Run> {
+        self.start_by(task_id, None).await
+    }
+
+    /// Starts a fresh run on behalf of a team user (whose credentials it uses).
+    pub async fn start_by(&self, task_id: TaskId, by: Option<crate::model::UserId>) -> Result<Run> {
         let task = self.inner.store.get_task(task_id).await?;
         let prompt =
             if task.description.trim().is_empty() { task.title.clone() } else { task.description.clone() };
-        self.launch(task, RunKind::Start, prompt).await
+        self.launch(task, RunKind::Start, prompt, by).await
     }
 
     /// Continues a task with a follow-up message: a new run in the same worktree that resumes
     /// the last run's agent session where the adapter supports it.
     pub async fn follow_up(&self, task_id: TaskId, message: String) -> Result<Run> {
+        self.follow_up_by(task_id, message, None).await
+    }
+
+    /// A follow-up on behalf of a team user.
+    pub async fn follow_up_by(
+        &self,
+        task_id: TaskId,
+        message: String,
+        by: Option<crate::model::UserId>,
+    ) -> Result<Run> {
         if message.trim().is_empty() {
             return Err(RunError::Invalid {
                 field: "message",
@@ -216,10 +234,16 @@ impl<S: Store> Runner<S> {
         if self.inner.store.list_runs(task_id).await?.is_empty() {
             return Err(RunError::Conflict("the task has no run to follow up; start it first".into()));
         }
-        self.launch(task, RunKind::FollowUp, message).await
+        self.launch(task, RunKind::FollowUp, message, by).await
     }
 
-    async fn launch(&self, task: Task, kind: RunKind, prompt: String) -> Result<Run> {
+    async fn launch(
+        &self,
+        task: Task,
+        kind: RunKind,
+        prompt: String,
+        by: Option<crate::model::UserId>,
+    ) -> Result<Run> {
         let adapter: Arc<dyn agent::Adapter> = Arc::from(agent::adapter(&task.agent)?);
         let config = agent_config(&task)?;
         adapter.validate(&config)?;
@@ -240,8 +264,9 @@ impl<S: Store> Runner<S> {
             active
                 .insert(placeholder, Active { task: task.id, stop: stop_tx.clone(), done: done_rx.clone() });
         }
-        let created =
-            store.create_run(NewRun { task_id: task.id, kind, agent: task.agent.clone(), prompt }).await;
+        let created = store
+            .create_run(NewRun { task_id: task.id, kind, agent: task.agent.clone(), prompt, started_by: by })
+            .await;
         let run = {
             let mut active = self.lock_active();
             let entry = active.remove(&placeholder);
@@ -324,6 +349,28 @@ impl<S: Store> Runner<S> {
             Ok(seq) => seq + 1,
             Err(e) => return self.finish(&run, &task, RunStatus::Failed, fail(format!("{e}")), None).await,
         };
+        // The run's credentials, and a redactor that keeps their values out of everything
+        // stored or shown.
+        let resolution = match &cfg.credentials {
+            Some(c) => match c.resolve(&store, project.id, run.started_by).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let msg = format!("could not read the credentials: {e}");
+                    return self.finish(&run, &task, RunStatus::Failed, fail(msg), None).await;
+                }
+            },
+            None => crate::credentials::Resolution::default(),
+        };
+        let mut secrets: Vec<(String, crate::credentials::Secret)> =
+            resolution.values.iter().map(|(k, r)| (k.clone(), r.value.clone())).collect();
+        secrets.extend(
+            cfg.agent_env
+                .iter()
+                .filter(|(k, _)| crate::credentials::is_secret_name(k))
+                .map(|(k, v)| (k.clone(), crate::credentials::Secret::new(v.clone()))),
+        );
+        let redactor =
+            Arc::new(crate::credentials::Redactor::new(secrets.iter().map(|(k, v)| (k.as_str(), v))));
         let (pipe, pipeline) = pipeline::start(
             store.clone(),
             bus.clone(),
@@ -332,9 +379,17 @@ impl<S: Store> Runner<S> {
             adapter.parser(),
             cfg.batch,
             fatal_tx,
+            redactor.clone(),
         );
         let note = note_entry;
         use pipeline::PipeInput;
+        for (tier, key) in &resolution.unreadable {
+            let text = format!(
+                "the {} credential {key} could not be decrypted (its encryption key was removed); set it again",
+                tier.as_str()
+            );
+            let _ = pipe.send(note(text)).await;
+        }
 
         // Worktree and private directories.
         let workspace = match self.prepare_workspace(&run, &task, &project).await {
@@ -365,7 +420,25 @@ impl<S: Store> Runner<S> {
             resume_session,
             config,
             worktree: workspace.worktree.path.clone(),
-            env: self.base_environment(&task, &home, &tmp),
+            env: {
+                let mut env = self.base_environment(&task, &home, &tmp);
+                env.extend(resolution.values.iter().map(|(k, r)| (k.clone(), r.value.expose().to_owned())));
+                // Claude Code bills an API key per token: it gets one only when the project says
+                // so, and otherwise works with the subscription token.
+                if adapter.name() == "claude"
+                    && !project_allows(&project, "claude_api_key")
+                    && env.remove("ANTHROPIC_API_KEY").is_some()
+                {
+                    let _ = pipe
+                        .send(note(
+                            "ANTHROPIC_API_KEY is set but not given to Claude Code, to avoid API billing; \
+                             allow it in the project's settings (claude_api_key)"
+                                .into(),
+                        ))
+                        .await;
+                }
+                env
+            },
             home,
             tmp,
         };
@@ -933,6 +1006,14 @@ fn agent_config(task: &Task) -> Result<serde_json::Value> {
     }
     serde_json::from_str(&task.agent_config)
         .map_err(|e| RunError::Agent(AgentError::InvalidConfig(format!("agent settings are not JSON: {e}"))))
+}
+
+/// Whether a project's profile turns a setting on (`{"name": true}`).
+fn project_allows(project: &Project, name: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(&project.profile)
+        .ok()
+        .and_then(|p| p.get(name).and_then(|v| v.as_bool()))
+        .unwrap_or(false)
 }
 
 /// Runs blocking work (git2) off the async threads.

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::lines::LineChunk;
 use crate::agent::{LineParser, Parsed};
+use crate::credentials::Redactor;
 use crate::events::{Bus, LogNotice};
 use crate::model::{LogEntry, RunId};
 use crate::store::{Store, StoreError};
@@ -63,6 +64,9 @@ pub enum PipeInput {
 /// Starts the pipeline for `run`, whose next entry gets `next_seq`. Send input on the
 /// returned sender; when every sender is dropped the pipeline flushes and ends.
 /// `on_fatal` fires if the store keeps refusing writes, so the runner can stop the agent.
+// Each argument is a distinct collaborator of the pipeline; a struct to hold them would only
+// be unpacked again here.
+#[allow(clippy::too_many_arguments)]
 pub fn start<S: Store>(
     store: S,
     bus: Arc<Bus>,
@@ -71,12 +75,13 @@ pub fn start<S: Store>(
     parser: Box<dyn LineParser>,
     limits: BatchLimits,
     on_fatal: tokio::sync::watch::Sender<Option<String>>,
+    redactor: Arc<Redactor>,
 ) -> (mpsc::Sender<PipeInput>, JoinHandle<PipelineEnd>) {
     let (tx, rx) = mpsc::channel::<PipeInput>(64);
     let (batch_tx, batch_rx) = mpsc::channel::<Vec<LogEntry>>(4);
     let writer = tokio::spawn(write_batches(store, bus, run, batch_rx, on_fatal));
     let handle = tokio::spawn(async move {
-        let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits).await;
+        let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits, redactor).await;
         let error =
             writer.await.unwrap_or_else(|e| Some(StoreError::Invalid(format!("log writer panicked: {e}"))));
         PipelineEnd { parser, last_seq, error }
@@ -128,6 +133,7 @@ async fn batch(
     next_seq: i64,
     mut parser: Box<dyn LineParser>,
     limits: BatchLimits,
+    redactor: Arc<Redactor>,
 ) -> (Box<dyn LineParser>, i64) {
     let mut seq = next_seq - 1;
     let mut pending = Pending {
@@ -140,7 +146,14 @@ async fn batch(
     };
     let mut entry = |parsed: Parsed, ts: DateTime<Utc>| {
         seq += 1;
-        LogEntry { run_id: run, seq, ts, kind: parsed.kind, text: parsed.text, data: parsed.data }
+        // Secrets never reach the store or a reader: the text and every string of the data.
+        let (text, data) = if redactor.is_empty() {
+            (parsed.text, parsed.data)
+        } else {
+            let text = redactor.redact(&parsed.text).into_owned();
+            (text, parsed.data.map(|d| redact_value(&redactor, d)))
+        };
+        LogEntry { run_id: run, seq, ts, kind: parsed.kind, text, data }
     };
     loop {
         let input = match pending.deadline {
@@ -174,6 +187,21 @@ async fn batch(
     }
     pending.flush().await;
     (parser, seq)
+}
+
+/// A JSON value with every string redacted.
+fn redact_value(redactor: &Redactor, value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redactor.redact(&s).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact_value(redactor, v)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (redactor.redact(&k).into_owned(), redact_value(redactor, v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Appends batches in order and announces each after it is committed. A failed append is

@@ -26,6 +26,13 @@ impl<S: Store> Runner<S> {
     pub async fn diff(&self, run_id: RunId) -> Result<Diff> {
         let run = self.inner.store.get_run(run_id).await?;
         let (repo, branch, base) = self.branch_of(&run).await?;
+        // A finished run's work is fixed: base..head as recorded, even after a merge moved the
+        // base on (which would leave nothing between the branches).
+        if run.status.is_terminal()
+            && let (Some(from), Some(to)) = (run.base_commit.clone(), run.head_commit.clone())
+        {
+            return blocking(move || Ok(git::diff_commits(&repo, &from, &to)?)).await;
+        }
         let worktree = run.worktree_path.map(PathBuf::from).filter(|p| p.join(".git").exists());
         blocking(move || match worktree {
             Some(wt) => Ok(git::diff_worktree(&wt, &base)?),

@@ -529,9 +529,9 @@ macro_rules! common_store_methods {
             // unique (task_id, attempt) index makes the loser try the next one.
             for _ in 0..16 {
                 let res = sqlx::query_as::<_, Run>(
-                    "INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at)
+                    "INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, started_by)
                      SELECT $1, $2, COALESCE((SELECT MAX(attempt) FROM runs WHERE task_id = $2), 0) + 1,
-                            $3, $4, $5, $6, $7
+                            $3, $4, $5, $6, $7, $8
                      RETURNING *",
                 )
                 .bind(RunId::new())
@@ -541,6 +541,7 @@ macro_rules! common_store_methods {
                 .bind(&new.agent)
                 .bind(&new.prompt)
                 .bind($crate::store::now())
+                .bind(new.started_by)
                 .fetch_one(&self.pool)
                 .await;
                 match res {

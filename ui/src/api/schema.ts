@@ -4,6 +4,937 @@
  */
 
 export interface paths {
+    "/api/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first. */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Entries older than this entry id. */
+                    before?: string;
+                    /** @description At most this many (default 100, at most 1000). */
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditEntry"][];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every invite, newest first. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invite"][];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create an invite; its code is in the answer only. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateInvite"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["CreatedInvite"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/invites/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an unused invite. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The invite's id */
+                    id: components["schemas"]["InviteId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invite"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every user. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"][];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create a user. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateUser"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a user (their memberships and sessions go too; projects stay). */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The user's id */
+                    id: components["schemas"]["UserId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a user: name, role, disabled, or a new password. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The user's id */
+                    id: components["schemas"]["UserId"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateUser"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/agents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every agent adapter with its CLI's status. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AgentStatus"][];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agents/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a tiny prompt with an agent and report ok / auth required / quota / unreachable. On a
+         *     team server only admins may (it spends the server's credentials).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The adapter's name */
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TestReport"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in. Wrong e-mail and wrong password give the same answer in the same time. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Login"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description see the body's schema */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign out: this session's refresh tokens stop working. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description see the body's schema */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The signed-in user. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"];
+                    };
+                };
+                /** @description see the body's schema */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change one's display name. */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateMe"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["User"];
+                    };
+                };
+                /** @description see the body's schema */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/auth/mode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How this server signs people in. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuthMode"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change one's password: every session ends, and this one starts afresh. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ChangePassword"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description see the body's schema */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange the refresh cookie for a new access token (and a new refresh cookie: each one
+         *     works once; a second use ends the session everywhere).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description see the body's schema */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an account: the very first one becomes admin without an invite; after that an
+         *     admin's invite is needed. Signs the new user in.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["Register"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/clones/{clone_id}": {
         parameters: {
             query?: never;
@@ -24,6 +955,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -32,6 +964,7 @@ export interface paths {
                         "application/json": components["schemas"]["CloneStatus"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -106,6 +1039,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -131,6 +1065,7 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description see the body's schema */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -139,6 +1074,7 @@ export interface paths {
                         "application/json": components["schemas"]["Project"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -147,6 +1083,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -189,6 +1126,7 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description see the body's schema */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -197,6 +1135,7 @@ export interface paths {
                         "application/json": components["schemas"]["CloneStatus"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -233,6 +1172,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -241,6 +1181,7 @@ export interface paths {
                         "application/json": components["schemas"]["Project"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -269,12 +1210,14 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 204: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -283,6 +1226,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -310,7 +1254,7 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Cards per column (default 50, at most 500). */
-                    limit?: number | null;
+                    limit?: number;
                 };
                 header?: never;
                 path: {
@@ -321,6 +1265,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -329,6 +1274,7 @@ export interface paths {
                         "application/json": components["schemas"]["Board"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -337,6 +1283,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -350,6 +1297,174 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A project's members (empty in local mode). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The project's id */
+                    id: components["schemas"]["ProjectId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Member"][];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Add a user to the project (or change their role). */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The project's id */
+                    id: components["schemas"]["ProjectId"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["AddMember"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Member"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a member. The last owner stays. */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The project's id */
+                    id: components["schemas"]["ProjectId"];
+                    /** @description The member's user id */
+                    user_id: components["schemas"]["UserId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -381,6 +1496,7 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -389,6 +1505,7 @@ export interface paths {
                         "application/json": components["schemas"]["PullOutcome"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -397,6 +1514,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -405,6 +1523,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -433,13 +1552,13 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Only this column (required for paging). */
-                    status?: components["schemas"]["TaskStatus"] | null;
+                    status?: components["schemas"]["TaskStatus"];
                     /** @description Continue after this position… */
-                    after_position?: number | null;
+                    after_position?: number;
                     /** @description …and this id (both from a column's `next`). */
-                    after_id?: components["schemas"]["TaskId"] | null;
+                    after_id?: components["schemas"]["TaskId"];
                     /** @description At most this many (default 100, at most 500). */
-                    limit?: number | null;
+                    limit?: number;
                 };
                 header?: never;
                 path: {
@@ -450,6 +1569,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -458,6 +1578,7 @@ export interface paths {
                         "application/json": components["schemas"]["Task"][];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -466,6 +1587,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -494,6 +1616,7 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description see the body's schema */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -502,6 +1625,7 @@ export interface paths {
                         "application/json": components["schemas"]["Task"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -510,6 +1634,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -546,6 +1671,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -554,6 +1680,7 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -595,6 +1722,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -603,6 +1731,7 @@ export interface paths {
                         "application/json": components["schemas"]["Diff"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -611,6 +1740,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -641,9 +1771,11 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Entries after this seq (default 0: from the start). */
-                    after?: number | null;
+                    after?: number;
                     /** @description At most this many (default 1000, at most 5000); pages only. */
-                    limit?: number | null;
+                    limit?: number;
+                    /** @description Team mode, sockets only: the access token (browsers cannot set headers on WebSockets). */
+                    access_token?: string;
                 };
                 header?: never;
                 path: {
@@ -654,6 +1786,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -662,6 +1795,7 @@ export interface paths {
                         "application/json": components["schemas"]["LogPage"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -670,6 +1804,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -704,9 +1839,11 @@ export interface paths {
             parameters: {
                 query?: {
                     /** @description Entries after this seq (default 0: from the start). */
-                    after?: number | null;
+                    after?: number;
                     /** @description At most this many (default 1000, at most 5000); pages only. */
-                    limit?: number | null;
+                    limit?: number;
+                    /** @description Team mode, sockets only: the access token (browsers cannot set headers on WebSockets). */
+                    access_token?: string;
                 };
                 header?: never;
                 path: {
@@ -758,6 +1895,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -766,6 +1904,7 @@ export interface paths {
                         "application/json": components["schemas"]["MergeResult"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -774,6 +1913,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -816,6 +1956,7 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -824,6 +1965,7 @@ export interface paths {
                         "application/json": components["schemas"]["Pushed"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -832,6 +1974,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -840,6 +1983,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -878,6 +2022,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -886,6 +2031,7 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -894,6 +2040,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -930,6 +2077,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -938,6 +2086,7 @@ export interface paths {
                         "application/json": components["schemas"]["Task"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -963,12 +2112,14 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 204: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content?: never;
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -977,6 +2128,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1006,6 +2158,7 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1014,6 +2167,7 @@ export interface paths {
                         "application/json": components["schemas"]["Task"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1022,6 +2176,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1063,6 +2218,7 @@ export interface paths {
                 };
             };
             responses: {
+                /** @description see the body's schema */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -1071,6 +2227,7 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1079,6 +2236,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1087,6 +2245,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1123,6 +2282,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1131,6 +2291,7 @@ export interface paths {
                         "application/json": components["schemas"]["Run"][];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1155,6 +2316,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -1163,6 +2325,7 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1171,6 +2334,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 409: {
                     headers: {
                         [name: string]: unknown;
@@ -1179,6 +2343,7 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description see the body's schema */
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1212,6 +2377,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1247,6 +2413,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description see the body's schema */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1255,6 +2422,7 @@ export interface paths {
                         "application/json": components["schemas"]["Ready"];
                     };
                 };
+                /** @description see the body's schema */
                 503: {
                     headers: {
                         [name: string]: unknown;
@@ -1277,6 +2445,56 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Someone to add. */
+        AddMember: {
+            /** @description Their sign-in address. */
+            email: string;
+            role?: components["schemas"]["ProjectRole"] | null;
+        };
+        /** @description One adapter's status. */
+        AgentStatus: {
+            /** @description Other names tasks may use for it. */
+            aliases: string[];
+            cli?: components["schemas"]["CliStatus"] | null;
+            /** @description Its name for people. */
+            display_name: string;
+            /** @description The adapter's name on tasks (`claude`, `custom`, …). */
+            name: string;
+        };
+        /** @description One line of the audit log. */
+        AuditEntry: {
+            /** @description What happened: `login`, `login_failed`, `register`, `role_changed`, … */
+            action: string;
+            /** @description Their address at the time (or what was typed, for failed sign-ins). */
+            actor?: string | null;
+            actor_id?: components["schemas"]["UserId"] | null;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            at: string;
+            /** @description More, in words. */
+            details?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id (time-ordered).
+             */
+            id: string;
+            /** @description From which client address. */
+            ip?: string | null;
+            /** @description What it was done to. */
+            target?: string | null;
+        };
+        /** @description How this server signs people in. */
+        AuthMode: {
+            /** @description `local` (one user, the launch token) or `team` (accounts). */
+            mode: string;
+            /**
+             * @description Team mode: `first_admin` while nobody has registered (the first account becomes
+             *     admin), then `invite`.
+             */
+            registration?: string | null;
+        };
         /** @description A board. */
         Board: {
             /** @description All columns, in board order. */
@@ -1329,10 +2547,37 @@ export interface components {
             /** @enum {string} */
             type: "task_deleted";
         } | {
+            /** @description The project of the run's task. */
+            project_id: components["schemas"]["ProjectId"];
             /** @description The run as stored now. */
             run: components["schemas"]["Run"];
             /** @enum {string} */
             type: "run_updated";
+        };
+        /** @description A password change. */
+        ChangePassword: {
+            /** @description The password now. */
+            current_password: string;
+            /** @description The new one (at least 10 characters). */
+            new_password: string;
+        };
+        /** @description Whether an adapter's CLI is there and what it would run with. */
+        CliStatus: {
+            credential?: components["schemas"]["CredentialStatus"] | null;
+            /** @description The credential variables the CLI reads, in the order it prefers them. */
+            credential_variables: string[];
+            /** @description Whether an executable was found. */
+            found: boolean;
+            /** @description The npm package that installs it. */
+            package: string;
+            /** @description Where it was found. */
+            path?: string | null;
+            /** @description Why it cannot be used, when it cannot. */
+            problem?: string | null;
+            /** @description The program as configured (a name looked up in `PATH`, or a path). */
+            program: string;
+            /** @description What `--version` printed (its first line). */
+            version?: string | null;
         };
         /** @description How far a clone has got, as reported by git. */
         CloneProgress: {
@@ -1389,6 +2634,17 @@ export interface components {
             /** @enum {string} */
             type: "resync";
         };
+        /** @description A new invite. */
+        CreateInvite: {
+            /** @description Only this address may use it. */
+            email?: string | null;
+            /**
+             * Format: int32
+             * @description Hours until it expires (default 72, at most 720).
+             */
+            expires_in_hours?: number | null;
+            role?: components["schemas"]["Role"] | null;
+        };
         /** @description Add a local repository. */
         CreateProject: {
             /** @description Display name (default: the folder name). */
@@ -1406,6 +2662,39 @@ export interface components {
             description?: string;
             /** @description Short title (1–200 characters). */
             title: string;
+        };
+        /** @description A user created by an admin. */
+        CreateUser: {
+            /** @description Sign-in address. */
+            email: string;
+            /** @description Display name. */
+            name: string;
+            /** @description Initial password (at least 10 characters). */
+            password: string;
+            role?: components["schemas"]["Role"] | null;
+        };
+        /** @description An invite as created: the code is shown this once. */
+        CreatedInvite: {
+            /** @description The code to give the person. */
+            code: string;
+            /** @description The invite. */
+            invite: components["schemas"]["Invite"];
+            /** @description The path of the registration page with the code (prefix it with the server's address). */
+            link: string;
+        };
+        /** @description A credential, shown without its secret. */
+        CredentialStatus: {
+            /** @description What it is ("API key", …). */
+            kind: string;
+            /** @description Its first characters and its last four, e.g. `sk-ant-api03-…abcd`. */
+            preview: string;
+            /**
+             * @description Where it comes from: `settings` (the agent's own settings) or `environment` (what
+             *     Taskyard passes to every agent).
+             */
+            source: string;
+            /** @description The variable that holds it. */
+            variable: string;
         };
         /** @description Where the next page of a column starts. */
         Cursor: {
@@ -1434,7 +2723,7 @@ export interface components {
         ErrorBody: {
             /**
              * @description A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
-             *     `bad_gateway`, `internal`.
+             *     `too_many_requests`, `bad_gateway`, `internal`.
              */
             error: string;
             /** @description The request field at fault, when one is. */
@@ -1485,6 +2774,42 @@ export interface components {
             /** @description Server version. */
             version: string;
         };
+        /** @description An invitation to register (the code itself is shown once and stored hashed). */
+        Invite: {
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            created_at: string;
+            created_by?: components["schemas"]["UserId"] | null;
+            /** @description When set, only this address can use it. */
+            email?: string | null;
+            /**
+             * Format: date-time
+             * @description After this it cannot be used.
+             */
+            expires_at: string;
+            /** @description Its id. */
+            id: components["schemas"]["InviteId"];
+            /**
+             * Format: date-time
+             * @description When an admin revoked it.
+             */
+            revoked_at?: string | null;
+            /** @description The role the new user gets. */
+            role: components["schemas"]["Role"];
+            /**
+             * Format: date-time
+             * @description When it was used.
+             */
+            used_at?: string | null;
+            used_by?: components["schemas"]["UserId"] | null;
+        };
+        /**
+         * Format: uuid
+         * @description Identifies an invite.
+         */
+        InviteId: string;
         /** @description One entry of a run's log, addressed by `(run_id, seq)` everywhere. */
         LogEntry: {
             /** @description Structured details (agent events), if any. */
@@ -1530,6 +2855,24 @@ export interface components {
             /** @description The run's status when the page was read. */
             run_status: components["schemas"]["RunStatus"];
         };
+        /** @description Credentials. */
+        Login: {
+            /** @description Sign-in address. */
+            email: string;
+            /** @description Password. */
+            password: string;
+        };
+        /** @description A member of a project. */
+        Member: {
+            /** @description Their address. */
+            email: string;
+            /** @description Their name. */
+            name: string;
+            /** @description What they may do in the project. */
+            role: components["schemas"]["ProjectRole"];
+            /** @description The user. */
+            user_id: components["schemas"]["UserId"];
+        };
         /** @description What a merge did. */
         MergeOutcome: {
             /** @enum {string} */
@@ -1569,6 +2912,11 @@ export interface components {
             name: string;
             /** @description The `origin` remote, if it was cloned or has one (never with credentials). */
             origin_url?: string | null;
+            /**
+             * @description Project settings (JSON): `{"claude_api_key": true}` lets Claude Code use
+             *     ANTHROPIC_API_KEY (API billing); by default it gets only CLAUDE_CODE_OAUTH_TOKEN.
+             */
+            profile: Record<string, unknown>;
             /** @description Absolute path of the repository's working tree. */
             repo_path: string;
             /**
@@ -1582,6 +2930,11 @@ export interface components {
          * @description Identifies a project (one git repository).
          */
         ProjectId: string;
+        /**
+         * @description What a member may do in one project.
+         * @enum {string}
+         */
+        ProjectRole: "owner" | "member";
         /** @description What a pull did. */
         PullOutcome: {
             /** @enum {string} */
@@ -1618,6 +2971,22 @@ export interface components {
             /** @description "ready" or "unavailable". */
             status: string;
         };
+        /** @description A new account. */
+        Register: {
+            /** @description Sign-in address. */
+            email: string;
+            /** @description The invite code (not needed for the very first account). */
+            invite?: string | null;
+            /** @description Display name. */
+            name: string;
+            /** @description At least 10 characters. */
+            password: string;
+        };
+        /**
+         * @description What a user may do on a team server.
+         * @enum {string}
+         */
+        Role: "admin" | "member";
         /** @description One execution of an agent for a task. */
         Run: {
             /** @description The adapter that runs it. */
@@ -1678,6 +3047,11 @@ export interface components {
             pid?: number | null;
             /** @description The prompt (task description or follow-up message). */
             prompt: string;
+            /**
+             * Format: date-time
+             * @description When the agent said it can work again (a quota's reset time), if it said so.
+             */
+            retry_at?: string | null;
             /** @description The agent's session id, for follow-ups that resume it. */
             session_id?: string | null;
             /**
@@ -1685,6 +3059,7 @@ export interface components {
              * @description When its process started.
              */
             started_at?: string | null;
+            started_by?: components["schemas"]["UserId"] | null;
             /** @description Lifecycle state. */
             status: components["schemas"]["RunStatus"];
             /** @description The task it works on. */
@@ -1706,7 +3081,24 @@ export interface components {
          * @description The lifecycle of one run.
          * @enum {string}
          */
-        RunStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+        RunStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted" | "auth_required" | "quota_exceeded" | "billing" | "server_error" | "max_turns";
+        /**
+         * @description A signed-in session: the access token for `Authorization: Bearer`, with the refresh token
+         *     in an HttpOnly cookie.
+         */
+        Session: {
+            /** @description The access token. */
+            access_token: string;
+            /**
+             * Format: int64
+             * @description Seconds until the access token expires (refresh before then).
+             */
+            expires_in: number;
+            /** @description Always `Bearer`. */
+            token_type: string;
+            /** @description Who is signed in. */
+            user: components["schemas"]["User"];
+        };
         /** @description A card on the board: a piece of work handed to an agent. */
         Task: {
             /** @description Which agent adapter runs it (`command`, `claude`, …). */
@@ -1762,6 +3154,35 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "backlog" | "queued" | "in_progress" | "in_review" | "done" | "waiting" | "failed" | "cancelled";
+        /** @description What the test action found. */
+        TestReport: {
+            /**
+             * Format: int64
+             * @description How long the test took.
+             */
+            duration_ms: number;
+            /** @description The agent's answer, or why there was none. */
+            message: string;
+            /** @description The adapter. */
+            name: string;
+            /** @description The verdict. */
+            result: components["schemas"]["TestResult"];
+            /**
+             * Format: date-time
+             * @description When a quota resets, if the agent said.
+             */
+            retry_at?: string | null;
+        };
+        /**
+         * @description The test action's verdict.
+         * @enum {string}
+         */
+        TestResult: "ok" | "auth_required" | "quota" | "unreachable" | "not_found" | "failed";
+        /** @description Changes to one's own account. */
+        UpdateMe: {
+            /** @description New display name. */
+            name: string;
+        };
         /** @description Changes to a task; absent fields stay as they are. */
         UpdateTask: {
             /** @description New agent adapter. */
@@ -1780,6 +3201,44 @@ export interface components {
             /** @description New title. */
             title?: string | null;
         };
+        /** @description Changes to a user. */
+        UpdateUser: {
+            /** @description Disable (their sessions end) or enable. */
+            disabled?: boolean | null;
+            /** @description New display name. */
+            name?: string | null;
+            /** @description A new password (their sessions end). */
+            password?: string | null;
+            role?: components["schemas"]["Role"] | null;
+        };
+        /** @description A person on a team server (never with the password hash: see [`UserRecord`]). */
+        User: {
+            /**
+             * Format: date-time
+             * @description When they registered.
+             */
+            created_at: string;
+            /** @description A disabled user cannot sign in and their sessions end. */
+            disabled: boolean;
+            /** @description Sign-in address, lower case. */
+            email: string;
+            /** @description Their id. */
+            id: components["schemas"]["UserId"];
+            /** @description Display name. */
+            name: string;
+            /** @description What they may do. */
+            role: components["schemas"]["Role"];
+            /**
+             * Format: date-time
+             * @description Last change.
+             */
+            updated_at: string;
+        };
+        /**
+         * Format: uuid
+         * @description Identifies a user of a team server.
+         */
+        UserId: string;
     };
     responses: never;
     parameters: never;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { board } from '../test/boardFixture.ts';
-import { project, run, task } from '../test/fixtures.ts';
+import { project, run, task, PROJECT_ID } from '../test/fixtures.ts';
 import { EMPTY_BOARD, boardReducer, findTask, type BoardState } from './boardState.ts';
 
 function load(...args: Parameters<typeof board>): BoardState {
@@ -103,22 +103,22 @@ describe('board reducer', () => {
     let state = load([task('a', { status: 'in_progress' })]);
     state = boardReducer(state, { type: 'runs', runs: [run('r1', 'a', { status: 'failed' }), run('r2', 'a', { attempt: 2 })] });
     expect(state.runs['a']?.id).toBe('r2');
-    state = boardReducer(state, { type: 'event', message: { type: 'run_updated', run: run('r1', 'a', { status: 'failed' }) } });
+    state = boardReducer(state, { type: 'event', message: { type: 'run_updated', project_id: PROJECT_ID, run: run('r1', 'a', { status: 'failed' }) } });
     expect(state.runs['a']?.id).toBe('r2');
     state = boardReducer(state, {
       type: 'event',
-      message: { type: 'run_updated', run: run('r2', 'a', { attempt: 2, status: 'succeeded' }) },
+      message: { type: 'run_updated', project_id: PROJECT_ID, run: run('r2', 'a', { attempt: 2, status: 'succeeded' }) },
     });
     expect(state.runs['a']?.status).toBe('succeeded');
     // Runs of tasks that are not on the page are not kept.
-    state = boardReducer(state, { type: 'event', message: { type: 'run_updated', run: run('r9', 'elsewhere') } });
+    state = boardReducer(state, { type: 'event', message: { type: 'run_updated', project_id: PROJECT_ID, run: run('r9', 'elsewhere') } });
     expect(state.runs['elsewhere']).toBeUndefined();
   });
 
   it('keeps a finished run finished when an older state arrives late', () => {
     let state = load([task('a', { status: 'in_progress' })]);
     state = boardReducer(state, { type: 'runs', runs: [run('r1', 'a', { status: 'cancelled' })] });
-    state = boardReducer(state, { type: 'event', message: { type: 'run_updated', run: run('r1', 'a', { status: 'running' }) } });
+    state = boardReducer(state, { type: 'event', message: { type: 'run_updated', project_id: PROJECT_ID, run: run('r1', 'a', { status: 'running' }) } });
     expect(state.runs['a']?.status).toBe('cancelled');
   });
 

@@ -63,7 +63,7 @@ describe('TaskPage', () => {
     await user.click(screen.getByRole('button', { name: 'Stop' }));
     expect(server.requests.some((r) => r.method === 'POST' && r.path === '/api/runs/r2/stop')).toBe(true);
     act(() => {
-      hub.emit({ type: 'run_updated', run: { ...running, status: 'cancelled' } });
+      hub.emit({ type: 'run_updated', project_id: PROJECT_ID, run: { ...running, status: 'cancelled' } });
     });
     expect(within(screen.getByRole('region', { name: 'Run 2' })).getAllByText('cancelled')[0]).toBeInTheDocument();
     expect(screen.getByRole('button', { name: 'Start a new run' })).toBeInTheDocument();

@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { run, task } from '../test/fixtures.ts';
+import { run, task, PROJECT_ID } from '../test/fixtures.ts';
 import { EMPTY_TASK, applyTaskEvent, latestRun, upsertRun } from './taskState.ts';
 
 describe('task state', () => {
   const loaded = { ...EMPTY_TASK, task: task('t1'), runs: [run('r1', 't1', { status: 'succeeded' })] };
 
   it('adds follow-up runs in attempt order and updates them in place', () => {
-    let state = applyTaskEvent(loaded, 't1', { type: 'run_updated', run: run('r2', 't1', { attempt: 2, kind: 'follow_up' }) });
+    let state = applyTaskEvent(loaded, 't1', { type: 'run_updated', project_id: PROJECT_ID, run: run('r2', 't1', { attempt: 2, kind: 'follow_up' }) });
     expect(state.runs.map((r) => r.id)).toEqual(['r1', 'r2']);
-    state = applyTaskEvent(state, 't1', { type: 'run_updated', run: run('r2', 't1', { attempt: 2, status: 'cancelled' }) });
+    state = applyTaskEvent(state, 't1', { type: 'run_updated', project_id: PROJECT_ID, run: run('r2', 't1', { attempt: 2, status: 'cancelled' }) });
     expect(state.runs).toHaveLength(2);
     expect(latestRun(state.runs)?.status).toBe('cancelled');
   });
 
   it("ignores other tasks' events", () => {
-    expect(applyTaskEvent(loaded, 't1', { type: 'run_updated', run: run('x', 't2') })).toBe(loaded);
+    expect(applyTaskEvent(loaded, 't1', { type: 'run_updated', project_id: PROJECT_ID, run: run('x', 't2') })).toBe(loaded);
     expect(applyTaskEvent(loaded, 't1', { type: 'task_updated', task: task('t2') })).toBe(loaded);
   });
 
@@ -31,7 +31,7 @@ describe('task state', () => {
   });
 
   it('never takes a run back to an earlier state (a late reply crossing an event)', () => {
-    const cancelled = applyTaskEvent(loaded, 't1', { type: 'run_updated', run: run('r2', 't1', { attempt: 2, status: 'cancelled' }) });
+    const cancelled = applyTaskEvent(loaded, 't1', { type: 'run_updated', project_id: PROJECT_ID, run: run('r2', 't1', { attempt: 2, status: 'cancelled' }) });
     const stale = upsertRun(cancelled.runs, run('r2', 't1', { attempt: 2, status: 'running' }));
     expect(latestRun(stale)?.status).toBe('cancelled');
     expect(latestRun(upsertRun(stale, run('r2', 't1', { attempt: 2, status: 'cancelled', error: 'stopped' })))?.error).toBe('stopped');

@@ -10,6 +10,7 @@ export function project(fields: Partial<Project> = {}): Project {
     repo_path: '/srv/demo',
     default_branch: 'main',
     origin_url: null,
+    profile: {},
     created_at: '2026-01-01T00:00:00Z',
     updated_at: '2026-01-01T00:00:00Z',
     ...fields,
