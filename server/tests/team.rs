@@ -173,6 +173,10 @@ fn body_for(method: &str, path: &str, fresh: &str) -> Option<Value> {
         ("post", "/api/admin/users") => json!({"email": fresh, "name": "N", "password": "password-123"}),
         ("patch", "/api/admin/users/{id}") => json!({"name": "Renamed"}),
         ("post", "/api/admin/invites") => json!({"role": "member"}),
+        ("put", "/api/credentials/names") => json!({"allowed": ["MY_TOOL_KEY"]}),
+        ("put", "/api/credentials/global/{key}")
+        | ("put", "/api/credentials/user/{key}")
+        | ("put", "/api/projects/{id}/credentials/{key}") => json!({"value": "ghp_TESTmatrixvalue0000000"}),
         _ => return None,
     };
     Some(body)
@@ -197,8 +201,19 @@ enum Expect {
     NotFound,
 }
 
-fn expected(path: &str, caller: Caller, own: bool) -> Expect {
+fn expected(method: &str, path: &str, caller: Caller, own: bool) -> Expect {
     if PUBLIC.contains(&path) {
+        return Expect::Allowed;
+    }
+    let member = matches!(caller, Caller::A | Caller::B);
+    // The global credential tier and the allowed names are the admins'.
+    let global_credentials =
+        path.starts_with("/api/credentials/global") || (path == "/api/credentials/names" && method != "get");
+    if global_credentials && member {
+        return Expect::Forbidden;
+    }
+    // One's own credentials are no one else's resource.
+    if path.starts_with("/api/credentials/") && caller != Caller::Anonymous {
         return Expect::Allowed;
     }
     // Testing an agent spends the server's credentials: admins only.
@@ -330,7 +345,21 @@ async fn authorization_matrix_over_every_route() {
                         .replace("/api/admin/invites/{id}", &format!("/api/admin/invites/{}", invite.id))
                         .replace("{clone_id}", clone["clone_id"].as_str().expect("clone id"))
                         // An adapter whose CLI is absent answers at once (not_found).
-                        .replace("/api/agents/{name}", "/api/agents/custom");
+                        .replace("/api/agents/{name}", "/api/agents/custom")
+                        .replace("{key}", "GITHUB_TOKEN");
+                    // Something to delete for every tier's delete route.
+                    use taskyard_core::credentials::Tier;
+                    let caller_id = if caller == Caller::Admin { admin.id.0 } else { me.id.0 };
+                    for (tier, scope) in [
+                        (Tier::Global, Uuid::nil()),
+                        (Tier::User, caller_id),
+                        (Tier::Project, res.project.id.0),
+                    ] {
+                        team.store
+                            .put_credential(tier, scope, "GITHUB_TOKEN", "gAAAA-matrix", false, None)
+                            .await
+                            .expect("credential");
+                    }
                     assert!(!concrete.contains('{'), "the matrix does not know how to fill {path}");
                     let body = body_for(method, path, &fresh);
                     let got = if websocket {
@@ -346,7 +375,7 @@ async fn authorization_matrix_over_every_route() {
                         if handler_said_no { Expect::Allowed } else { verdict(status) }
                     };
                     // Resources addressed by admin-only routes are no one's own: both cells expect the same.
-                    let want = expected(path, caller, own || path.starts_with("/api/admin/"));
+                    let want = expected(method, path, caller, own || path.starts_with("/api/admin/"));
                     cells += 1;
                     if got != want {
                         failures.push(format!(

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use axum::Router;
 use axum::http::{HeaderName, Request};
+use taskyard_core::credentials::{Credentials, Vault};
 use taskyard_core::events::Bus;
 use taskyard_core::runner::{Runner, RunnerConfig};
 use taskyard_core::store::AnyStore;
@@ -21,7 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    admin, agents, auth as auth_routes, board, events, health, members, projects, runs, tasks, ui,
+    admin, agents, auth as auth_routes, board, credentials, events, health, members, projects, runs, tasks,
+    ui,
 };
 
 pub mod access;
@@ -66,9 +68,17 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State over an open store.
-    pub fn new(store: AnyStore, data_dir: PathBuf, auth: Auth, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn new(
+        store: AnyStore,
+        data_dir: PathBuf,
+        auth: Auth,
+        shutdown: watch::Receiver<bool>,
+        credentials: Option<Arc<Credentials>>,
+    ) -> Self {
         let bus = Arc::new(Bus::new());
-        let runner = Runner::new(store, bus, RunnerConfig::new(&data_dir));
+        let mut config = RunnerConfig::new(&data_dir);
+        config.credentials = credentials;
+        let runner = Runner::new(store, bus, config);
         let inner = Inner {
             runner,
             data_dir,
@@ -81,6 +91,10 @@ impl AppState {
         Self { inner: Arc::new(inner) }
     }
 
+    /// The credential service.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.inner.runner.config().credentials.as_deref()
+    }
     /// The run supervisor.
     pub fn runner(&self) -> &Runner<AnyStore> {
         &self.inner.runner
@@ -227,6 +241,14 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::push))
         .routes(routes!(events::board_events))
         .routes(routes!(agents::list))
+        .routes(routes!(credentials::names, credentials::set_names))
+        .routes(routes!(credentials::list_global))
+        .routes(routes!(credentials::set_global, credentials::delete_global))
+        .routes(routes!(credentials::list_user))
+        .routes(routes!(credentials::set_user, credentials::delete_user))
+        .routes(routes!(credentials::list_project))
+        .routes(routes!(credentials::set_project, credentials::delete_project))
+        .routes(routes!(credentials::effective))
         .routes(routes!(agents::test))
         .routes(routes!(members::list, members::add))
         .routes(routes!(members::remove))
@@ -328,6 +350,29 @@ impl Running {
     }
 }
 
+/// The credential vault: keys from `TASKYARD_FERNET_KEYS` (comma-separated, the first
+/// encrypts), else the key file in the data directory (made on first start, mode 0600; back it
+/// up with the data). Refuses to start when stored credentials exist and none decrypts.
+pub async fn open_credentials(store: &AnyStore, data_dir: &std::path::Path) -> Result<Arc<Credentials>> {
+    use taskyard_core::store::Store as _;
+    let keys = match std::env::var("TASKYARD_FERNET_KEYS") {
+        Ok(list) if !list.trim().is_empty() => Vault::parse_keys(&list),
+        _ => Vault::key_file(&data_dir.join("fernet.key"))?,
+    };
+    let vault = Vault::new(&keys)?;
+    let stored = store.all_credentials().await?;
+    let unreadable = vault.check_stored(stored.iter().map(|c| c.value.as_str()))?;
+    if unreadable > 0 {
+        tracing::warn!(
+            unreadable,
+            "some stored credentials were encrypted with a key that is no longer configured"
+        );
+    }
+    let credentials = Arc::new(Credentials::new(vault));
+    credentials.reload(store, &taskyard_core::agent::passthrough_env(std::env::vars())).await?;
+    Ok(credentials)
+}
+
 /// Starts the server and returns once it listens.
 pub async fn start(options: ServeOptions) -> Result<Running> {
     let bind = match &options.mode {
@@ -351,8 +396,9 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             (Auth::Team(auth), format!("http://{host}:{}/", addr.port()))
         }
     };
+    let credentials = open_credentials(&options.store, &options.data_dir).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState::new(options.store, options.data_dir, auth, stop_rx.clone());
+    let state = AppState::new(options.store, options.data_dir, auth, stop_rx.clone(), Some(credentials));
 
     let recovered = state.runner().recover_interrupted().await?;
     if !recovered.is_empty() {

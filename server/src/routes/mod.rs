@@ -5,6 +5,7 @@ pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod board;
+pub mod credentials;
 pub mod events;
 pub mod health;
 pub mod members;

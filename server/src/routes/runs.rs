@@ -238,7 +238,17 @@ pub async fn diff(
     ApiPath(id): ApiPath<RunId>,
 ) -> Result<Json<Diff>, ApiError> {
     actor.run(&app, id).await?;
-    Ok(Json(app.runner().diff(id).await?))
+    let mut diff = app.runner().diff(id).await?;
+    // Secrets an agent wrote into files are not shown either.
+    if let Some(credentials) = app.credentials() {
+        let redactor = credentials.redactor();
+        for file in &mut diff.files {
+            if let std::borrow::Cow::Owned(clean) = redactor.redact(&file.patch) {
+                file.patch = clean;
+            }
+        }
+    }
+    Ok(Json(diff))
 }
 
 /// Merge the run's branch into its base branch; the task moves to done.
