@@ -1,0 +1,215 @@
+//! The credential canary: a unique fake secret in each tier, an agent that echoes its
+//! environment and commits the values into a file; the plaintext must appear nowhere Taskyard
+//! keeps or shows it: the database's bytes, API answers, the log socket.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use taskyard_core::auth::JwtKeys;
+use taskyard_core::store::AnyStore;
+use taskyard_server::http::{Mode, ServeOptions, TeamAuth, start};
+use tokio_tungstenite::tungstenite::Message;
+
+const GLOBAL: &str = "ghp_TESTcanaryGLOBAL0123456789abcdef";
+const USER: &str = "lin_api_TESTcanaryUSER0123456789abcdef";
+const PROJECT: &str = "pa-TESTcanaryPROJECT0123456789abcdef";
+const SECRETS: [&str; 3] = [GLOBAL, USER, PROJECT];
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "{what} contains a secret in plaintext");
+    }
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(repo)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "git {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_leaks_from_any_tier() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let store = AnyStore::sqlite(&db).await.expect("sqlite");
+    let keys = JwtKeys::new(b"credential-test-signing-key-0123456789", 900).expect("keys");
+    let mode = Mode::Team { bind: [127, 0, 0, 1].into(), auth: Arc::new(TeamAuth::new(keys, false, false)) };
+    let running =
+        start(ServeOptions { port: 0, data_dir: dir.path().join("data"), store, mode }).await.expect("start");
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, token: String, body: Option<Value>| {
+        let req = http.request(method, format!("{base}{path}")).bearer_auth(token);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let res = req.send().await.expect("send");
+            let status = res.status();
+            let text = res.text().await.expect("text");
+            (status, text)
+        }
+    };
+    use reqwest::Method;
+    let register = json!({"email": "admin@example.com", "name": "Admin", "password": "a long password"});
+    let (status, session) =
+        call(Method::POST, "/api/auth/register".into(), String::new(), Some(register)).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let token = serde_json::from_str::<Value>(&session).expect("json")["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    let (_, project) = call(
+        Method::POST,
+        "/api/projects".into(),
+        token.clone(),
+        Some(json!({"path": repo.display().to_string()})),
+    )
+    .await;
+    let pid = serde_json::from_str::<Value>(&project).expect("json")["id"].as_str().expect("id").to_owned();
+
+    // One secret per tier.
+    for (path, value) in [
+        ("/api/credentials/global/GITHUB_TOKEN".to_owned(), GLOBAL),
+        ("/api/credentials/user/LINEAR_API_KEY".to_owned(), USER),
+        (format!("/api/projects/{pid}/credentials/VOYAGE_API_KEY"), PROJECT),
+    ] {
+        let (status, body) =
+            call(Method::PUT, path.clone(), token.clone(), Some(json!({"value": value}))).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_clean(&format!("the answer to PUT {path}"), &body);
+    }
+    // A lock: a project cannot override a locked global value.
+    call(
+        Method::PUT,
+        "/api/credentials/global/OPENAI_API_KEY".into(),
+        token.clone(),
+        Some(json!({"value": "sk-TESTlockedvalue000000000", "locked": true})),
+    )
+    .await;
+    let (status, _) = call(
+        Method::PUT,
+        format!("/api/projects/{pid}/credentials/OPENAI_API_KEY"),
+        token.clone(),
+        Some(json!({"value": "sk-TESTprojectvalue0000000"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, err) = call(
+        Method::PUT,
+        "/api/credentials/global/NOT_KNOWN".into(),
+        token.clone(),
+        Some(json!({"value": "x-long-enough-value"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let (status, _) = call(
+        Method::PUT,
+        "/api/credentials/global/GITHUB_TOKEN".into(),
+        token.clone(),
+        Some(json!({"value": ""})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "empty values are refused");
+
+    // The effective set shows each value masked, with where it comes from.
+    let (_, effective) =
+        call(Method::GET, format!("/api/projects/{pid}/credentials/effective"), token.clone(), None).await;
+    assert_clean("the effective set", &effective);
+    let effective: Value = serde_json::from_str(&effective).expect("json");
+    let tiers: Vec<(String, String)> = effective
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| (e["key"].as_str().unwrap_or("").to_owned(), e["tier"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    for (key, tier) in [
+        ("GITHUB_TOKEN", "global"),
+        ("LINEAR_API_KEY", "user"),
+        ("VOYAGE_API_KEY", "project"),
+        ("OPENAI_API_KEY", "global"),
+    ] {
+        assert!(tiers.contains(&(key.to_owned(), tier.to_owned())), "{key} from {tier}: {tiers:?}");
+    }
+
+    // The agent prints its environment and commits the values.
+    let script = "env | sort; echo \"$GITHUB_TOKEN $LINEAR_API_KEY $VOYAGE_API_KEY\" > leak.txt; echo done";
+    let task = json!({"title": "leak", "agent": "custom", "agent_config": {"command": script}});
+    let (_, task) = call(Method::POST, format!("/api/projects/{pid}/tasks"), token.clone(), Some(task)).await;
+    let tid = serde_json::from_str::<Value>(&task).expect("json")["id"].as_str().expect("id").to_owned();
+    let (_, run) = call(Method::POST, format!("/api/tasks/{tid}/runs"), token.clone(), None).await;
+    let rid = serde_json::from_str::<Value>(&run).expect("json")["id"].as_str().expect("id").to_owned();
+    let url = format!("ws://{}/api/runs/{rid}/logs/ws?access_token={token}", running.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("socket");
+    let mut streamed = String::new();
+    while let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(60), ws.next()).await.expect("stalled")
+    {
+        match msg {
+            Message::Text(t) => streamed.push_str(&t),
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    assert!(streamed.contains("\"end\""), "the run ended: {streamed}");
+    assert_clean("the log socket", &streamed);
+    assert!(
+        streamed.contains("[redacted:GITHUB_TOKEN]") && streamed.contains("[redacted:VOYAGE_API_KEY]"),
+        "the values were there, redacted"
+    );
+
+    // The agent did get the values: they are in the file it committed.
+    let (_, run) = call(Method::GET, format!("/api/runs/{rid}"), token.clone(), None).await;
+    assert_clean("the run", &run);
+    let run: Value = serde_json::from_str(&run).expect("json");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let leaked =
+        std::fs::read_to_string(Path::new(run["worktree_path"].as_str().expect("worktree")).join("leak.txt"))
+            .expect("file");
+    assert_eq!(leaked.trim(), format!("{GLOBAL} {USER} {PROJECT}"));
+
+    for path in [
+        format!("/api/runs/{rid}/logs?limit=5000"),
+        format!("/api/runs/{rid}/diff"),
+        format!("/api/tasks/{tid}/runs"),
+        format!("/api/projects/{pid}/board"),
+        format!("/api/projects/{pid}/credentials"),
+        "/api/credentials/global".to_owned(),
+        "/api/credentials/user".to_owned(),
+        "/api/admin/audit".to_owned(),
+    ] {
+        let (status, body) = call(Method::GET, path.clone(), token.clone(), None).await;
+        assert!(status.is_success(), "{path}: {status}");
+        assert_clean(&path, &body);
+    }
+    let (_, diff) = call(Method::GET, format!("/api/runs/{rid}/diff"), token.clone(), None).await;
+    assert!(diff.contains("[redacted:LINEAR_API_KEY]"), "the diff shows where a secret was: {diff}");
+
+    running.stop().await.expect("stop");
+    // The database's bytes (file and write-ahead log) hold no plaintext.
+    for file in [db.clone(), db.with_extension("db-wal")] {
+        if let Ok(bytes) = std::fs::read(&file) {
+            assert_clean(&file.display().to_string(), &String::from_utf8_lossy(&bytes));
+        }
+    }
+    let key_file = dir.path().join("data/fernet.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).expect("key file").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the generated key is private");
+}
