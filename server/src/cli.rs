@@ -37,6 +37,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the API's OpenAPI document.
     Openapi,
+    /// Re-encrypt every stored credential with the first key of TASKYARD_FERNET_KEYS (after
+    /// adding a new key in front; the old one can then be removed).
+    ReencryptCredentials,
     /// Show each agent CLI: found or not, version, the credential a run would use.
     Agents {
         /// Also run a tiny prompt with this agent and report ok / auth required / quota /
@@ -217,7 +220,8 @@ pub fn main() -> ExitCode {
     let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("TASKYARD_LOG").unwrap_or_else(|_| default_level.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(crate::logging::RedactingStderr);
     if std::env::var("TASKYARD_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
@@ -259,6 +263,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Serve(args) = cli.command {
         return serve(store, data_dir, args).await;
     }
+    if let Command::ReencryptCredentials = cli.command {
+        return reencrypt(&store, &data_dir).await;
+    }
     dispatch(store, &data_dir, cli.command).await
 }
 
@@ -283,7 +290,7 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<Ex
 async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Result<ExitCode> {
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), RunnerConfig::new(data_dir));
     match command {
-        Command::Serve(_) | Command::Openapi | Command::Agents { .. } => {
+        Command::Serve(_) | Command::Openapi | Command::Agents { .. } | Command::ReencryptCredentials => {
             unreachable!("handled before the store is opened")
         }
         Command::Project(ProjectCommand::Add { path, name }) => {
@@ -390,6 +397,30 @@ async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Resu
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn reencrypt(store: &AnyStore, data_dir: &Path) -> Result<ExitCode> {
+    let credentials = crate::http::open_credentials(store, data_dir).await?;
+    let vault = credentials.vault();
+    let (mut done, mut unreadable) = (0, 0);
+    for c in store.all_credentials().await? {
+        match vault.decrypt(&c.value) {
+            Ok(value) => {
+                store.reencrypt_credential(c.id, &vault.encrypt(value.expose())).await?;
+                done += 1;
+            }
+            Err(_) => {
+                eprintln!(
+                    "{} ({} tier) cannot be decrypted with the configured keys: set it again",
+                    c.key,
+                    c.tier.as_str()
+                );
+                unreadable += 1;
+            }
+        }
+    }
+    println!("re-encrypted {done} credential(s) with the first key; {unreadable} unreadable");
+    Ok(if unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn agents(data_dir: &Path, test: Option<&str>) -> Result<ExitCode> {

@@ -370,6 +370,7 @@ pub async fn open_credentials(store: &AnyStore, data_dir: &std::path::Path) -> R
     }
     let credentials = Arc::new(Credentials::new(vault));
     credentials.reload(store, &taskyard_core::agent::passthrough_env(std::env::vars())).await?;
+    crate::logging::redact_with(credentials.clone());
     Ok(credentials)
 }
 
