@@ -307,6 +307,11 @@ pub(crate) const SLUG_TRIES: u32 = 1_000;
 /// backend's `impl Store`, where `self.pool` is that backend's pool.
 macro_rules! common_store_methods {
     () => {
+        async fn ping(&self) -> Result<()> {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        }
+
         async fn create_project(&self, new: NewProject) -> Result<Project> {
             $crate::store::check_text("name", &new.name)?;
             $crate::store::check_text("repo_path", &new.repo_path)?;

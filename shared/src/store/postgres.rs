@@ -57,11 +57,6 @@ impl Store for PgStore {
         "postgres"
     }
 
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     common_store_methods!();
     user_store_methods!();
 

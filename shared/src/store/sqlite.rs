@@ -70,11 +70,6 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     common_store_methods!();
     user_store_methods!();
 
