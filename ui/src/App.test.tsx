@@ -20,7 +20,7 @@ describe('App', () => {
     fakeServer().on('GET /api/projects', []);
     renderApp();
     expect(screen.getByRole('banner')).toHaveTextContent('Taskyard');
-    expect(screen.getByRole('main', { name: 'Projects' })).toBeInTheDocument();
+    expect(await screen.findByRole('main', { name: 'Projects' })).toBeInTheDocument();
     expect(screen.getByRole('contentinfo')).toBeInTheDocument();
     expect(await screen.findByText(/No projects yet/)).toBeInTheDocument();
   });
@@ -48,7 +48,7 @@ describe('App', () => {
     window.location.hash = '#/projects/p404';
     fakeServer().on('GET /api/projects/p404/board', () => json(404, { error: 'not_found', message: 'project p404 not found' }));
     renderApp();
-    expect(screen.getByRole('main', { name: 'Board' })).toBeInTheDocument();
+    expect(await screen.findByRole('main', { name: 'Board' })).toBeInTheDocument();
     expect(await screen.findByText('project p404 not found')).toBeInTheDocument();
   });
 

@@ -9,11 +9,22 @@ export type Route =
   | { name: 'projects' }
   | { name: 'board'; projectId: string }
   | { name: 'task'; projectId: string; taskId: string }
+  | { name: 'login' }
+  | { name: 'register'; invite: string | null }
+  | { name: 'admin' }
   | { name: 'not_found'; path: string };
 
-export function parseRoute(hash: string): Route {
-  const path = hash.replace(/^#/, '').replace(/\/+$/, '') || '/';
+export function parseRoute(hash: string, search = ''): Route {
+  const [rawPath = '', query = ''] = hash.replace(/^#/, '').split('?', 2);
+  const path = rawPath.replace(/\/+$/, '') || '/';
   if (path === '/' || path === '/projects') return { name: 'projects' };
+  if (path === '/login') return { name: 'login' };
+  if (path === '/admin') return { name: 'admin' };
+  if (path === '/register') {
+    // `#/register?invite=CODE`, or a server link `/register?invite=CODE` (the query before the hash).
+    const invite = new URLSearchParams(query).get('invite') ?? new URLSearchParams(search).get('invite');
+    return { name: 'register', invite: invite === '' ? null : invite };
+  }
   const parts = path.split('/').slice(1).map(decodeURIComponent);
   if (parts[0] === 'projects' && parts[1]) {
     if (parts.length === 2) return { name: 'board', projectId: parts[1] };
@@ -32,9 +43,23 @@ export function href(route: Route): string {
       return `#/projects/${encodeURIComponent(route.projectId)}`;
     case 'task':
       return `#/projects/${encodeURIComponent(route.projectId)}/tasks/${encodeURIComponent(route.taskId)}`;
+    case 'login':
+      return '#/login';
+    case 'register':
+      return route.invite ? `#/register?invite=${encodeURIComponent(route.invite)}` : '#/register';
+    case 'admin':
+      return '#/admin';
     case 'not_found':
       return `#${route.path}`;
   }
+}
+
+/** The route of the current address: a server link `/register?invite=…` counts as the register page. */
+export function currentRoute(location: Pick<Location, 'hash' | 'search' | 'pathname'> = window.location): Route {
+  if ((!location.hash || location.hash === '#/' || location.hash === '#') && /\/register\/?$/.test(location.pathname)) {
+    return parseRoute('#/register', location.search);
+  }
+  return parseRoute(location.hash, location.search);
 }
 
 export function navigate(route: Route): void {
@@ -42,10 +67,10 @@ export function navigate(route: Route): void {
 }
 
 export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseRoute(window.location.hash));
+  const [route, setRoute] = useState(() => currentRoute());
   useEffect(() => {
     const onChange = () => {
-      setRoute(parseRoute(window.location.hash));
+      setRoute(currentRoute());
     };
     window.addEventListener('hashchange', onChange);
     return () => {

@@ -4,10 +4,15 @@
  * time. Every call resolves with the answer's data or rejects with an `ApiError`.
  */
 import createClient from 'openapi-fetch';
+import { auth } from './auth.ts';
 import { errorFromBody } from './client.ts';
 import type { paths } from './schema.ts';
 import type {
+  AddMember,
   CloneProject,
+  CreateInvite,
+  CreateUser,
+  UpdateUser,
   CreateProject,
   CreateTask,
   Cursor,
@@ -18,8 +23,9 @@ import type {
 const http = createClient<paths>({
   // Absolute, so the same code runs under Node's fetch in tests; same-origin in the browser.
   baseUrl: globalThis.location.origin,
-  // Looked up per call, so tests can stub the global fetch after this module loaded.
-  fetch: (request) => globalThis.fetch(request),
+  // Through the session (bearer token, one refresh and retry on 401); the global fetch is
+  // looked up per call, so tests can stub it after this module loaded.
+  fetch: (request) => auth.fetch(request),
   headers: { Accept: 'application/json' },
 });
 
@@ -85,11 +91,42 @@ export const api = {
   merge: (id: string) => unwrap(http.POST('/api/runs/{id}/merge', byId(id))),
   push: (id: string, token?: string) =>
     unwrap(http.POST('/api/runs/{id}/push', { ...byId(id), body: token ? { token } : {} })),
+
+  // Project members (team mode)
+  members: (projectId: string) => unwrap(http.GET('/api/projects/{id}/members', byId(projectId))),
+  addMember: (projectId: string, body: AddMember) =>
+    unwrap(http.POST('/api/projects/{id}/members', { ...byId(projectId), body })),
+  removeMember: (projectId: string, userId: string) =>
+    unwrap(http.DELETE('/api/projects/{id}/members/{user_id}', { params: { path: { id: projectId, user_id: userId } } })),
+
+  // Administration (team mode, admins)
+  users: () => unwrap(http.GET('/api/admin/users')),
+  createUser: (body: CreateUser) => unwrap(http.POST('/api/admin/users', { body })),
+  updateUser: (id: string, body: UpdateUser) => unwrap(http.PATCH('/api/admin/users/{id}', { ...byId(id), body })),
+  deleteUser: (id: string) => unwrap(http.DELETE('/api/admin/users/{id}', byId(id))),
+  invites: () => unwrap(http.GET('/api/admin/invites')),
+  createInvite: (body: CreateInvite) => unwrap(http.POST('/api/admin/invites', { body })),
+  revokeInvite: (id: string) => unwrap(http.DELETE('/api/admin/invites/{id}', byId(id))),
+  audit: (before?: string, limit?: number) =>
+    unwrap(
+      http.GET('/api/admin/audit', {
+        params: { query: { ...(before ? { before } : {}), ...(limit === undefined ? {} : { limit }) } },
+      }),
+    ),
 };
 
 export type Api = typeof api;
 
-/** The WebSocket URL for an API path on this origin. */
-export function socketUrl(path: string, location: Pick<Location, 'protocol' | 'host'> = globalThis.location): string {
-  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+/**
+ * The WebSocket URL for an API path on this origin. In team mode it carries the current access
+ * token (`?access_token=`): sockets ask for their URL at every (re)connect, so a reconnect uses
+ * the fresh token.
+ */
+export function socketUrl(
+  path: string,
+  location: Pick<Location, 'protocol' | 'host'> = globalThis.location,
+  token: string | null = auth.accessToken,
+): string {
+  const withToken = token ? `${path}${path.includes('?') ? '&' : '?'}access_token=${encodeURIComponent(token)}` : path;
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${withToken}`;
 }

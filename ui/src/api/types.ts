@@ -38,6 +38,19 @@ export type BoardEvent = Schemas['BoardEvent'];
 export type Control = Schemas['Control'];
 export type ErrorBody = Schemas['ErrorBody'];
 
+export type User = Schemas['User'];
+export type Role = Schemas['Role'];
+export type Session = Schemas['Session'];
+export type Member = Schemas['Member'];
+export type ProjectRole = Schemas['ProjectRole'];
+export type AddMember = Schemas['AddMember'];
+export type CreateUser = Schemas['CreateUser'];
+export type UpdateUser = Schemas['UpdateUser'];
+export type Invite = Schemas['Invite'];
+export type CreateInvite = Schemas['CreateInvite'];
+export type CreatedInvite = Schemas['CreatedInvite'];
+export type AuditEntry = Schemas['AuditEntry'];
+
 /**
  * How far along its lifecycle a run is: queued, then running, then finished. A run never
  * goes back, so a late answer carrying an earlier state (a stop request's reply that crossed

@@ -8,6 +8,7 @@ import { describeError } from '../api/client.ts';
 import type { Task, TaskStatus } from '../api/types.ts';
 import { href, navigate } from '../router.ts';
 import { Dialog } from '../widgets/Dialog.tsx';
+import { useCurrentUser } from '../auth/context.ts';
 import { useNotify } from '../widgets/notices.ts';
 import { BOARD_SHORTCUTS, useShortcuts } from '../widgets/shortcuts.ts';
 import { BoardColumn } from './BoardColumn.tsx';
@@ -22,6 +23,7 @@ import {
   type DropTarget,
 } from './dnd.ts';
 import { matches } from './filter.ts';
+import { MembersPanel } from './MembersPanel.tsx';
 import { trackPointerDrag } from './pointerDrag.ts';
 import { isSamePlace } from './positions.ts';
 import type { CardHandlers } from './TaskCard.tsx';
@@ -40,12 +42,13 @@ interface Moving {
   width: number;
 }
 
-type DialogState = { kind: 'new' } | { kind: 'edit'; task: Task } | { kind: 'help' } | null;
+type DialogState = { kind: 'new' } | { kind: 'edit'; task: Task } | { kind: 'help' } | { kind: 'members' } | null;
 
 export function BoardPage({ projectId }: { projectId: string }) {
   const board = useBoard(projectId);
   const { state, load } = board;
   const notify = useNotify();
+  const team = useCurrentUser() !== null;
   const [filter, setFilter] = useState('');
   const [dialog, setDialog] = useState<DialogState>(null);
   const [moving, setMoving] = useState<Moving | null>(null);
@@ -297,6 +300,11 @@ export function BoardPage({ projectId }: { projectId: string }) {
           <button type="button" className="button button-primary" onClick={() => { setDialog({ kind: 'new' }); }}>
             New task <kbd>n</kbd>
           </button>
+          {team && (
+            <button type="button" className="button" onClick={() => { setDialog({ kind: 'members' }); }}>
+              Members
+            </button>
+          )}
           <button
             type="button"
             className="icon-button"
@@ -382,6 +390,11 @@ export function BoardPage({ projectId }: { projectId: string }) {
               </div>
             ))}
           </dl>
+        </Dialog>
+      )}
+      {dialog?.kind === 'members' && (
+        <Dialog title="Members" wide onClose={() => { setDialog(null); }}>
+          <MembersPanel projectId={projectId} />
         </Dialog>
       )}
     </div>
