@@ -135,7 +135,8 @@ export function UsersSection() {
                   </select>
                 </td>
                 <td>{user.disabled ? 'disabled' : 'active'}</td>
-                <td className="table-actions">
+                <td>
+                  <div className="table-actions">
                   <button
                     type="button"
                     className="button button-small"
@@ -151,6 +152,7 @@ export function UsersSection() {
                   <button type="button" className="button button-small button-danger-quiet" onClick={() => { setDialog({ kind: 'delete', user }); }}>
                     Delete
                   </button>
+                  </div>
                 </td>
               </tr>
             ))}
