@@ -11,7 +11,7 @@ import { fakeServer, json } from '../test/fakes.ts';
 import { renderPage } from '../test/render.tsx';
 import { AuthContext } from './context.ts';
 
-const user = { id: 'u1', email: 'a@example.com', name: 'Ada', role: 'member', disabled: false, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z' };
+const user = { id: 'u1', email: 'a@example.com', name: 'Ada', role: 'member' as const, disabled: false, created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z' };
 const team = (registration = 'invite') => fakeServer().on('GET /api/auth/mode', { mode: 'team', registration });
 
 describe('team mode in the app', () => {
