@@ -12,6 +12,7 @@ import { RegisterPage } from './auth/RegisterPage.tsx';
 import { UserMenu } from './auth/UserMenu.tsx';
 import { EventsProvider } from './api/EventsProvider.tsx';
 import { BoardPage } from './board/BoardPage.tsx';
+import { CredentialsPage } from './credentials/CredentialsPage.tsx';
 import { ProjectsPage } from './projects/ProjectsPage.tsx';
 import { href, useRoute, type Route } from './router.ts';
 import { StatusLine } from './StatusLine.tsx';
@@ -28,6 +29,7 @@ const LANDMARK: Record<Route['name'], string> = {
   login: 'Sign in',
   register: 'Create account',
   admin: 'Admin',
+  credentials: 'Credentials',
   not_found: 'Not found',
 };
 
@@ -57,6 +59,11 @@ function Shell({ hub }: { hub?: EventHub }) {
         {state.status === 'signed_in' && state.user.role === 'admin' && (
           <a className="button button-small" href={href({ name: 'admin' })}>
             Admin
+          </a>
+        )}
+        {(state.status === 'signed_in' || state.status === 'local') && (
+          <a className="button button-small" href={href({ name: 'credentials' })}>
+            Credentials
           </a>
         )}
         {state.status === 'signed_in' && <UserMenu user={state.user} />}
@@ -123,6 +130,8 @@ function Page({ route, admin }: { route: Route; admin: boolean }) {
       );
     case 'projects':
       return <ProjectsPage />;
+    case 'credentials':
+      return <CredentialsPage />;
     case 'board':
       return <BoardPage key={route.projectId} projectId={route.projectId} />;
     case 'task':

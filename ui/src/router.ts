@@ -12,6 +12,7 @@ export type Route =
   | { name: 'login' }
   | { name: 'register'; invite: string | null }
   | { name: 'admin' }
+  | { name: 'credentials' }
   | { name: 'not_found'; path: string };
 
 export function parseRoute(hash: string, search = ''): Route {
@@ -20,6 +21,7 @@ export function parseRoute(hash: string, search = ''): Route {
   if (path === '/' || path === '/projects') return { name: 'projects' };
   if (path === '/login') return { name: 'login' };
   if (path === '/admin') return { name: 'admin' };
+  if (path === '/settings/credentials') return { name: 'credentials' };
   if (path === '/register') {
     // `#/register?invite=CODE`, or a server link `/register?invite=CODE` (the query before the hash).
     const invite = new URLSearchParams(query).get('invite') ?? new URLSearchParams(search).get('invite');
@@ -49,6 +51,8 @@ export function href(route: Route): string {
       return route.invite ? `#/register?invite=${encodeURIComponent(route.invite)}` : '#/register';
     case 'admin':
       return '#/admin';
+    case 'credentials':
+      return '#/settings/credentials';
     case 'not_found':
       return `#${route.path}`;
   }

@@ -24,6 +24,7 @@ import {
 } from './dnd.ts';
 import { matches } from './filter.ts';
 import { MembersPanel } from './MembersPanel.tsx';
+import { CredentialsPanel } from '../credentials/CredentialsPanel.tsx';
 import { trackPointerDrag } from './pointerDrag.ts';
 import { isSamePlace } from './positions.ts';
 import type { CardHandlers } from './TaskCard.tsx';
@@ -42,7 +43,7 @@ interface Moving {
   width: number;
 }
 
-type DialogState = { kind: 'new' } | { kind: 'edit'; task: Task } | { kind: 'help' } | { kind: 'members' } | null;
+type DialogState = { kind: 'new' } | { kind: 'edit'; task: Task } | { kind: 'help' } | { kind: 'members' } | { kind: 'credentials' } | null;
 
 export function BoardPage({ projectId }: { projectId: string }) {
   const board = useBoard(projectId);
@@ -305,6 +306,9 @@ export function BoardPage({ projectId }: { projectId: string }) {
               Members
             </button>
           )}
+          <button type="button" className="button" onClick={() => { setDialog({ kind: 'credentials' }); }}>
+            Credentials
+          </button>
           <button
             type="button"
             className="icon-button"
@@ -390,6 +394,11 @@ export function BoardPage({ projectId }: { projectId: string }) {
               </div>
             ))}
           </dl>
+        </Dialog>
+      )}
+      {dialog?.kind === 'credentials' && (
+        <Dialog title="Credentials" wide onClose={() => { setDialog(null); }}>
+          <CredentialsPanel projectId={projectId} />
         </Dialog>
       )}
       {dialog?.kind === 'members' && (
