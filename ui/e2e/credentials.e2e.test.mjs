@@ -133,8 +133,11 @@ test('a global credential is set write-only, shown masked and listed in the effe
     assert.ok((await github.textContent())?.includes(masked), 'the effective set shows the same masked value');
     assert.ok(!(await page.content()).includes(SECRET), 'the secret is in the project page HTML');
     await shoot('credentials-effective-light');
-    await page.emulateMedia({ colorScheme: 'dark' });
-    await page.evaluate(() => document.documentElement.setAttribute('data-theme', 'dark'));
+    // The dialog is modal: close it, switch the theme with the header's toggle, open it again.
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Switch to dark theme' }).click();
+    await page.getByRole('button', { name: 'Credentials' }).click();
+    await effective.getByRole('row', { name: /GITHUB_TOKEN/ }).waitFor();
     await shoot('credentials-effective-dark');
 
     assert.deepEqual(serverErrors, []);
