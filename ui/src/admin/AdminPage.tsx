@@ -1,5 +1,6 @@
 /**
- * The admin console (team mode, admins only): users, invites, the audit log and every project.
+ * The admin console (team mode, admins only): users, invites, the audit log, every project, and
+ * the server-wide settings.
  */
 import { useCallback, useEffect, useId, useState, type SyntheticEvent } from 'react';
 import { describeError } from '../api/client.ts';
@@ -12,12 +13,13 @@ import { Field } from '../widgets/Field.tsx';
 import { useNotify } from '../widgets/notices.ts';
 import { AUDIT_PAGE, inviteLink, inviteState } from './invites.ts';
 
-type Tab = 'users' | 'invites' | 'audit' | 'projects';
+type Tab = 'users' | 'invites' | 'audit' | 'projects' | 'settings';
 const TABS: { id: Tab; label: string }[] = [
   { id: 'users', label: 'Users' },
   { id: 'invites', label: 'Invites' },
   { id: 'audit', label: 'Audit log' },
   { id: 'projects', label: 'Projects' },
+  { id: 'settings', label: 'Settings' },
 ];
 
 export function AdminPage() {
@@ -46,6 +48,7 @@ export function AdminPage() {
         {tab === 'invites' && <InvitesSection />}
         {tab === 'audit' && <AuditSection />}
         {tab === 'projects' && <ProjectsSection />}
+        {tab === 'settings' && <SettingsSection />}
       </section>
     </div>
   );
@@ -489,6 +492,19 @@ function ProjectsSection() {
           ))}
         </ul>
       )}
+    </div>
+  );
+}
+
+function SettingsSection() {
+  return (
+    <div>
+      <h3 className="panel-title">Server settings</h3>
+      <p className="muted">
+        Global credentials (with admin locks that no user or project can override) and the custom
+        credential names members may use are on the{' '}
+        <a href={href({ name: 'credentials' })}>credentials settings page</a>.
+      </p>
     </div>
   );
 }
