@@ -148,6 +148,14 @@ async fn no_secret_leaks_from_any_tier() {
         assert!(tiers.contains(&(key.to_owned(), tier.to_owned())), "{key} from {tier}: {tiers:?}");
     }
 
+    // A failing agent whose last words quote a secret: the run's reason is redacted too.
+    let task = json!({"title": "fail", "agent": "custom", "agent_config": {"command": "echo \"$GITHUB_TOKEN\"; exit 3"}});
+    let (_, task) = call(Method::POST, format!("/api/projects/{pid}/tasks"), token.clone(), Some(task)).await;
+    let failing = serde_json::from_str::<Value>(&task).expect("json")["id"].as_str().expect("id").to_owned();
+    let (_, run) = call(Method::POST, format!("/api/tasks/{failing}/runs"), token.clone(), None).await;
+    let failed_run =
+        serde_json::from_str::<Value>(&run).expect("json")["id"].as_str().expect("id").to_owned();
+
     // The agent prints its environment and commits the values.
     let script = "env | sort; echo \"$GITHUB_TOKEN $LINEAR_API_KEY $VOYAGE_API_KEY\" > leak.txt; echo done";
     let task = json!({"title": "leak", "agent": "custom", "agent_config": {"command": script}});
@@ -184,6 +192,8 @@ async fn no_secret_leaks_from_any_tier() {
     assert_eq!(leaked.trim(), format!("{GLOBAL} {USER} {PROJECT}"));
 
     for path in [
+        format!("/api/runs/{failed_run}"),
+        format!("/api/runs/{failed_run}/logs?limit=5000"),
         format!("/api/runs/{rid}/logs?limit=5000"),
         format!("/api/runs/{rid}/diff"),
         format!("/api/tasks/{tid}/runs"),

@@ -647,7 +647,8 @@ impl<S: Store> Runner<S> {
         // Leftovers are committed so the diff, a merge or a follow-up sees all the work.
         let mut finished = RunFinished {
             exit_code: exit.code.map(i64::from),
-            error: outcome.error.clone(),
+            // The reason may quote the agent's output: it is shown like the log, redacted.
+            error: outcome.error.as_deref().map(|e| redactor.redact(e).into_owned()),
             session_id: end.parser.session_id(),
             retry_at: outcome.retry_at,
             ..Default::default()
