@@ -8,13 +8,14 @@
 //                     CARGO_TARGET_DIR defaulting to ~/.cache/taskyard/target)
 //   CHROMIUM          the browser (default /usr/bin/chromium)
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { launchServer } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'taskyard', 'target');
@@ -28,7 +29,7 @@ const WAIT = { timeout: 20_000 };
 const tmp = mkdtempSync(join(tmpdir(), 'taskyard-e2e-'));
 const repo = join(tmp, 'repo');
 let server;
-let serverOutput = '';
+let serverLog = { text: '' };
 let baseUrl;
 let context;
 let page;
@@ -46,31 +47,9 @@ function git(...args) {
 
 /** Starts the server on a free port and resolves with the URL it prints (token included). */
 function startServer() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['--data-dir', join(tmp, 'data'), 'serve', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
-    });
+  return launchServer(BIN, ['--data-dir', join(tmp, 'data'), 'serve', '--port', '0'], {}, (child, log) => {
     server = child;
-    const timer = setTimeout(() => reject(new Error(`the server printed no URL in 15 s:\n${serverOutput}`)), 15_000);
-    const onData = (chunk) => {
-      serverOutput += chunk;
-      const match = /Open (http:\/\/\S+)/.exec(serverOutput);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', onData);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`could not start ${BIN}: ${error.message} (build it: cargo build -p taskyard-server --bin taskyard)`));
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}) before it was ready:\n${serverOutput}`));
-    });
+    serverLog = log;
   });
 }
 
@@ -143,7 +122,7 @@ after(async () => {
   await context?.close().catch(() => undefined);
   await stopServer();
   if (failed) {
-    process.stderr.write(`--- page log ---\n${pageLog.join('\n')}\n--- server output ---\n${serverOutput}\n`);
+    process.stderr.write(`--- page log ---\n${pageLog.join('\n')}\n--- server output ---\n${serverLog.text}\n`);
   }
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -5,7 +5,7 @@
 // both signed in (the refresh cookie); signing out ends the session. Screenshots of the sign-in
 // page, the admin console and a board go to e2e/screenshots/team-*.png.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { launchServer } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'taskyard', 'target');
@@ -23,7 +24,7 @@ const TIMEOUT = 20_000;
 
 const tmp = mkdtempSync(join(tmpdir(), 'taskyard-team-e2e-'));
 let server;
-let serverOutput = '';
+let serverLog = { text: '' };
 let baseUrl;
 let browser;
 const serverErrors = [];
@@ -44,36 +45,9 @@ function makeRepo(name) {
 }
 
 function startServer() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['--data-dir', join(tmp, 'data'), 'serve', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        RUST_LOG: process.env.RUST_LOG || 'warn',
-        TASKYARD_AUTH: 'team',
-        TASKYARD_JWT_SECRET: randomBytes(32).toString('hex'),
-      },
-    });
+  return launchServer(BIN, ['--data-dir', join(tmp, 'data'), 'serve', '--port', '0'], { TASKYARD_AUTH: 'team', TASKYARD_JWT_SECRET: randomBytes(32).toString('hex') }, (child, log) => {
     server = child;
-    const timer = setTimeout(() => reject(new Error(`the server printed no URL in 15 s:\n${serverOutput}`)), 15_000);
-    const onData = (chunk) => {
-      serverOutput += chunk;
-      const match = /Open (http:\/\/\S+)/.exec(serverOutput);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', onData);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new Error(`could not start ${BIN}: ${error.message}`));
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}) before it was ready:\n${serverOutput}`));
-    });
+    serverLog = log;
   });
 }
 
@@ -123,7 +97,7 @@ before(async () => {
 after(async () => {
   await browser?.close().catch(() => undefined);
   await stopServer();
-  if (failed) process.stderr.write(`--- page log ---\n${pageLog.join('\n')}\n--- server output ---\n${serverOutput}\n`);
+  if (failed) process.stderr.write(`--- page log ---\n${pageLog.join('\n')}\n--- server output ---\n${serverLog.text}\n`);
   rmSync(tmp, { recursive: true, force: true });
 });
 
