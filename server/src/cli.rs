@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
+use taskyard_core::credentials::Credentials;
 use taskyard_core::events::Bus;
 use taskyard_core::logs::LogFollower;
 use taskyard_core::model::{LogEntry, LogKind, NewTask, ProjectId, RunId, RunStatus, TaskId};
@@ -248,10 +249,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         println!("{}", crate::http::openapi_json());
         return Ok(ExitCode::SUCCESS);
     }
-    if let Command::Agents { test } = &cli.command {
-        let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
-        return agents(&data_dir, test.as_deref()).await;
-    }
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let store = match Database::from_url(cli.database_url.as_deref(), &data_dir)? {
@@ -266,7 +263,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::ReencryptCredentials = cli.command {
         return reencrypt(&store, &data_dir).await;
     }
-    dispatch(store, &data_dir, cli.command).await
+    let credentials = crate::http::open_credentials(&store, &data_dir).await?;
+    if let Command::Agents { test } = &cli.command {
+        return agents(&store, &credentials, &data_dir, test.as_deref()).await;
+    }
+    dispatch(store, credentials, &data_dir, cli.command).await
 }
 
 async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<ExitCode> {
@@ -287,8 +288,15 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-async fn dispatch<S: Store>(store: S, data_dir: &Path, command: Command) -> Result<ExitCode> {
-    let runner = Runner::new(store.clone(), Arc::new(Bus::new()), RunnerConfig::new(data_dir));
+async fn dispatch<S: Store>(
+    store: S,
+    credentials: Arc<Credentials>,
+    data_dir: &Path,
+    command: Command,
+) -> Result<ExitCode> {
+    let mut config = RunnerConfig::new(data_dir);
+    config.credentials = Some(credentials);
+    let runner = Runner::new(store.clone(), Arc::new(Bus::new()), config);
     match command {
         Command::Serve(_) | Command::Openapi | Command::Agents { .. } | Command::ReencryptCredentials => {
             unreachable!("handled before the store is opened")
@@ -423,9 +431,15 @@ async fn reencrypt(store: &AnyStore, data_dir: &Path) -> Result<ExitCode> {
     Ok(if unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn agents(data_dir: &Path, test: Option<&str>) -> Result<ExitCode> {
+async fn agents(
+    store: &AnyStore,
+    credentials: &Credentials,
+    data_dir: &Path,
+    test: Option<&str>,
+) -> Result<ExitCode> {
     use taskyard_core::agent::status;
-    let opts = status::StatusOptions::for_runner(&RunnerConfig::new(data_dir));
+    let resolution = credentials.resolve(store, None, None).await?;
+    let opts = status::StatusOptions::for_runner(&RunnerConfig::new(data_dir)).with_credentials(&resolution);
     for agent in status::list(&opts).await {
         match &agent.cli {
             None => println!("{:<8} {:<14} runs any command line", agent.name, agent.display_name),

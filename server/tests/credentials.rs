@@ -223,3 +223,204 @@ async fn no_secret_leaks_from_any_tier() {
     );
     assert_eq!(mode & 0o777, 0o600, "the generated key is private");
 }
+
+/// The real binary, with its environment under the test's control.
+fn taskyard(data_dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_taskyard"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", data_dir)
+        .env("TASKYARD_LOG", "debug,sqlx=info,hyper=info,hyper_util=info,h2=info")
+        .arg("--data-dir")
+        .arg(data_dir);
+    cmd
+}
+
+const ENV_OAUTH: &str = "sk-ant-oat01-TESTcanaryENVIRONMENT0123456789";
+const ENV_UNRESOLVED: &str = "sk-ant-TESTcanaryNOTRESOLVED0123456789";
+
+/// The server's own log (stderr, at debug level) and its error bodies never show a credential,
+/// and agents get exactly the resolved set: a credential variable of the server's environment
+/// reaches them only through the global tier it is imported into.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_log_and_error_bodies_hold_no_secret_and_agents_get_only_the_resolved_set() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("server.log");
+    let mut child = taskyard(&data)
+        .env("CLAUDE_CODE_OAUTH_TOKEN", ENV_OAUTH)
+        .env("ANTHROPIC_AUTH_TOKEN", ENV_UNRESOLVED)
+        .args(["serve", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("spawn taskyard serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let url = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split("Open ").nth(1).map(str::to_owned))
+    })
+    .await
+    .expect("join")
+    .expect("the server printed its URL");
+    let (base, token) = url.split_once("/?token=").expect("url with token");
+    let (base, token) = (base.to_owned(), token.to_owned());
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, body: Option<String>| {
+        let req = http.request(method, format!("{base}{path}")).bearer_auth(&token);
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(b),
+            None => req,
+        };
+        async move {
+            let res = req.send().await.expect("send");
+            (res.status(), res.text().await.expect("text"))
+        }
+    };
+    use reqwest::Method;
+    let (status, body) = call(
+        Method::PUT,
+        "/api/credentials/global/GITHUB_TOKEN".into(),
+        Some(json!({"value": GLOBAL}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Bad input that quotes a secret: the error says what is wrong without repeating it.
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/api/credentials/global/GITHUB_TOKEN",
+            format!(r#"{{"value": "x", "locked": "{GLOBAL}"}}"#),
+        ),
+        (Method::PUT, "/api/credentials/global/GITHUB_TOKEN", format!(r#"{{"value": "{GLOBAL}", "#)),
+        (Method::PUT, "/api/credentials/global/NOT_A_KNOWN_NAME", json!({"value": GLOBAL}).to_string()),
+        (Method::POST, "/api/projects", json!({"path": format!("/nowhere/{GLOBAL}")}).to_string()),
+    ] {
+        let (status, answer) = call(method, path.into(), Some(body)).await;
+        assert!(status.is_client_error(), "{path}: {status} {answer}");
+        assert!(answer.contains("message"), "a clear error: {answer}");
+        assert_clean(&format!("the error from {path}"), &answer);
+    }
+
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    let (status, project) = call(
+        Method::POST,
+        "/api/projects".into(),
+        Some(json!({"path": repo.display().to_string()}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{project}");
+    let pid = serde_json::from_str::<Value>(&project).expect("json")["id"].as_str().expect("id").to_owned();
+    let script =
+        "env | sort > env.txt; echo \"token $GITHUB_TOKEN\"; echo \"failing with $GITHUB_TOKEN\" >&2; exit 4";
+    let task = json!({"title": "env", "agent": "custom", "agent_config": {"command": script}}).to_string();
+    let (_, task) = call(Method::POST, format!("/api/projects/{pid}/tasks"), Some(task)).await;
+    let tid = serde_json::from_str::<Value>(&task).expect("json")["id"].as_str().expect("id").to_owned();
+    let (_, run) = call(Method::POST, format!("/api/tasks/{tid}/runs"), None).await;
+    let rid = serde_json::from_str::<Value>(&run).expect("json")["id"].as_str().expect("id").to_owned();
+    let run = loop {
+        let (_, run) = call(Method::GET, format!("/api/runs/{rid}"), None).await;
+        let run: Value = serde_json::from_str(&run).expect("json");
+        if run["finished_at"].is_string() {
+            break run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "failed", "{run}");
+    let env =
+        std::fs::read_to_string(Path::new(run["worktree_path"].as_str().expect("worktree")).join("env.txt"))
+            .expect("env.txt");
+    let names: Vec<&str> = env.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
+    assert!(names.contains(&"GITHUB_TOKEN"), "the resolved set arrives: {names:?}");
+    assert!(
+        env.contains(&format!("CLAUDE_CODE_OAUTH_TOKEN={ENV_OAUTH}")),
+        "the server's own token arrives through the global tier it was imported into"
+    );
+    assert!(!env.contains(ENV_UNRESOLVED), "a variable outside the resolved set never reaches an agent");
+    let (_, effective) = call(Method::GET, format!("/api/projects/{pid}/credentials/effective"), None).await;
+    assert!(effective.contains("CLAUDE_CODE_OAUTH_TOKEN") && !effective.contains(ENV_OAUTH), "{effective}");
+
+    // SIGTERM: a graceful stop, so everything the server meant to log is written.
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let exit = tokio::task::spawn_blocking(move || child.wait()).await.expect("join").expect("wait");
+    assert!(exit.success(), "{exit}");
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(log.contains("DEBUG") && log.contains("request"), "the log was at debug level: {log}");
+    assert!(log.contains("imported credentials from the environment"), "{log}");
+    assert_clean("the server's log", &log);
+    assert!(!log.contains(ENV_OAUTH), "the server's log holds the imported token");
+}
+
+/// `taskyard reencrypt-credentials` moves every value under the first key; a wrong key refuses
+/// to start; a value of a removed key is reported, not a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_reencrypted_under_the_first_key() {
+    use taskyard_core::credentials::{Tier, Vault};
+    use taskyard_core::store::Store as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("mkdir");
+    let (old, new, lost) = (Vault::generate_key(), Vault::generate_key(), Vault::generate_key());
+    let store = AnyStore::sqlite(&data.join("taskyard.db")).await.expect("sqlite");
+    let old_vault = Vault::new(std::slice::from_ref(&old)).expect("vault");
+    store
+        .put_credential(
+            Tier::Global,
+            uuid::Uuid::nil(),
+            "GITHUB_TOKEN",
+            &old_vault.encrypt(GLOBAL),
+            false,
+            None,
+        )
+        .await
+        .expect("put");
+    drop(store);
+    let reencrypt = |keys: String| {
+        let out = taskyard(&data)
+            .env("TASKYARD_FERNET_KEYS", keys)
+            .arg("reencrypt-credentials")
+            .output()
+            .expect("run");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = reencrypt(lost.clone());
+    assert!(!ok && out.contains("error"), "a key that decrypts nothing refuses: {out}");
+    let (ok, out) = reencrypt(format!("{new},{old}"));
+    assert!(ok && out.contains("re-encrypted 1 credential(s)"), "{out}");
+    assert_clean("the command's output", &out);
+
+    let store = AnyStore::sqlite(&data.join("taskyard.db")).await.expect("sqlite");
+    let stored = store.all_credentials().await.expect("all");
+    let only_new = Vault::new(std::slice::from_ref(&new)).expect("vault");
+    assert_eq!(only_new.decrypt(&stored[0].value).expect("readable with the new key alone").expose(), GLOBAL);
+    // A second value under a key that is then removed: reported by name, the rest still done.
+    let lost_vault = Vault::new(std::slice::from_ref(&lost)).expect("vault");
+    store
+        .put_credential(
+            Tier::Global,
+            uuid::Uuid::nil(),
+            "LINEAR_API_KEY",
+            &lost_vault.encrypt(USER),
+            false,
+            None,
+        )
+        .await
+        .expect("put");
+    drop(store);
+    let (ok, out) = reencrypt(new.clone());
+    assert!(!ok, "an unreadable value fails the command: {out}");
+    assert!(
+        out.contains("LINEAR_API_KEY (global tier) cannot be decrypted") && out.contains("re-encrypted 1"),
+        "{out}"
+    );
+}

@@ -399,6 +399,15 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// What [`Credentials::import_environment`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Keys stored in the global tier.
+    pub imported: Vec<String>,
+    /// Keys not used: the global tier holds a different value, or the value was invalid.
+    pub skipped: Vec<String>,
+}
+
 /// A run's credentials.
 #[derive(Debug, Clone, Default)]
 pub struct Resolution {
@@ -419,18 +428,14 @@ impl Credentials {
         &self.vault
     }
 
-    /// The redactor over every stored value (and the server's own credential variables).
+    /// The redactor over every stored value.
     pub fn redactor(&self) -> std::sync::Arc<Redactor> {
         self.redactor.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Rebuilds the redactor from the store and `extra` (the server's own credential
-    /// variables). Returns how many stored values could not be decrypted.
-    pub async fn reload<S: crate::store::Store>(
-        &self,
-        store: &S,
-        extra: &BTreeMap<String, String>,
-    ) -> crate::store::Result<usize> {
+    /// Rebuilds the redactor from the store. Returns how many stored values could not be
+    /// decrypted.
+    pub async fn reload<S: crate::store::Store>(&self, store: &S) -> crate::store::Result<usize> {
         let stored = store.all_credentials().await?;
         let mut secrets: Vec<(String, Secret)> = Vec::new();
         let mut unreadable = 0;
@@ -440,20 +445,62 @@ impl Credentials {
                 Err(_) => unreadable += 1,
             }
         }
-        secrets.extend(
-            extra.iter().filter(|(k, _)| is_secret_name(k)).map(|(k, v)| (k.clone(), Secret::new(v.clone()))),
-        );
         let redactor = Redactor::new(secrets.iter().map(|(k, v)| (k.as_str(), v)));
         *self.redactor.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
             std::sync::Arc::new(redactor);
         Ok(unreadable)
     }
 
-    /// Resolves the credentials of a run of `project` started by `user`.
+    /// Moves the known credential variables of the server's own environment (`vars`) into
+    /// the global tier, so runs get them like any other credential — with provenance, locks
+    /// and redaction — and the environment never reaches agents directly. A key the global
+    /// tier already holds is left alone (the stored value wins; a different environment value
+    /// is reported as skipped). Empty values are ignored, invalid ones skipped.
+    pub async fn import_environment<S: crate::store::Store>(
+        &self,
+        store: &S,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> crate::store::Result<Imported> {
+        let global = store.list_credentials(Tier::Global, uuid::Uuid::nil()).await?;
+        let mut report = Imported::default();
+        for (key, value) in vars {
+            if !KNOWN_KEYS.contains(&key.as_str()) || value.is_empty() {
+                continue;
+            }
+            if let Some(stored) = global.iter().find(|c| c.key == key) {
+                if self.vault.decrypt(&stored.value).map_or(true, |v| v.expose() != value) {
+                    report.skipped.push(key);
+                }
+                continue;
+            }
+            if check_value(&value).is_err() {
+                report.skipped.push(key);
+                continue;
+            }
+            store
+                .put_credential(
+                    Tier::Global,
+                    uuid::Uuid::nil(),
+                    &key,
+                    &self.vault.encrypt(&value),
+                    false,
+                    None,
+                )
+                .await?;
+            report.imported.push(key);
+        }
+        if !report.imported.is_empty() {
+            self.reload(store).await?;
+        }
+        Ok(report)
+    }
+
+    /// Resolves the credentials of a run of `project` started by `user`; without a project,
+    /// what the global and user tiers give.
     pub async fn resolve<S: crate::store::Store>(
         &self,
         store: &S,
-        project: crate::model::ProjectId,
+        project: Option<crate::model::ProjectId>,
         user: Option<crate::model::UserId>,
     ) -> crate::store::Result<Resolution> {
         let mut unreadable = Vec::new();
@@ -473,7 +520,10 @@ impl Credentials {
             Some(u) => tier(store.list_credentials(Tier::User, u.0).await?),
             None => Vec::new(),
         };
-        let project = tier(store.list_credentials(Tier::Project, project.0).await?);
+        let project = match project {
+            Some(p) => tier(store.list_credentials(Tier::Project, p.0).await?),
+            None => Vec::new(),
+        };
         Ok(Resolution { values: resolve(&global, &user, &project), unreadable })
     }
 }

@@ -30,6 +30,7 @@ fn options(scratch: &Path, env: &[(&str, &str)]) -> StatusOptions {
     StatusOptions {
         path: agents_path(),
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        sources: BTreeMap::new(),
         settings: BTreeMap::new(),
         scratch: scratch.to_path_buf(),
     }

@@ -52,6 +52,7 @@ stories!(
     members_see_only_their_projects,
     the_audit_log_pages_newest_first,
     credentials_are_kept_per_tier_and_scope,
+    the_servers_credential_variables_are_imported_into_the_global_tier_once,
 );
 
 fn new_project(path: &str) -> NewProject {
@@ -780,4 +781,39 @@ async fn credentials_are_kept_per_tier_and_scope<S: Store>(s: S) {
         s.get_setting("allowed_credentials").await.expect("get").as_deref(),
         Some(r#"["MY_KEY","OTHER"]"#)
     );
+}
+
+async fn the_servers_credential_variables_are_imported_into_the_global_tier_once<S: Store>(s: S) {
+    use taskyard_core::credentials::{Credentials, Imported, Tier, Vault};
+    let service = Credentials::new(Vault::new(&[Vault::generate_key()]).expect("vault"));
+    let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let first = env(&[
+        ("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-TEST-import-0001"),
+        ("GITHUB_TOKEN", ""),
+        ("PATH", "/usr/bin"),
+        ("DATABASE_URL", "postgres://not-a-credential"),
+        ("ANTHROPIC_AUTH_TOKEN", "not a known key"),
+    ]);
+    let report = service.import_environment(&s, first.clone()).await.expect("import");
+    assert_eq!(report, Imported { imported: vec!["CLAUDE_CODE_OAUTH_TOKEN".into()], skipped: vec![] });
+    let global = s.list_credentials(Tier::Global, uuid::Uuid::nil()).await.expect("list");
+    assert_eq!(global.len(), 1, "only known, non-empty keys are imported");
+    assert!(!global[0].locked && !global[0].value.contains("TEST-import"), "stored encrypted, unlocked");
+    assert!(
+        service
+            .redactor()
+            .redact("token sk-ant-oat01-TEST-import-0001 here")
+            .contains("[redacted:CLAUDE_CODE_OAUTH_TOKEN]"),
+        "an imported value is redacted at once"
+    );
+    // A restart with the same environment changes nothing and reports nothing.
+    assert_eq!(service.import_environment(&s, first).await.expect("again"), Imported::default());
+    // A different value in the environment does not replace what was stored.
+    let changed = env(&[("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-TEST-import-0002")]);
+    let report = service.import_environment(&s, changed).await.expect("changed");
+    assert_eq!(report.skipped, ["CLAUDE_CODE_OAUTH_TOKEN"]);
+    let resolved = service.resolve(&s, None, None).await.expect("resolve");
+    assert_eq!(resolved.values["CLAUDE_CODE_OAUTH_TOKEN"].value.expose(), "sk-ant-oat01-TEST-import-0001");
 }

@@ -93,7 +93,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code, message: self.message, field: self.field };
+        // Messages can quote what a caller or an agent sent; known credential values never
+        // leave in them.
+        let message = crate::logging::redact(&self.message);
+        let body = ErrorBody { error: self.code, message, field: self.field };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
@@ -166,10 +169,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::JsonDataError(e)) => {
                 let detail = e.body_text();
                 let field = field_of(&detail).unwrap_or_else(|| "body".to_owned());
-                Err(ApiError::invalid(
-                    field,
-                    detail.replace("Failed to deserialize the JSON body into the target type: ", ""),
-                ))
+                let detail = detail.replace("Failed to deserialize the JSON body into the target type: ", "");
+                Err(ApiError::invalid(field, hide_strings(&detail)))
             }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -196,6 +197,29 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
         }
         <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
     }
+}
+
+/// An error text with every double-quoted string (a value serde quotes from the body, which
+/// may be a secret) shown as `"…"`; field names, which serde puts in backticks, stay.
+fn hide_strings(detail: &str) -> String {
+    let mut out = String::with_capacity(detail.len());
+    let mut chars = detail.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            out.push('…');
+            let mut escaped = false;
+            for c in chars.by_ref() {
+                match (escaped, c) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => break,
+                    _ => escaped = false,
+                }
+            }
+            out.push('"');
+        }
+    }
+    out
 }
 
 /// The field serde named in an error text (`title: invalid type…`, or "missing field `title`").
@@ -253,7 +277,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{field_of, hide_strings};
 
     #[test]
     fn fields_are_found_in_serde_messages() {
@@ -264,5 +288,17 @@ mod tests {
         );
         assert_eq!(field_of("unknown field `nope`, expected one of `title`").as_deref(), Some("nope"));
         assert_eq!(field_of("expected value at line 1 column 1"), None);
+    }
+
+    #[test]
+    fn quoted_values_are_hidden_and_field_names_kept() {
+        let text =
+            r#"locked: invalid type: string "sk-ant-oat01-TEST\"x", expected a boolean at line 1 column 9"#;
+        assert_eq!(
+            hide_strings(text),
+            r#"locked: invalid type: string "…", expected a boolean at line 1 column 9"#
+        );
+        assert_eq!(hide_strings("missing field `value`"), "missing field `value`");
+        assert_eq!(field_of(text).as_deref(), Some("locked"));
     }
 }

@@ -353,6 +353,8 @@ impl Running {
 /// The credential vault: keys from `TASKYARD_FERNET_KEYS` (comma-separated, the first
 /// encrypts), else the key file in the data directory (made on first start, mode 0600; back it
 /// up with the data). Refuses to start when stored credentials exist and none decrypts.
+/// Known credential variables of this process's environment are imported into the global
+/// tier when it lacks them: agents get credentials only through resolution.
 pub async fn open_credentials(store: &AnyStore, data_dir: &std::path::Path) -> Result<Arc<Credentials>> {
     use taskyard_core::store::Store as _;
     let keys = match std::env::var("TASKYARD_FERNET_KEYS") {
@@ -369,8 +371,18 @@ pub async fn open_credentials(store: &AnyStore, data_dir: &std::path::Path) -> R
         );
     }
     let credentials = Arc::new(Credentials::new(vault));
-    credentials.reload(store, &taskyard_core::agent::passthrough_env(std::env::vars())).await?;
+    credentials.reload(store).await?;
     crate::logging::redact_with(credentials.clone());
+    let report = credentials.import_environment(store, std::env::vars()).await?;
+    if !report.imported.is_empty() {
+        tracing::info!(keys = %report.imported.join(", "), "imported credentials from the environment into the global tier");
+    }
+    if !report.skipped.is_empty() {
+        tracing::warn!(
+            keys = %report.skipped.join(", "),
+            "credential variables in the environment were not used: the global tier already holds them (or the value is invalid); change them under Settings → Credentials"
+        );
+    }
     Ok(credentials)
 }
 

@@ -10,14 +10,23 @@ use crate::http::AppState;
 use crate::http::access::Actor;
 use crate::http::error::{ApiError, ApiPath, ErrorBody};
 
-fn options(app: &AppState) -> StatusOptions {
-    StatusOptions::for_runner(app.runner().config())
+/// What a run started by `actor` would see, before a project's own credentials: the
+/// global tier and the actor's user tier.
+async fn options(app: &AppState, actor: &Actor) -> Result<StatusOptions, ApiError> {
+    let opts = StatusOptions::for_runner(app.runner().config());
+    Ok(match app.credentials() {
+        Some(service) => {
+            let resolution = service.resolve(app.store(), None, actor.user().map(|u| u.id)).await?;
+            opts.with_credentials(&resolution)
+        }
+        None => opts,
+    })
 }
 
 /// Every agent adapter with its CLI's status.
 #[utoipa::path(get, path = "/api/agents", tag = "agents", responses((status = 200, body = Vec<AgentStatus>)))]
-pub async fn list(State(app): State<AppState>, _actor: Actor) -> Json<Vec<AgentStatus>> {
-    Json(status::list(&options(&app)).await)
+pub async fn list(State(app): State<AppState>, actor: Actor) -> Result<Json<Vec<AgentStatus>>, ApiError> {
+    Ok(Json(status::list(&options(&app, &actor).await?).await))
 }
 
 /// Run a tiny prompt with an agent and report ok / auth required / quota / unreachable. On a
@@ -33,7 +42,7 @@ pub async fn test(
     if actor.user().is_some() {
         actor.admin()?;
     }
-    match status::test(&name, &options(&app)).await {
+    match status::test(&name, &options(&app, &actor).await?).await {
         Ok(report) => Ok(Json(report)),
         Err(AgentError::UnknownAgent(_)) => Err(ApiError::not_found(format!("no agent called `{name}`"))),
         Err(e) => Err(e.into()),

@@ -142,7 +142,7 @@ async fn put(
     let encrypted = service.vault().encrypt(&body.value);
     let by = actor.user().map(|u| u.id);
     let stored = app.store().put_credential(tier, scope, key, &encrypted, body.locked, by).await?;
-    service.reload(app.store(), &app.runner().config().agent_env).await?;
+    service.reload(app.store()).await?;
     let details = Some(format!("{} tier{}", tier.as_str(), if body.locked { ", locked" } else { "" }));
     Audit {
         action: "credential_set",
@@ -167,7 +167,7 @@ async fn remove(
 ) -> Result<StatusCode, ApiError> {
     app.store().delete_credential(tier, scope, key).await?;
     if let Some(service) = app.credentials() {
-        service.reload(app.store(), &app.runner().config().agent_env).await?;
+        service.reload(app.store()).await?;
     }
     let details = Some(format!("{} tier", tier.as_str()));
     Audit {
@@ -362,7 +362,7 @@ pub async fn effective(
 ) -> Result<Json<Vec<Effective>>, ApiError> {
     actor.project(&app, id).await?;
     let Some(service) = app.credentials() else { return Ok(Json(Vec::new())) };
-    let resolution = service.resolve(app.store(), id, actor.user().map(|u| u.id)).await?;
+    let resolution = service.resolve(app.store(), Some(id), actor.user().map(|u| u.id)).await?;
     Ok(Json(
         resolution
             .values

@@ -262,15 +262,13 @@ pub fn adapter(name: &str) -> Result<Box<dyn Adapter>, AgentError> {
     }
 }
 
-/// The variables adapters read from Taskyard's own environment (credentials, API base URLs),
+/// The settings adapters read from Taskyard's own environment (API base URLs, proxies),
 /// picked by name from `vars`: what [`crate::runner::RunnerConfig`] passes to agents by
-/// default. Nothing else of the server's environment reaches an agent.
+/// default. Credentials are never among them: a run gets exactly its resolved credentials
+/// (the server imports its own credential variables into the global tier at start-up).
 pub fn passthrough_env(vars: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
-    let wanted: Vec<&str> = all()
-        .iter()
-        .filter_map(|a| a.cli())
-        .flat_map(|cli| cli.credentials.iter().map(|c| c.name).chain(cli.passthrough.iter().copied()))
-        .collect();
+    let wanted: Vec<&str> =
+        all().iter().filter_map(|a| a.cli()).flat_map(|cli| cli.passthrough.iter().copied()).collect();
     vars.into_iter().filter(|(k, v)| !v.is_empty() && wanted.contains(&k.as_str())).collect()
 }
 
@@ -382,7 +380,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn agents_get_only_the_variables_adapters_name() {
+    fn agents_get_only_the_settings_adapters_name_and_no_credentials() {
         let vars = [
             ("ANTHROPIC_API_KEY", "sk-ant-api03-TEST"),
             ("OPENAI_BASE_URL", "http://gateway"),
@@ -394,8 +392,8 @@ mod tests {
         let env = passthrough_env(vars);
         assert_eq!(
             env.keys().collect::<Vec<_>>(),
-            ["ANTHROPIC_API_KEY", "OPENAI_BASE_URL"],
-            "empty values are left out too"
+            ["OPENAI_BASE_URL"],
+            "credentials and empty values are left out"
         );
     }
 

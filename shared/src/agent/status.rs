@@ -4,7 +4,7 @@
 //! quota, unreachable or failed.
 //!
 //! Everything is seen as a run would see it: the program is looked up in the runner's
-//! agent `PATH`, credentials come from the runner's agent environment (plus per-agent
+//! agent `PATH`, credentials are the resolved global and user tiers (plus per-agent
 //! settings, as a task's settings would add them), and the test runs in a private home.
 
 use std::collections::BTreeMap;
@@ -35,6 +35,8 @@ pub struct StatusOptions {
     pub path: String,
     /// The variables every agent gets (credentials, API settings).
     pub env: BTreeMap<String, String>,
+    /// Where each credential in `env` comes from (a tier's name); `environment` when absent.
+    pub sources: BTreeMap<String, &'static str>,
     /// Per-adapter settings, as a task's `agent_config` would hold them (a `program`, more
     /// `env`); adapters without an entry use their defaults.
     pub settings: BTreeMap<String, Value>,
@@ -48,9 +50,19 @@ impl StatusOptions {
         Self {
             path: config.agent_path.clone(),
             env: config.agent_env.clone(),
+            sources: BTreeMap::new(),
             settings: BTreeMap::new(),
             scratch: config.data_dir.join("tmp"),
         }
+    }
+
+    /// Adds resolved credentials, each with its tier as the source.
+    pub fn with_credentials(mut self, resolution: &crate::credentials::Resolution) -> Self {
+        for (key, resolved) in &resolution.values {
+            self.env.insert(key.clone(), resolved.value.expose().to_owned());
+            self.sources.insert(key.clone(), resolved.tier.as_str());
+        }
+        self
     }
 
     fn settings_of(&self, agent: &str) -> Value {
@@ -99,8 +111,8 @@ pub struct CredentialStatus {
     pub variable: &'static str,
     /// What it is ("API key", …).
     pub kind: &'static str,
-    /// Where it comes from: `settings` (the agent's own settings) or `environment` (what
-    /// Taskyard passes to every agent).
+    /// Where it comes from: `settings` (the agent's own settings), a credential tier
+    /// (`global`, `user`), or `environment` (given directly to the status check).
     pub source: &'static str,
     /// Its first characters and its last four, e.g. `sk-ant-api03-…abcd`.
     pub preview: String,
@@ -162,7 +174,9 @@ async fn status(adapter: &dyn Adapter, opts: &StatusOptions) -> AgentStatus {
             let credential = info.credentials.iter().find_map(|c| {
                 let (value, source) = match settings.env.get(c.name) {
                     Some(v) => (v, "settings"),
-                    None => (opts.env.get(c.name)?, "environment"),
+                    None => {
+                        (opts.env.get(c.name)?, opts.sources.get(c.name).copied().unwrap_or("environment"))
+                    }
                 };
                 (!value.is_empty()).then(|| CredentialStatus {
                     variable: c.name,

@@ -72,21 +72,21 @@ pub struct RunnerConfig {
     pub drain_timeout: Duration,
     /// `PATH` given to agents.
     pub agent_path: String,
-    /// The credential service (vault + resolution); without it runs get only `agent_env`.
+    /// The credential service (vault + resolution); without it runs get no credentials.
     pub credentials: Option<Arc<crate::credentials::Credentials>>,
     /// Replaces every adapter's own stop signals (tests use short grace periods).
     pub stop_signals: Option<Vec<(Signal, Duration)>>,
-    /// Variables every agent gets on top of the base environment: the resolved credentials
-    /// and API settings. A task's own settings win over these.
+    /// Settings every agent gets on top of the base environment (API base URLs, proxies —
+    /// never credentials, which come only from the resolved set). A task's own settings
+    /// win over these.
     pub agent_env: BTreeMap<String, String>,
     /// What keeps a run's processes together (a PID namespace where possible).
     pub boundary: process::Boundary,
 }
 
 impl RunnerConfig {
-    /// Defaults under `data_dir`; agents get this process's `PATH` and the credential and
-    /// API variables adapters name ([`agent::passthrough_env`]), nothing else of its
-    /// environment.
+    /// Defaults under `data_dir`; agents get this process's `PATH` and the API settings
+    /// adapters name ([`agent::passthrough_env`]), nothing else of its environment.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -352,7 +352,7 @@ impl<S: Store> Runner<S> {
         // The run's credentials, and a redactor that keeps their values out of everything
         // stored or shown.
         let resolution = match &cfg.credentials {
-            Some(c) => match c.resolve(&store, project.id, run.started_by).await {
+            Some(c) => match c.resolve(&store, Some(project.id), run.started_by).await {
                 Ok(r) => r,
                 Err(e) => {
                     let msg = format!("could not read the credentials: {e}");
@@ -361,16 +361,9 @@ impl<S: Store> Runner<S> {
             },
             None => crate::credentials::Resolution::default(),
         };
-        let mut secrets: Vec<(String, crate::credentials::Secret)> =
-            resolution.values.iter().map(|(k, r)| (k.clone(), r.value.clone())).collect();
-        secrets.extend(
-            cfg.agent_env
-                .iter()
-                .filter(|(k, _)| crate::credentials::is_secret_name(k))
-                .map(|(k, v)| (k.clone(), crate::credentials::Secret::new(v.clone()))),
-        );
-        let redactor =
-            Arc::new(crate::credentials::Redactor::new(secrets.iter().map(|(k, v)| (k.as_str(), v))));
+        let redactor = Arc::new(crate::credentials::Redactor::new(
+            resolution.values.iter().map(|(k, r)| (k.as_str(), &r.value)),
+        ));
         let (pipe, pipeline) = pipeline::start(
             store.clone(),
             bus.clone(),
@@ -863,7 +856,7 @@ impl<S: Store> Runner<S> {
     }
 
     /// What every agent process of a run gets before its adapter adds its own variables: a
-    /// small base, the task, a git identity, and the credentials Taskyard passes.
+    /// small base, the task, a git identity, and the API settings Taskyard passes.
     fn base_environment(&self, task: &Task, home: &Path, tmp: &Path) -> BTreeMap<String, String> {
         let mut env = process::base_env(&self.inner.config.agent_path, home, tmp);
         env.insert("TASKYARD_TASK_ID".into(), task.id.to_string());

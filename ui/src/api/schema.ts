@@ -3276,8 +3276,8 @@ export interface components {
             /** @description Its first characters and its last four, e.g. `sk-ant-api03-…abcd`. */
             preview: string;
             /**
-             * @description Where it comes from: `settings` (the agent's own settings) or `environment` (what
-             *     Taskyard passes to every agent).
+             * @description Where it comes from: `settings` (the agent's own settings), a credential tier
+             *     (`global`, `user`), or `environment` (given directly to the status check).
              */
             source: string;
             /** @description The variable that holds it. */
