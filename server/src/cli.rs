@@ -114,6 +114,13 @@ pub struct ServeArgs {
     /// Team mode: take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "TASKYARD_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Runs this server executes at once (admins can change it at run time).
+    #[arg(long, env = "TASKYARD_MAX_CONCURRENT_RUNS", default_value_t = 4)]
+    pub max_concurrent_runs: usize,
+    /// Seconds a server's claim on a run holds without renewal: after a crash, another
+    /// server (or this one after a restart elsewhere) takes its runs over this late.
+    #[arg(long, env = "TASKYARD_RUN_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub run_lease_seconds: u64,
 }
 
 /// Authentication modes.
@@ -273,7 +280,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<ExitCode> {
     let backend = store.backend();
     let mode = args.mode()?;
-    let options = crate::http::ServeOptions { port: args.port, data_dir: data_dir.clone(), store, mode };
+    let queue = taskyard_core::runner::queue::QueueConfig {
+        max_concurrent: args.max_concurrent_runs,
+        lease_ttl: std::time::Duration::from_secs(args.run_lease_seconds),
+        ..Default::default()
+    };
+    let options =
+        crate::http::ServeOptions { port: args.port, data_dir: data_dir.clone(), store, mode, queue };
     let running = crate::http::start(options).await?;
     tracing::info!(addr = %running.addr, database = backend, data_dir = %data_dir.display(), "listening");
     println!("Taskyard is running. Open {}", running.url);

@@ -60,6 +60,7 @@ impl Server {
             data_dir: dirs.path().join("data"),
             store: store.clone(),
             mode: Mode::Local,
+            queue: Default::default(),
         })
         .await
         .expect("start");
@@ -205,7 +206,7 @@ on_both!(
     a_task_runs_to_a_merge_with_its_log_on_a_socket,
     stop_follow_up_and_history,
     the_board_pages_its_columns_and_follows_changes,
-    shutdown_closes_sockets_and_interrupts_runs,
+    shutdown_closes_sockets_and_requeues_runs,
 );
 
 async fn local_mode_requires_the_token_and_our_own_host(s: Server) {
@@ -562,7 +563,7 @@ async fn the_board_pages_its_columns_and_follows_changes(s: Server) {
     );
 }
 
-async fn shutdown_closes_sockets_and_interrupts_runs(mut s: Server) {
+async fn shutdown_closes_sockets_and_requeues_runs(mut s: Server) {
     let project = s.project().await;
     let task = s.task(&project, "Forever", "echo started; sleep 300").await;
     let tid = task["id"].as_str().expect("id");
@@ -589,9 +590,16 @@ async fn shutdown_closes_sockets_and_interrupts_runs(mut s: Server) {
     }
     stopping.await.expect("join").expect("stop");
     let run = s.store.get_run(rid).await.expect("run");
-    assert_eq!(run.status, taskyard_core::model::RunStatus::Interrupted, "{:?}", run.error);
+    assert_eq!(run.status, taskyard_core::model::RunStatus::Queued, "back in the queue: {:?}", run.error);
+    assert_eq!((run.tries, run.lease_owner.as_deref()), (1, None), "executed once, held by nobody");
     let logs = s.store.read_logs(rid, 0, 100).await.expect("logs");
-    assert!(logs.iter().any(|e| e.text.contains("shutting down")), "the log says why it ended");
+    assert!(logs.iter().any(|e| e.text.contains("shutting down")), "the log says why it stopped");
+    let requeued = logs.last().expect("entries");
+    assert!(
+        requeued.text.contains("requeued from a clean worktree state"),
+        "and how it continues: {}",
+        requeued.text
+    );
     assert!(
         taskyard_core::runner::process::run_processes(&rid.to_string(), run.pid.map(|p| p as i32)).is_empty(),
         "no process of the run outlives the server"

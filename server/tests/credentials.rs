@@ -44,8 +44,15 @@ async fn no_secret_leaks_from_any_tier() {
     let store = AnyStore::sqlite(&db).await.expect("sqlite");
     let keys = JwtKeys::new(b"credential-test-signing-key-0123456789", 900).expect("keys");
     let mode = Mode::Team { bind: [127, 0, 0, 1].into(), auth: Arc::new(TeamAuth::new(keys, false, false)) };
-    let running =
-        start(ServeOptions { port: 0, data_dir: dir.path().join("data"), store, mode }).await.expect("start");
+    let running = start(ServeOptions {
+        port: 0,
+        data_dir: dir.path().join("data"),
+        store,
+        mode,
+        queue: Default::default(),
+    })
+    .await
+    .expect("start");
     let base = format!("http://{}", running.addr);
     let http = reqwest::Client::new();
     let call = |method: reqwest::Method, path: String, token: String, body: Option<Value>| {

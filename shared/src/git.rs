@@ -533,6 +533,46 @@ pub fn commit_all(worktree: &Path, message: &str) -> Result<Option<String>> {
     Ok(Some(id.to_string()))
 }
 
+/// The commit a worktree's `HEAD` points at.
+pub fn head_commit(worktree: &Path) -> Result<String> {
+    let repo = open_repo(worktree)?;
+    let head = repo.head().or_git()?;
+    Ok(head.peel_to_commit().or_git()?.id().to_string())
+}
+
+/// Puts a worktree back to `commit`: its branch points there again, tracked files are reset
+/// and untracked ones (ignored ones included) removed — a clean restart of the work that
+/// began at `commit`.
+pub fn reset_worktree(worktree: &Path, commit: &str) -> Result<()> {
+    let repo = open_repo(worktree)?;
+    let oid =
+        git2::Oid::from_str(commit).map_err(|e| GitError::Git(format!("bad commit id {commit}: {e}")))?;
+    let target = repo.find_object(oid, None).or_git()?;
+    repo.reset(&target, git2::ResetType::Hard, None).or_git()?;
+    let mut options = StatusOptions::new();
+    options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(true);
+    let statuses = repo.statuses(Some(&mut options)).or_git()?;
+    let root = repo
+        .workdir()
+        .ok_or_else(|| GitError::Git("the worktree has no working files".into()))?
+        .to_path_buf();
+    for entry in statuses.iter() {
+        let Ok(path) = entry.path() else { continue };
+        let status = entry.status();
+        if status.is_wt_new() || status.is_ignored() {
+            let full = root.join(path);
+            let removed = if full.is_dir() { fs::remove_dir_all(&full) } else { fs::remove_file(&full) };
+            if let Err(e) = removed
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(io_error(&full, e));
+            }
+        }
+    }
+    tracing::debug!(%commit, path = %worktree.display(), "reset worktree");
+    Ok(())
+}
+
 /// What `branch` changed since it left `base_branch`: the diff from their merge base to the
 /// tip of `branch`, with renames detected.
 pub fn diff(repo: &Path, base_branch: &str, branch: &str) -> Result<Diff> {

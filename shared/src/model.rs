@@ -155,10 +155,16 @@ text_enum!(
 text_enum!(
     /// The lifecycle of one run.
     RunStatus, "run status" {
-        /// Stored, not started yet.
+        /// Stored, waiting for a worker (its place in the queue is `queued_at`).
         Queued => "queued",
-        /// The agent process is alive.
+        /// Claimed by a server (the lease's owner), which runs the agent.
         Running => "running",
+        /// The agent had no valid credentials; the run waits and is retried at `retry_at`
+        /// (every few minutes, and at once when a credential it would use changes).
+        WaitingAuth => "waiting_auth",
+        /// The agent hit a usage limit; the run waits until `retry_at` (the reported reset
+        /// time, else a growing backoff) and is retried.
+        WaitingQuota => "waiting_quota",
         /// The agent exited successfully.
         Succeeded => "succeeded",
         /// The agent (or its set-up) failed.
@@ -167,11 +173,12 @@ text_enum!(
         Cancelled => "cancelled",
         /// The process that supervised it died; it was neither resumed nor requeued.
         Interrupted => "interrupted",
-        /// The agent had no valid credentials (none, rejected or revoked): a person must log
-        /// in or set a key; retrying later may work once they did.
+        /// The agent had no valid credentials (none, rejected or revoked). An adapter's
+        /// verdict: the queue turns it into `waiting_auth` (or `failed` once attempts run out);
+        /// runs stored by older versions may still hold it as a final status.
         AuthRequired => "auth_required",
-        /// The agent hit a usage or rate limit; `retry_at` holds the reset time when the agent
-        /// reported one.
+        /// The agent hit a usage or rate limit (`retry_at` holds the reset time when the agent
+        /// reported one). An adapter's verdict: the queue turns it into `waiting_quota`.
         QuotaExceeded => "quota_exceeded",
         /// The account has no credit left: a person must pay before anything works.
         Billing => "billing",
@@ -186,13 +193,27 @@ text_enum!(
 impl RunStatus {
     /// A finished run never changes status again.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, RunStatus::Queued | RunStatus::Running)
+        !self.is_live()
+    }
+
+    /// Not ended: queued, running, or waiting to be retried. A task has at most one.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Queued | RunStatus::Running | RunStatus::WaitingAuth | RunStatus::WaitingQuota
+        )
     }
 
     /// Ended for a reason outside the task that time or a person's action elsewhere (a login,
     /// a quota reset) can clear: the task waits rather than fails.
     pub fn is_waiting(self) -> bool {
-        matches!(self, RunStatus::AuthRequired | RunStatus::QuotaExceeded)
+        matches!(
+            self,
+            RunStatus::AuthRequired
+                | RunStatus::QuotaExceeded
+                | RunStatus::WaitingAuth
+                | RunStatus::WaitingQuota
+        )
     }
 }
 
@@ -403,7 +424,9 @@ pub struct TaskPatch {
     pub branch: Option<String>,
 }
 
-/// One execution of an agent for a task.
+/// A run: one piece of agent work on a task, from enqueue to its final status. It may execute
+/// several times (after waiting for credentials or a quota, or after its server died); its log
+/// continues across them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Run {
     /// Its id.
@@ -456,6 +479,28 @@ pub struct Run {
     pub finished_at: Option<DateTime<Utc>>,
     /// On a team server, the user who started it.
     pub started_by: Option<UserId>,
+    /// Its place in the queue: when it was (last) enqueued.
+    pub queued_at: DateTime<Utc>,
+    /// How many times it has executed (1 on its first execution).
+    pub tries: i64,
+    /// Consecutive quota waits (the backoff grows with each).
+    pub quota_waits: i64,
+    /// The server process executing it (a lease), while running.
+    pub lease_owner: Option<String>,
+    /// Until when the lease holds unless renewed.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The worktree's commit when the current execution began.
+    pub start_commit: Option<String>,
+    /// `resume` when the next execution continues the agent's own session after a recovery.
+    pub recovery: Option<String>,
+    /// How often it was recovered after the server executing it died.
+    pub recoveries: i64,
+    /// A stop was asked for while another server executes it.
+    pub stop_requested: bool,
+    /// For a queued run: how many runs are ahead of it plus one (filled in by readers that
+    /// show it; not stored).
+    #[sqlx(skip)]
+    pub queue_position: Option<i64>,
 }
 
 /// What is needed to store a new run.
@@ -486,6 +531,8 @@ pub struct RunStarted {
     pub worktree_path: String,
     /// Process (group) id.
     pub pid: i64,
+    /// The worktree's commit as the execution begins (a requeue resets to it).
+    pub start_commit: Option<String>,
 }
 
 /// Facts recorded when a run reaches a terminal status.
@@ -507,6 +554,9 @@ pub struct RunFinished {
     pub deletions: Option<i64>,
     /// When the agent can work again (a quota's reset time), if it said so.
     pub retry_at: Option<DateTime<Utc>>,
+    /// The server finishing a running run: it must still hold the run's lease, so a
+    /// server that lost it (another took the run over) cannot end it.
+    pub owner: Option<String>,
 }
 
 /// One entry of a run's log, addressed by `(run_id, seq)` everywhere.

@@ -206,30 +206,30 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
             "no-credentials",
             f.mock.scenario("ok", Scenario::text("hi")),
             None,
-            RunStatus::AuthRequired,
+            RunStatus::WaitingAuth,
             "Not logged in",
         ),
-        case("bad-key", fail("401", ApiError::Unauthorized), key, RunStatus::AuthRequired, "Invalid API key"),
+        case("bad-key", fail("401", ApiError::Unauthorized), key, RunStatus::WaitingAuth, "Invalid API key"),
         case(
             "bad-token",
             fail("401", ApiError::Unauthorized),
             oauth,
-            RunStatus::AuthRequired,
+            RunStatus::WaitingAuth,
             "Not logged in",
         ),
-        case("forbidden", fail("403", ApiError::Forbidden), key, RunStatus::AuthRequired, "403"),
+        case("forbidden", fail("403", ApiError::Forbidden), key, RunStatus::WaitingAuth, "403"),
         case(
             "key-rate-limit",
             fail("429", ApiError::RateLimited),
             key,
-            RunStatus::QuotaExceeded,
+            RunStatus::WaitingQuota,
             "Request rejected (429)",
         ),
         case(
             "subscription-limit",
             fail("429u", ApiError::UsageLimit { resets_at }),
             oauth,
-            RunStatus::QuotaExceeded,
+            RunStatus::WaitingQuota,
             "You've hit your session limit · resets",
         ),
         case(
@@ -282,7 +282,9 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
     let limit_entry =
         f.logs(limit.id).await.into_iter().find(|e| event(e) == "rate_limit").expect("rate limit entry");
     assert_eq!(limit_entry.kind, LogKind::Error);
-    assert!(runs.iter().enumerate().all(|(i, r)| i == 5 || r.retry_at.is_none()));
+    for r in &runs {
+        assert_eq!(r.retry_at.is_some(), r.status.is_waiting(), "a waiting run knows when it is retried");
+    }
     // The OAuth token went out as a bearer token.
     let oauth_call = f.mock.model_calls("429u").pop().expect("call");
     assert_eq!(oauth_call.header("authorization"), Some(format!("Bearer {OAUTH_TOKEN}").as_str()));

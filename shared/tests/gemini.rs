@@ -89,24 +89,24 @@ async fn gemini_errors_end_runs_with_the_state_that_says_what_to_do() {
             "bad key",
             fail("401", ApiError::Unauthorized),
             Some(KEY),
-            RunStatus::AuthRequired,
+            RunStatus::WaitingAuth,
             "API key not valid",
         ),
         (
             "no key",
             f.mock.scenario("ok", Scenario::text("hi")),
             None,
-            RunStatus::AuthRequired,
+            RunStatus::WaitingAuth,
             "GEMINI_API_KEY",
         ),
         (
             "daily quota",
             fail("quota", ApiError::UsageLimit { resets_at }),
             Some(KEY),
-            RunStatus::QuotaExceeded,
+            RunStatus::WaitingQuota,
             "quota",
         ),
-        ("rate limit", fail("429", ApiError::RateLimited), Some(KEY), RunStatus::QuotaExceeded, "exhausted"),
+        ("rate limit", fail("429", ApiError::RateLimited), Some(KEY), RunStatus::WaitingQuota, "exhausted"),
         ("billing", fail("billing", ApiError::CreditTooLow), Some(KEY), RunStatus::Billing, "billing"),
         ("overloaded", fail("503", ApiError::Overloaded), Some(KEY), RunStatus::ServerError, "overloaded"),
         ("unreachable", refused_url(), Some(KEY), RunStatus::ServerError, ""),
@@ -118,8 +118,19 @@ async fn gemini_errors_end_runs_with_the_state_that_says_what_to_do() {
         assert_eq!(run.status, status, "{title}: {error}");
         assert!(error.contains(needle), "{title}: {error:?} should contain {needle:?}");
         // The CLI treats a daily quota as final and does not pass the API's retry delay on,
-        // so there is no reset time to keep.
-        assert_eq!(run.retry_at, None, "{title}");
+        // so a quota wait takes the policy's first backoff (1 hour); credentials are retried
+        // every 5 minutes.
+        let wait = run.retry_at.map(|t| (t - chrono::Utc::now()).num_minutes());
+        let expected = match status {
+            RunStatus::WaitingQuota => Some(59..=60),
+            RunStatus::WaitingAuth => Some(4..=5),
+            _ => None,
+        };
+        match (wait, expected) {
+            (Some(w), Some(range)) => assert!(range.contains(&w), "{title}: retried in {w} min"),
+            (None, None) => {}
+            other => panic!("{title}: retry schedule {other:?}"),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use serde_json::json;
 use taskyard_core::model::*;
+use taskyard_core::store::queue::{Claim, Requeue, WakeScope};
 use taskyard_core::store::{PgStore, SqliteStore, Store, StoreError};
 use taskyard_test_support::pg::TestDatabase;
 
@@ -53,6 +54,8 @@ stories!(
     the_audit_log_pages_newest_first,
     credentials_are_kept_per_tier_and_scope,
     the_servers_credential_variables_are_imported_into_the_global_tier_once,
+    the_queue_claims_in_order_within_limits_under_leases,
+    waiting_runs_come_back_when_due_retried_or_woken,
 );
 
 fn new_project(path: &str) -> NewProject {
@@ -77,6 +80,29 @@ fn new_task(project: ProjectId, title: &str) -> NewTask {
 
 fn entry(run: RunId, seq: i64, text: &str) -> LogEntry {
     LogEntry { run_id: run, seq, ts: Utc::now(), kind: LogKind::Stdout, text: text.into(), data: None }
+}
+
+fn claim_for(owner: &str, max: usize) -> Claim {
+    let now = Utc::now();
+    Claim {
+        owner: owner.into(),
+        now,
+        lease_until: now + chrono::Duration::seconds(30),
+        max,
+        per_user: None,
+        per_project: None,
+    }
+}
+
+fn started_at(pid: i64) -> RunStarted {
+    RunStarted {
+        branch: "taskyard/setup".into(),
+        base_branch: "main".into(),
+        base_commit: "abc123".into(),
+        worktree_path: "/data/worktrees/1".into(),
+        pid,
+        start_commit: Some("abc123".into()),
+    }
 }
 
 async fn setup_run<S: Store>(s: &S) -> (Project, Task, Run) {
@@ -204,42 +230,32 @@ async fn bad_text_is_refused_and_nothing_is_lost<S: Store>(s: S) {
 async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
     let (_p, t, r1) = setup_run(&s).await;
     assert_eq!((r1.attempt, r1.status, r1.kind), (1, RunStatus::Queued, RunKind::Start));
-    let started = s
-        .mark_run_started(
-            r1.id,
-            RunStarted {
-                branch: "taskyard/setup".into(),
-                base_branch: "main".into(),
-                base_commit: "abc123".into(),
-                worktree_path: "/data/worktrees/1".into(),
-                pid: 4242,
-            },
-        )
-        .await
-        .expect("start");
+    let early = s.mark_run_started(r1.id, started_at(1)).await;
+    assert!(matches!(early, Err(StoreError::Conflict(_))), "a queued run is claimed before it starts");
+    let claimed = s.claim_runs(&claim_for("replica-a/1", 4)).await.expect("claim");
+    assert_eq!(claimed.iter().map(|r| (r.id, r.tries)).collect::<Vec<_>>(), [(r1.id, 1)]);
+    assert_eq!(claimed[0].lease_owner.as_deref(), Some("replica-a/1"));
+    let started = s.mark_run_started(r1.id, started_at(4242)).await.expect("start");
     assert_eq!(started.status, RunStatus::Running);
     assert_eq!(started.pid, Some(4242));
+    assert_eq!(started.start_commit.as_deref(), Some("abc123"));
     assert!(started.started_at.is_some());
-    let again = s
-        .mark_run_started(
-            r1.id,
-            RunStarted {
-                branch: "b".into(),
-                base_branch: "main".into(),
-                base_commit: "c".into(),
-                worktree_path: "w".into(),
-                pid: 1,
-            },
-        )
-        .await;
-    assert!(matches!(again, Err(StoreError::Conflict(_))), "a running run cannot start twice");
     assert_eq!(s.list_runs_by_status(RunStatus::Running).await.expect("by status").len(), 1);
 
+    let stolen = s
+        .finish_run(
+            r1.id,
+            RunStatus::Failed,
+            RunFinished { owner: Some("replica-b/1".into()), ..Default::default() },
+        )
+        .await;
+    assert!(matches!(stolen, Err(StoreError::Conflict(ref m)) if m.contains("another server")), "{stolen:?}");
     let finished = s
         .finish_run(
             r1.id,
             RunStatus::Succeeded,
             RunFinished {
+                owner: Some("replica-a/1".into()),
                 exit_code: Some(0),
                 session_id: Some("sess-1".into()),
                 head_commit: Some("def456".into()),
@@ -316,18 +332,7 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
         let expect = retry_at.map(|t| chrono::SubsecRound::trunc_subsecs(t, 6));
         assert_eq!(stored.retry_at, expect, "{status}: kept to the microsecond");
     }
-    let late_start = s
-        .mark_run_started(
-            r2.id,
-            RunStarted {
-                branch: "b".into(),
-                base_branch: "main".into(),
-                base_commit: "c".into(),
-                worktree_path: "w".into(),
-                pid: 1,
-            },
-        )
-        .await;
+    let late_start = s.mark_run_started(r2.id, started_at(1)).await;
     assert!(matches!(late_start, Err(StoreError::Conflict(ref m)) if m.contains("cancelled")));
     let runs: Vec<i64> = s.list_runs(t.id).await.expect("list").iter().map(|r| r.attempt).collect();
     assert_eq!(runs, vec![1, 2, 3, 4, 5, 6, 7]);
@@ -345,27 +350,43 @@ async fn runs_number_their_attempts_and_follow_their_lifecycle<S: Store>(s: S) {
 }
 
 async fn concurrent_run_creation_gets_distinct_attempts<S: Store>(s: S) {
-    let (_p, t, _r) = setup_run(&s).await;
-    let mut handles = Vec::new();
-    for i in 0..8 {
-        let s = s.clone();
-        handles.push(tokio::spawn(async move {
-            s.create_run(NewRun {
-                task_id: t.id,
-                kind: RunKind::Start,
-                agent: "command".into(),
-                prompt: format!("p{i}"),
-                started_by: None,
-            })
-            .await
-        }));
+    let (_p, t, first) = setup_run(&s).await;
+    let new_run = |i: usize| NewRun {
+        task_id: t.id,
+        kind: RunKind::Start,
+        agent: "command".into(),
+        prompt: format!("p{i}"),
+        started_by: None,
+    };
+    // A task has one live run: every start while one is queued is refused.
+    let refused = s.create_run(new_run(0)).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(ref m)) if m.contains("already has a run")),
+        "{refused:?}"
+    );
+    s.finish_run(first.id, RunStatus::Cancelled, RunFinished::default()).await.expect("cancel");
+    // Of starts racing for a task with none, exactly one wins; attempts stay distinct.
+    let mut attempts = HashSet::from([first.attempt]);
+    for round in 0..3 {
+        let mut handles = Vec::new();
+        for i in 0..8 {
+            let s = s.clone();
+            let new = new_run(round * 8 + i);
+            handles.push(tokio::spawn(async move { s.create_run(new).await }));
+        }
+        let mut won = Vec::new();
+        for h in handles {
+            match h.await.expect("join") {
+                Ok(run) => won.push(run),
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "one live run per task");
+        assert!(attempts.insert(won[0].attempt), "attempt {} given twice", won[0].attempt);
+        s.finish_run(won[0].id, RunStatus::Cancelled, RunFinished::default()).await.expect("cancel");
     }
-    let mut attempts = HashSet::new();
-    for h in handles {
-        let run = h.await.expect("join").expect("create");
-        assert!(attempts.insert(run.attempt), "attempt {} given twice", run.attempt);
-    }
-    assert_eq!(attempts, (2..=9).collect::<HashSet<i64>>());
+    assert_eq!(attempts, (1..=4).collect::<HashSet<i64>>());
 }
 
 async fn logs_are_appended_in_batches_and_read_by_range<S: Store>(s: S) {
@@ -816,4 +837,157 @@ async fn the_servers_credential_variables_are_imported_into_the_global_tier_once
     assert_eq!(report.skipped, ["CLAUDE_CODE_OAUTH_TOKEN"]);
     let resolved = service.resolve(&s, None, None).await.expect("resolve");
     assert_eq!(resolved.values["CLAUDE_CODE_OAUTH_TOKEN"].value.expose(), "sk-ant-oat01-TEST-import-0001");
+}
+
+async fn queued_run<S: Store>(s: &S, project: ProjectId, title: &str, by: Option<UserId>) -> Run {
+    let t = s.create_task(new_task(project, title)).await.expect("task");
+    s.create_run(NewRun {
+        task_id: t.id,
+        kind: RunKind::Start,
+        agent: "command".into(),
+        prompt: "go".into(),
+        started_by: by,
+    })
+    .await
+    .expect("run")
+}
+
+async fn the_queue_claims_in_order_within_limits_under_leases<S: Store>(s: S) {
+    let p1 = s.create_project(new_project("/repos/q1")).await.expect("project");
+    let p2 = s.create_project(new_project("/repos/q2")).await.expect("project");
+    let alice = s
+        .create_first_admin(NewUser {
+            email: "alice@example.com".into(),
+            name: "Q".into(),
+            password_hash: "$argon2id$fake".into(),
+            role: Role::Member,
+        })
+        .await
+        .expect("user")
+        .id;
+    let mut runs = Vec::new();
+    for (i, (p, u)) in
+        [(p1.id, Some(alice)), (p1.id, Some(alice)), (p2.id, Some(alice)), (p2.id, None), (p1.id, None)]
+            .into_iter()
+            .enumerate()
+    {
+        runs.push(queued_run(&s, p, &format!("q{i}"), u).await);
+    }
+    let positions: Vec<Option<i64>> = futures::future::join_all(runs.iter().map(|r| s.queue_position(r.id)))
+        .await
+        .into_iter()
+        .map(|p| p.expect("pos"))
+        .collect();
+    assert_eq!(positions, [Some(1), Some(2), Some(3), Some(4), Some(5)]);
+
+    // One per user and two per project: alice's first, then the unowned ones.
+    let limited = Claim { per_user: Some(1), per_project: Some(2), ..claim_for("a/1", 10) };
+    let first: Vec<RunId> = s.claim_runs(&limited).await.expect("claim").iter().map(|r| r.id).collect();
+    assert_eq!(first, [runs[0].id, runs[3].id, runs[4].id]);
+    assert_eq!(s.queue_position(runs[1].id).await.expect("pos"), Some(1), "claimed runs leave the queue");
+    assert_eq!(s.queue_position(runs[0].id).await.expect("pos"), None);
+    // Nothing more fits while those run, on any worker.
+    assert!(s.claim_runs(&Claim { owner: "b/1".into(), ..limited.clone() }).await.expect("claim").is_empty());
+    // Without limits a second worker takes the rest, never a claimed run.
+    let second: Vec<RunId> =
+        s.claim_runs(&claim_for("b/1", 10)).await.expect("claim").iter().map(|r| r.id).collect();
+    assert_eq!(second, [runs[1].id, runs[2].id]);
+    assert!(s.claim_runs(&claim_for("c/1", 10)).await.expect("claim").is_empty());
+
+    // Leases: renewal answers what is held and whether a stop was asked for.
+    s.request_stop(runs[1].id).await.expect("stop");
+    let later = Utc::now() + chrono::Duration::seconds(60);
+    let mut held = s.renew_leases("b/1", later).await.expect("renew");
+    held.sort();
+    let mut expect = vec![(runs[1].id, true), (runs[2].id, false)];
+    expect.sort();
+    assert_eq!(held, expect);
+    // Expired leases are found and taken over once; a previous life of a replica at once.
+    let after_a = Utc::now() + chrono::Duration::seconds(45);
+    let expired: Vec<RunId> =
+        s.expired_runs(after_a, "z/1").await.expect("expired").iter().map(|r| r.id).collect();
+    assert_eq!(expired, [runs[0].id, runs[3].id, runs[4].id], "a/1 stopped renewing; b/1 renewed");
+    let restarted: Vec<RunId> =
+        s.expired_runs(Utc::now(), "b/2").await.expect("own").iter().map(|r| r.id).collect();
+    assert_eq!(restarted.len(), 2, "b's earlier life held two runs: {restarted:?}");
+    let took = s.take_over_run(runs[0].id, "z/1", after_a, later).await.expect("take").expect("taken");
+    assert_eq!((took.lease_owner.as_deref(), took.recoveries), (Some("z/1"), 1));
+    assert!(s.take_over_run(runs[0].id, "y/1", after_a, later).await.expect("again").is_none(), "taken once");
+    // Only the holder requeues; the run goes back with its place kept by a new queue time.
+    let rq = Requeue {
+        status: RunStatus::Queued,
+        retry_at: None,
+        error: None,
+        quota_waits: 0,
+        recovery: Some("resume".into()),
+        session_id: Some("sess".into()),
+        exit_code: None,
+    };
+    assert!(matches!(s.requeue_run(runs[0].id, "a/1", rq.clone()).await, Err(StoreError::Conflict(_))));
+    let back = s.requeue_run(runs[0].id, "z/1", rq).await.expect("requeue");
+    assert_eq!(
+        (back.status, back.lease_owner, back.recovery.as_deref()),
+        (RunStatus::Queued, None, Some("resume"))
+    );
+    assert_eq!(back.session_id.as_deref(), Some("sess"));
+    let again = s.claim_runs(&claim_for("z/1", 10)).await.expect("claim");
+    assert_eq!((again.len(), again[0].tries), (1, 2), "executed a second time");
+}
+
+async fn waiting_runs_come_back_when_due_retried_or_woken<S: Store>(s: S) {
+    let p = s.create_project(new_project("/repos/w")).await.expect("project");
+    let other = s.create_project(new_project("/repos/w2")).await.expect("project");
+    let bob = s
+        .create_first_admin(NewUser {
+            email: "bob@example.com".into(),
+            name: "Q".into(),
+            password_hash: "$argon2id$fake".into(),
+            role: Role::Member,
+        })
+        .await
+        .expect("user")
+        .id;
+    let auth = queued_run(&s, p.id, "auth", Some(bob)).await;
+    let quota = queued_run(&s, other.id, "quota", None).await;
+    assert_eq!(s.claim_runs(&claim_for("w/1", 10)).await.expect("claim").len(), 2);
+    let now = Utc::now();
+    let in_5_min = now + chrono::Duration::minutes(5);
+    let wait = |status, retry_at| Requeue {
+        status,
+        retry_at: Some(retry_at),
+        error: Some("why".into()),
+        quota_waits: 1,
+        recovery: None,
+        session_id: None,
+        exit_code: Some(1),
+    };
+    let waiting = s.requeue_run(auth.id, "w/1", wait(RunStatus::WaitingAuth, in_5_min)).await.expect("wait");
+    assert_eq!((waiting.status, waiting.error.as_deref()), (RunStatus::WaitingAuth, Some("why")));
+    s.requeue_run(quota.id, "w/1", wait(RunStatus::WaitingQuota, now + chrono::Duration::hours(1)))
+        .await
+        .expect("wait");
+    assert!(!RunStatus::WaitingAuth.is_terminal() && RunStatus::WaitingAuth.is_waiting());
+    assert_eq!(s.next_retry_at().await.expect("next"), Some(chrono::SubsecRound::trunc_subsecs(in_5_min, 6)));
+    assert!(s.claim_runs(&claim_for("w/1", 10)).await.expect("claim").is_empty(), "not due yet");
+    let due = Claim { now: in_5_min + chrono::Duration::seconds(1), ..claim_for("w/1", 10) };
+    let claimed = s.claim_runs(&due).await.expect("claim");
+    assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), [auth.id], "due at its retry time");
+    s.requeue_run(auth.id, "w/1", wait(RunStatus::WaitingAuth, in_5_min)).await.expect("wait");
+
+    // A credential change wakes runs waiting for credentials in its scope only.
+    assert_eq!(s.wake_waiting_auth(WakeScope::Project(other.id), now).await.expect("wake"), 0);
+    assert_eq!(s.wake_waiting_auth(WakeScope::User(bob), now).await.expect("wake"), 1);
+    assert_eq!(s.claim_runs(&claim_for("w/1", 10)).await.expect("claim").len(), 1, "woken");
+    s.requeue_run(auth.id, "w/1", wait(RunStatus::WaitingAuth, in_5_min)).await.expect("wait");
+    assert_eq!(s.wake_waiting_auth(WakeScope::All, now).await.expect("wake"), 1, "quota waits are not woken");
+
+    // "Retry now" turns a waiting run queued; anything else is a conflict.
+    let retried = s.retry_run_now(quota.id).await.expect("retry");
+    assert_eq!((retried.status, retried.retry_at), (RunStatus::Queued, None));
+    assert!(matches!(s.retry_run_now(quota.id).await, Err(StoreError::Conflict(_))));
+    // Waiting and queued runs can be cancelled by anyone; they are not running.
+    let cancelled =
+        s.finish_run(quota.id, RunStatus::Cancelled, RunFinished::default()).await.expect("cancel");
+    assert_eq!(cancelled.status, RunStatus::Cancelled);
+    s.finish_run(auth.id, RunStatus::Cancelled, RunFinished::default()).await.expect("cancel waiting");
 }

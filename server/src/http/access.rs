@@ -100,6 +100,14 @@ impl Actor {
         }
     }
 
+    /// Who may change server-wide settings: the owner in local mode, admins in team mode.
+    pub fn server_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Actor::Owner => Ok(()),
+            Actor::User(_) => self.admin().map(|_| ()),
+        }
+    }
+
     /// The caller's role in a project; `None` when it may not see it.
     async fn role_in(&self, app: &AppState, project: ProjectId) -> Result<Option<ProjectRole>, ApiError> {
         Ok(match self {

@@ -22,8 +22,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::routes::{
-    admin, agents, auth as auth_routes, board, credentials, events, health, members, projects, runs, tasks,
-    ui,
+    admin, agents, auth as auth_routes, board, credentials, events, health, members, projects, queue, runs,
+    tasks, ui,
 };
 
 pub mod access;
@@ -74,10 +74,12 @@ impl AppState {
         auth: Auth,
         shutdown: watch::Receiver<bool>,
         credentials: Option<Arc<Credentials>>,
+        queue: taskyard_core::runner::queue::QueueConfig,
     ) -> Self {
         let bus = Arc::new(Bus::new());
         let mut config = RunnerConfig::new(&data_dir);
         config.credentials = credentials;
+        config.queue = queue;
         let runner = Runner::new(store, bus, config);
         let inner = Inner {
             runner,
@@ -234,6 +236,9 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tasks::follow_up))
         .routes(routes!(runs::get))
         .routes(routes!(runs::stop))
+        .routes(routes!(runs::retry))
+        .routes(routes!(queue::status))
+        .routes(routes!(queue::set_settings))
         .routes(routes!(runs::logs))
         .routes(routes!(runs::logs_ws))
         .routes(routes!(runs::diff))
@@ -309,6 +314,8 @@ pub struct ServeOptions {
     pub store: AnyStore,
     /// Local or team mode.
     pub mode: Mode,
+    /// How the run queue's worker works (concurrency, leases).
+    pub queue: taskyard_core::runner::queue::QueueConfig,
 }
 
 /// The server's mode and what it needs.
@@ -411,11 +418,24 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     };
     let credentials = open_credentials(&options.store, &options.data_dir).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState::new(options.store, options.data_dir, auth, stop_rx.clone(), Some(credentials));
+    let state = AppState::new(
+        options.store,
+        options.data_dir,
+        auth,
+        stop_rx.clone(),
+        Some(credentials),
+        options.queue,
+    );
 
-    let recovered = state.runner().recover_interrupted().await?;
+    let recovered = state.runner().recover().await?;
     if !recovered.is_empty() {
-        tracing::warn!(count = recovered.len(), "runs left by a previous server were marked interrupted");
+        let requeued =
+            recovered.iter().filter(|r| r.status == taskyard_core::model::RunStatus::Queued).count();
+        tracing::warn!(
+            requeued,
+            interrupted = recovered.len() - requeued,
+            "recovered runs a previous server left running"
+        );
     }
     state.boards().watch(state.bus().clone());
 
@@ -427,7 +447,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             .with_graceful_shutdown(shutdown)
             .await
             .context("server failed")?;
-        // Connections are closed; runs still going are stopped and recorded as interrupted.
+        // Connections are closed; runs still going are stopped and go back to the queue.
         tokio::time::timeout(Duration::from_secs(30), state.runner().shutdown()).await.ok();
         Ok(())
     });

@@ -97,10 +97,7 @@ fn view(app: &AppState, c: StoredCredential) -> CredentialView {
 
 /// Who may manage the global tier: admins, and local mode's owner.
 fn global_admin(actor: &Actor) -> Result<(), ApiError> {
-    match actor {
-        Actor::Owner => Ok(()),
-        Actor::User(_) => actor.admin().map(|_| ()),
-    }
+    actor.server_admin()
 }
 
 async fn check_key(app: &AppState, key: &str) -> Result<(), ApiError> {
@@ -143,6 +140,7 @@ async fn put(
     let by = actor.user().map(|u| u.id);
     let stored = app.store().put_credential(tier, scope, key, &encrypted, body.locked, by).await?;
     service.reload(app.store()).await?;
+    wake_waiting(app, tier, scope).await?;
     let details = Some(format!("{} tier{}", tier.as_str(), if body.locked { ", locked" } else { "" }));
     Audit {
         action: "credential_set",
@@ -169,6 +167,8 @@ async fn remove(
     if let Some(service) = app.credentials() {
         service.reload(app.store()).await?;
     }
+    // A removed (say, rejected) value can let another tier's value through.
+    wake_waiting(app, tier, scope).await?;
     let details = Some(format!("{} tier", tier.as_str()));
     Audit {
         action: "credential_deleted",
@@ -181,6 +181,19 @@ async fn remove(
     .record(app)
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs waiting for credentials that this change could unblock are retried now.
+async fn wake_waiting(app: &AppState, tier: Tier, scope: uuid::Uuid) -> Result<(), ApiError> {
+    use taskyard_core::model::{ProjectId, UserId};
+    use taskyard_core::store::queue::WakeScope;
+    let scope = match tier {
+        Tier::Global => WakeScope::All,
+        Tier::User => WakeScope::User(UserId(scope)),
+        Tier::Project => WakeScope::Project(ProjectId(scope)),
+    };
+    app.runner().credentials_changed(scope).await?;
+    Ok(())
 }
 
 fn user_scope(actor: &Actor) -> Result<uuid::Uuid, ApiError> {

@@ -10,6 +10,7 @@ pub mod events;
 pub mod health;
 pub mod members;
 pub mod projects;
+pub mod queue;
 pub mod runs;
 pub mod tasks;
 pub mod ui;

@@ -106,7 +106,31 @@ pub async fn get(
     actor: Actor,
     ApiPath(id): ApiPath<RunId>,
 ) -> Result<Json<Run>, ApiError> {
-    Ok(Json(actor.run(&app, id).await?))
+    let run = actor.run(&app, id).await?;
+    Ok(Json(with_position(&app, run).await?))
+}
+
+/// A run with its place in the queue filled in (when it is queued).
+pub async fn with_position(app: &AppState, run: Run) -> Result<Run, ApiError> {
+    if run.status != taskyard_core::model::RunStatus::Queued {
+        return Ok(run);
+    }
+    let queue_position = app.store().queue_position(run.id).await?;
+    Ok(Run { queue_position, ..run })
+}
+
+/// Retry a run that waits for credentials or a quota now, without waiting for its retry time.
+#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs",
+    params(("id" = RunId, Path, description = "The run's id")),
+    responses((status = 202, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn retry(
+    State(app): State<AppState>,
+    actor: Actor,
+    ApiPath(id): ApiPath<RunId>,
+) -> Result<(StatusCode, Json<Run>), ApiError> {
+    actor.run(&app, id).await?;
+    let run = app.runner().retry_now(id).await?;
+    Ok((StatusCode::ACCEPTED, Json(with_position(&app, run).await?)))
 }
 
 /// Stop a run: the agent is asked to stop, then killed with everything it started.

@@ -277,7 +277,11 @@ pub async fn runs(
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<Json<Vec<Run>>, ApiError> {
     actor.task(&app, id).await?;
-    Ok(Json(app.store().list_runs(id).await?))
+    let mut runs = app.store().list_runs(id).await?;
+    if let Some(last) = runs.pop() {
+        runs.push(super::runs::with_position(&app, last).await?);
+    }
+    Ok(Json(runs))
 }
 
 /// Start the task: a new run with the task's description as the prompt.

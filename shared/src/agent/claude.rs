@@ -212,6 +212,14 @@ impl Adapter for ClaudeAdapter {
         }
         Ok(carried)
     }
+
+    fn has_session(&self, home: &Path, session: &str) -> bool {
+        if session.is_empty() || !session.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return false;
+        }
+        let Ok(dirs) = std::fs::read_dir(home.join(".claude").join("projects")) else { return false };
+        dirs.flatten().any(|d| d.path().join(format!("{session}.jsonl")).is_file())
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {

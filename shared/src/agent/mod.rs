@@ -231,6 +231,13 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
         let _ = (from, to, session);
         Ok(false)
     }
+    /// Whether the agent session `session` is kept in `home` and can be resumed there (a
+    /// run recovered after its server died continues it). Adapters without resumable
+    /// sessions have none.
+    fn has_session(&self, home: &Path, session: &str) -> bool {
+        let _ = (home, session);
+        false
+    }
 }
 
 /// The name tasks made before `custom` existed use for it.

@@ -1,6 +1,7 @@
-//! The run supervisor: prepares a run's worktree, starts its agent, pipes its output into the
-//! log, stops it on request, and records how it ended (leftovers committed, diff stats,
-//! task moved on the board).
+//! The run supervisor: enqueues runs durably, and for each run its worker claims prepares the
+//! worktree, starts the agent, pipes its output into the log, stops it on request, and
+//! records how it ended (leftovers committed, diff stats, task moved on the board) — or,
+//! by the retry policy, sends it back to wait.
 //!
 //! A run row is written before its process starts; every process of a run carries the
 //! `TASKYARD_RUN_ID` marker so a stop (or a later sweep) finds all of them.
@@ -24,7 +25,9 @@ use crate::store::{Store, StoreError};
 
 pub mod lines;
 pub mod pipeline;
+pub mod policy;
 pub mod process;
+pub mod queue;
 pub mod review;
 
 pub use pipeline::BatchLimits;
@@ -82,6 +85,11 @@ pub struct RunnerConfig {
     pub agent_env: BTreeMap<String, String>,
     /// What keeps a run's processes together (a PID namespace where possible).
     pub boundary: process::Boundary,
+    /// The queue's worker: concurrency, leases, clock.
+    pub queue: queue::QueueConfig,
+    /// This server's stable name among replicas (read from, or made in,
+    /// `<data_dir>/replica-id` when not given).
+    pub replica_id: Option<String>,
 }
 
 impl RunnerConfig {
@@ -98,7 +106,28 @@ impl RunnerConfig {
             credentials: None,
             agent_env: agent::passthrough_env(std::env::vars()),
             boundary: process::Boundary::default(),
+            queue: queue::QueueConfig::default(),
+            replica_id: None,
         }
+    }
+
+    /// This server's replica id: given, or kept in the data directory (made on first use).
+    fn replica(&self) -> String {
+        if let Some(id) = &self.replica_id {
+            return id.clone();
+        }
+        let path = self.data_dir.join("replica-id");
+        if let Ok(id) = std::fs::read_to_string(&path)
+            && !id.trim().is_empty()
+        {
+            return id.trim().to_owned();
+        }
+        let id = random_hex(12);
+        let _ = std::fs::create_dir_all(&self.data_dir);
+        if let Err(e) = std::fs::write(&path, &id) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot keep the replica id; runs of this life are recovered after their leases expire");
+        }
+        id
     }
 
     fn worktree_dir(&self, task: TaskId) -> PathBuf {
@@ -121,12 +150,26 @@ struct Active {
     task: TaskId,
     stop: watch::Sender<Option<StopCause>>,
     done: watch::Receiver<Option<Run>>,
+    /// Its lease is this server's (always, once registered by a claim).
+    claimed: bool,
 }
 
 struct Inner<S: Store> {
     store: S,
     bus: Arc<Bus>,
     config: RunnerConfig,
+    /// The lease owner: `<replica>/<boot>`.
+    owner: String,
+    /// The queue settings, and when they were read.
+    settings: std::sync::RwLock<(policy::QueueSettings, Option<tokio::time::Instant>)>,
+    /// Wakes the worker.
+    wake: Arc<tokio::sync::Notify>,
+    /// Ends the worker.
+    closed: Arc<tokio::sync::Notify>,
+    /// No more claims (shutting down).
+    closing: std::sync::atomic::AtomicBool,
+    /// Counts settled runs, for waiters.
+    settled: watch::Sender<u64>,
     /// How to make a PID namespace on this machine, found once, on the first run.
     pid_namespace: tokio::sync::OnceCell<Option<process::PidNamespace>>,
     active: Mutex<HashMap<RunId, Active>>,
@@ -152,16 +195,31 @@ impl<S: Store> std::fmt::Debug for Runner<S> {
 
 impl<S: Store> Runner<S> {
     /// A runner over `store`, announcing on `bus`.
+    /// Its queue worker starts at once when called inside a Tokio runtime (and the
+    /// configuration asks for one); it ends when the last clone of the runner is dropped or
+    /// at [`Runner::shutdown`].
     pub fn new(store: S, bus: Arc<Bus>, config: RunnerConfig) -> Self {
+        let owner = format!("{}/{}", config.replica(), random_hex(8));
+        let start_worker = config.queue.worker;
         let inner = Inner {
             store,
             bus,
             config,
+            owner,
+            settings: std::sync::RwLock::new((policy::QueueSettings::default(), None)),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            closed: Arc::new(tokio::sync::Notify::new()),
+            closing: std::sync::atomic::AtomicBool::new(false),
+            settled: watch::channel(0).0,
             pid_namespace: tokio::sync::OnceCell::new(),
             active: Mutex::default(),
             repo_locks: Mutex::default(),
         };
-        Self { inner: Arc::new(inner) }
+        let inner = Arc::new(inner);
+        if start_worker && let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(queue::worker(Arc::downgrade(&inner)));
+        }
+        Self { inner }
     }
 
     /// The store it writes to.
@@ -198,12 +256,12 @@ impl<S: Store> Runner<S> {
         self.inner.active.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a fresh run of a task with its description as the prompt.
+    /// Enqueues a fresh run of a task with its description as the prompt.
     pub async fn start(&self, task_id: TaskId) -> Result<Run> {
         self.start_by(task_id, None).await
     }
 
-    /// Starts a fresh run on behalf of a team user (whose credentials it uses).
+    /// Enqueues a fresh run on behalf of a team user (whose credentials it uses).
     pub async fn start_by(&self, task_id: TaskId, by: Option<crate::model::UserId>) -> Result<Run> {
         let task = self.inner.store.get_task(task_id).await?;
         let prompt =
@@ -237,6 +295,8 @@ impl<S: Store> Runner<S> {
         self.launch(task, RunKind::FollowUp, message, by).await
     }
 
+    /// Stores the run (queued) and wakes the worker. A task has at most one live run: a
+    /// second start while one is queued, running or waiting is a `Conflict`.
     async fn launch(
         &self,
         task: Task,
@@ -244,41 +304,19 @@ impl<S: Store> Runner<S> {
         prompt: String,
         by: Option<crate::model::UserId>,
     ) -> Result<Run> {
-        let adapter: Arc<dyn agent::Adapter> = Arc::from(agent::adapter(&task.agent)?);
-        let config = agent_config(&task)?;
-        adapter.validate(&config)?;
+        let adapter = agent::adapter(&task.agent)?;
+        adapter.validate(&agent_config(&task)?)?;
         let store = &self.inner.store;
-        let project = store.get_project(task.project_id).await?;
-
-        // Registering before the row exists keeps two starts of one task from racing.
-        let (stop_tx, stop_rx) = watch::channel(None::<StopCause>);
-        let (done_tx, done_rx) = watch::channel(None);
-        let placeholder = RunId::new();
-        {
-            let mut active = self.lock_active();
-            if active.values().any(|a| a.task == task.id) {
-                return Err(RunError::Conflict(
-                    "the task already has a run in progress; stop it or wait".into(),
-                ));
-            }
-            active
-                .insert(placeholder, Active { task: task.id, stop: stop_tx.clone(), done: done_rx.clone() });
-        }
-        let created = store
+        let run = store
             .create_run(NewRun { task_id: task.id, kind, agent: task.agent.clone(), prompt, started_by: by })
-            .await;
-        let run = {
-            let mut active = self.lock_active();
-            let entry = active.remove(&placeholder);
-            match (created, entry) {
-                (Ok(run), Some(entry)) => {
-                    active.insert(run.id, entry);
-                    run
-                }
-                (Err(e), _) => return Err(e.into()),
-                (Ok(_), None) => return Err(RunError::Conflict("run registration lost".into())),
-            }
-        };
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(m) => RunError::Conflict(m),
+                other => other.into(),
+            })?;
+        // Nothing is written to its log here: the worker may already have claimed it, and
+        // one writer per execution keeps seqs gapless.
+        let position = store.queue_position(run.id).await.ok().flatten();
         let task = store
             .update_task(
                 task.id,
@@ -288,47 +326,106 @@ impl<S: Store> Runner<S> {
         self.inner
             .bus
             .publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: run.clone() });
-        self.inner.bus.publish_board(BoardEvent::TaskUpdated { task: task.clone() });
+        self.inner.bus.publish_board(BoardEvent::TaskUpdated { task });
+        self.poke();
+        Ok(Run { queue_position: position, ..run })
+    }
 
+    /// Executes a run the worker claimed, in the background.
+    async fn execute_claimed(&self, run: Run) {
+        let store = &self.inner.store;
+        let prepared = async {
+            let task = store.get_task(run.task_id).await?;
+            let project = store.get_project(task.project_id).await?;
+            let adapter: Arc<dyn agent::Adapter> = Arc::from(agent::adapter(&task.agent)?);
+            let config = agent_config(&task)?;
+            adapter.validate(&config)?;
+            Ok::<_, RunError>((task, project, adapter, config))
+        }
+        .await;
+        let (task, project, adapter, config) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                let seq = store.last_log_seq(run.id).await.unwrap_or(0);
+                match store.get_task(run.task_id).await {
+                    Ok(task) => {
+                        self.finish(&run, &task, RunStatus::Failed, fail(e.to_string()), Some(seq)).await;
+                    }
+                    Err(_) => {
+                        let finished =
+                            RunFinished { owner: Some(self.inner.owner.clone()), ..fail(e.to_string()) };
+                        let _ = store.finish_run(run.id, RunStatus::Failed, finished).await;
+                    }
+                }
+                return;
+            }
+        };
+        let (stop_tx, stop_rx) = watch::channel(None::<StopCause>);
+        let (done_tx, done_rx) = watch::channel(None);
+        self.lock_active()
+            .insert(run.id, Active { task: task.id, stop: stop_tx, done: done_rx, claimed: true });
+        self.inner
+            .bus
+            .publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: run.clone() });
         let this = self.clone();
-        let started = run.clone();
         tokio::spawn(async move {
-            let id = started.id;
-            let finished = this.execute(started, task, project, adapter, config, stop_rx).await;
+            let id = run.id;
+            let finished = this.execute(run, task, project, adapter, config, stop_rx).await;
             this.lock_active().remove(&id);
             let _ = done_tx.send(Some(finished));
+            this.settled();
+            this.poke();
         });
-        Ok(run)
     }
 
     /// Asks a run to stop: the agent gets its stop signals, then SIGKILL, and every process
-    /// of the run is ended. A queued run is cancelled at once.
+    /// of the run is ended. A queued or waiting run is cancelled at once; a run another
+    /// server executes is stopped by that server (it sees the request when it renews its
+    /// lease).
     pub async fn stop(&self, run_id: RunId) -> Result<()> {
         let stop = self.lock_active().get(&run_id).map(|a| a.stop.clone());
         if let Some(stop) = stop {
             let _ = stop.send(Some(StopCause::Requested));
             return Ok(());
         }
-        let run = self.inner.store.get_run(run_id).await?;
+        let store = &self.inner.store;
+        let run = store.get_run(run_id).await?;
         if run.status.is_terminal() {
             return Err(RunError::Conflict(format!("the run already ended ({})", run.status)));
         }
-        // Queued in the store but not executing here (e.g. left from before a restart).
+        if run.status == RunStatus::Running {
+            store.request_stop(run_id).await?;
+            return Ok(());
+        }
+        // Queued or waiting: cancelled in the store first, so a worker cannot claim it while
+        // the log says so.
+        let task = store.get_task(run.task_id).await?;
         let finished = RunFinished { error: Some("stopped on request".into()), ..Default::default() };
-        let run = self.inner.store.finish_run(run_id, RunStatus::Cancelled, finished).await?;
-        let project_id = self.inner.store.get_task(run.task_id).await?.project_id;
-        self.inner.bus.publish_board(BoardEvent::RunUpdated { project_id, run });
+        let ended = match store.finish_run(run_id, RunStatus::Cancelled, finished).await {
+            Ok(ended) => ended,
+            // Claimed in the meantime: stop it where it runs now.
+            Err(StoreError::Conflict(_)) => return Box::pin(self.stop(run_id)).await,
+            Err(e) => return Err(e.into()),
+        };
+        let seq = store.last_log_seq(run_id).await?;
+        self.system_entry(run_id, seq, "run cancelled: stopped before it ran again".into()).await;
+        self.announce(&ended, &task, TaskStatus::Cancelled).await;
         self.inner.bus.end_logs(run_id);
         Ok(())
     }
 
-    /// Waits until a run has ended and returns it as stored.
+    /// Waits until a run has settled — ended, or waiting to be retried later — and returns it
+    /// as stored.
     pub async fn wait(&self, run_id: RunId) -> Result<Run> {
-        let done = self.lock_active().get(&run_id).map(|a| a.done.clone());
-        if let Some(mut done) = done {
-            let _ = done.wait_for(Option::is_some).await;
+        let mut settled = self.inner.settled.subscribe();
+        loop {
+            settled.borrow_and_update();
+            let run = self.inner.store.get_run(run_id).await?;
+            if !matches!(run.status, RunStatus::Queued | RunStatus::Running) {
+                return Ok(run);
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(250), settled.changed()).await;
         }
-        Ok(self.inner.store.get_run(run_id).await?)
     }
 
     /// Runs one run to its end; never fails: every failure becomes the run's outcome.
@@ -395,8 +492,33 @@ impl<S: Store> Runner<S> {
                 return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
             }
         };
+        // Where this execution begins: a requeue after a crash resets the worktree here.
+        let start_commit = {
+            let path = workspace.worktree.path.clone();
+            tokio::task::spawn_blocking(move || git::head_commit(&path)).await.ok().and_then(|r| r.ok())
+        };
         let home = cfg.home_dir(run.id);
+        // An execution after a recovery or a quota wait continues the run's own agent session
+        // when its adapter kept it (the work so far is in it); otherwise — after a wait for
+        // credentials, which fails before any work — it starts over as the first did.
+        let continues = run.recovery.as_deref() == Some("resume") || run.quota_waits > 0;
+        let own_session = match (&run.session_id, run.tries > 1 && continues) {
+            (Some(session), true) => {
+                let (adapter, home, id) = (adapter.clone(), home.clone(), session.clone());
+                let kept = tokio::task::spawn_blocking(move || adapter.has_session(&home, &id))
+                    .await
+                    .unwrap_or(false);
+                kept.then(|| session.clone())
+            }
+            _ => None,
+        };
         let resume_session = match run.kind {
+            _ if own_session.is_some() => {
+                let session = own_session.clone().unwrap_or_default();
+                let _ =
+                    pipe.send(note(format!("attempt {}: resuming agent session {session}", run.tries))).await;
+                own_session.clone()
+            }
             RunKind::FollowUp => {
                 let (session, said) = self.carry_session(&task, &run, adapter.clone(), &home).await;
                 if let Some(text) = said {
@@ -407,8 +529,12 @@ impl<S: Store> Runner<S> {
             RunKind::Start => None,
         };
         let tmp = cfg.tmp_dir(run.id);
+        let prompt = match &own_session {
+            Some(_) => queue::continue_prompt(run.error.as_deref()),
+            None => run.prompt.clone(),
+        };
         let ctx = RunContext {
-            prompt: run.prompt.clone(),
+            prompt,
             kind: run.kind,
             resume_session,
             config,
@@ -513,6 +639,7 @@ impl<S: Store> Runner<S> {
             base_commit: workspace.worktree.base_commit.clone(),
             worktree_path: workspace.worktree.path.display().to_string(),
             pid: i64::from(pid),
+            start_commit: start_commit.clone(),
         };
         let mut cause: Option<StopCause> = stop_rx.borrow().clone();
         match store.mark_run_started(run.id, started).await {
@@ -625,11 +752,16 @@ impl<S: Store> Runner<S> {
             }
         };
         let mut outcome = end.parser.outcome(exit);
-        match cause {
-            Some(StopCause::Failure(reason)) => outcome = agent::Outcome::failed(reason),
+        match &cause {
+            Some(StopCause::Failure(reason)) => outcome = agent::Outcome::failed(reason.clone()),
             Some(StopCause::Shutdown) => {
                 outcome =
                     agent::Outcome::ended(RunStatus::Interrupted, "the server shut down during the run");
+            }
+            Some(StopCause::LeaseLost) => {
+                // Another server executes the run now; nothing more is written here.
+                let _ = tokio::fs::remove_dir_all(&ctx.tmp).await;
+                return store.get_run(run.id).await.unwrap_or(run);
             }
             Some(StopCause::Requested) | None => {}
         }
@@ -670,6 +802,44 @@ impl<S: Store> Runner<S> {
         let _ = tokio::fs::remove_dir_all(&ctx.tmp).await;
         if finished.session_id.is_some() {
             self.prune_homes(&task, run.id).await;
+        }
+        if matches!(cause, Some(StopCause::Shutdown)) {
+            // The run goes back to the queue and continues after the restart (or on another
+            // server): its session resumed, or its worktree reset to where it began.
+            let session_kept = match &finished.session_id {
+                Some(id) => adapter.has_session(&self.inner.config.home_dir(run.id), id),
+                None => false,
+            };
+            let run = Run {
+                session_id: finished.session_id.clone().or(run.session_id.clone()),
+                start_commit: start_commit.clone(),
+                ..run
+            };
+            let plan = if session_kept {
+                (policy::Recovery::Resume, String::new())
+            } else {
+                let reset = match (&run.worktree_path, &start_commit) {
+                    (_, Some(commit)) => {
+                        let (path, c) = (workspace.worktree.path.clone(), commit.clone());
+                        let lock = self.repo_lock(&workspace.repo);
+                        let _guard = lock.lock().await;
+                        blocking(move || Ok(git::reset_worktree(&path, &c)?)).await
+                    }
+                    _ => Err(RunError::Conflict("no starting commit was recorded".into())),
+                };
+                match reset {
+                    Ok(()) => (
+                        policy::Recovery::Clean,
+                        format!("its worktree was reset to {}", short(start_commit.as_deref().unwrap_or(""))),
+                    ),
+                    Err(e) => (
+                        policy::Recovery::Interrupted(format!("its worktree could not be reset: {e}")),
+                        String::new(),
+                    ),
+                }
+            };
+            let said = "the server shut down during the run".to_owned();
+            return self.continue_after_cut(run, &task, plan, said, seq, finished.session_id).await;
         }
         self.finish(&run, &task, outcome.status, finished, Some(seq)).await
     }
@@ -920,16 +1090,65 @@ impl<S: Store> Runner<S> {
     }
 
     /// Records the end of a run, moves its task and tells everyone.
+    /// Settles an execution that ended as `status`: by the retry policy the run waits (auth,
+    /// quota), goes back to the queue (failures the project retries), or ends.
     async fn finish(
         &self,
         run: &Run,
         task: &Task,
         status: RunStatus,
-        finished: RunFinished,
+        mut finished: RunFinished,
         last_seq: Option<i64>,
     ) -> Run {
         let store = &self.inner.store;
         let bus = &self.inner.bus;
+        finished.owner = Some(self.inner.owner.clone());
+        let mut status = status;
+        if run.status == RunStatus::Running {
+            let retry_failures = match store.get_project(task.project_id).await {
+                Ok(p) => project_number(&p, "retry_failures"),
+                Err(_) => 0,
+            };
+            let decision = policy::decide(
+                run,
+                status,
+                finished.error.clone(),
+                finished.retry_at,
+                &self.queue_settings(),
+                retry_failures,
+                self.inner.config.queue.clock.now(),
+            );
+            match decision {
+                policy::Decision::Finish(final_status, reason) => {
+                    status = final_status;
+                    finished.error = reason;
+                }
+                policy::Decision::Wait { status: waiting, retry_at, quota_waits, note } => {
+                    let requeue = crate::store::queue::Requeue {
+                        status: waiting,
+                        retry_at: Some(retry_at),
+                        error: finished.error.clone(),
+                        quota_waits,
+                        recovery: None,
+                        session_id: finished.session_id.clone(),
+                        exit_code: finished.exit_code,
+                    };
+                    return self.requeue(run, task, requeue, note, last_seq, TaskStatus::Waiting).await;
+                }
+                policy::Decision::Requeue { note } => {
+                    let requeue = crate::store::queue::Requeue {
+                        status: RunStatus::Queued,
+                        retry_at: None,
+                        error: finished.error.clone(),
+                        quota_waits: 0,
+                        recovery: None,
+                        session_id: finished.session_id.clone(),
+                        exit_code: finished.exit_code,
+                    };
+                    return self.requeue(run, task, requeue, note, last_seq, TaskStatus::Queued).await;
+                }
+            }
+        }
         let summary = match &finished.error {
             Some(e) => format!("run {status}: {e}"),
             None => format!("run {status}"),
@@ -958,7 +1177,35 @@ impl<S: Store> Runner<S> {
         }
         bus.publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: stored.clone() });
         bus.end_logs(run.id);
+        self.settled();
         stored
+    }
+
+    /// Sends a running run back to wait (or to the queue), with a log entry saying why.
+    async fn requeue(
+        &self,
+        run: &Run,
+        task: &Task,
+        requeue: crate::store::queue::Requeue,
+        note: String,
+        last_seq: Option<i64>,
+        column: TaskStatus,
+    ) -> Run {
+        let store = &self.inner.store;
+        if let Some(seq) = last_seq {
+            self.system_entry(run.id, seq, note).await;
+        }
+        match store.requeue_run(run.id, &self.inner.owner, requeue).await {
+            Ok(stored) => {
+                self.announce(&stored, task, column).await;
+                self.poke();
+                stored
+            }
+            Err(e) => {
+                tracing::warn!(run = %run.id, error = %e, "could not send the run back to wait");
+                store.get_run(run.id).await.unwrap_or_else(|_| run.clone())
+            }
+        }
     }
 }
 
@@ -969,6 +1216,8 @@ enum StopCause {
     Requested,
     /// The server is shutting down.
     Shutdown,
+    /// Another server took the run over (this one failed to renew its lease in time).
+    LeaseLost,
     /// The run cannot go on (its log cannot be stored).
     Failure(String),
 }
@@ -1008,6 +1257,20 @@ fn project_allows(project: &Project, name: &str) -> bool {
         .ok()
         .and_then(|p| p.get(name).and_then(|v| v.as_bool()))
         .unwrap_or(false)
+}
+
+/// `n` random hex digits (the random tail of a v7 UUID).
+fn random_hex(n: usize) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    id[id.len() - n.min(16)..].to_owned()
+}
+
+/// A whole number a project's profile sets (`{"name": 2}`), else 0.
+fn project_number(project: &Project, name: &str) -> u32 {
+    serde_json::from_str::<serde_json::Value>(&project.profile)
+        .ok()
+        .and_then(|p| p.get(name).and_then(|v| v.as_u64()))
+        .map_or(0, |n| n.min(100) as u32)
 }
 
 /// Runs blocking work (git2) off the async threads.

@@ -78,7 +78,7 @@ pub fn start<S: Store>(
     redactor: Arc<Redactor>,
 ) -> (mpsc::Sender<PipeInput>, JoinHandle<PipelineEnd>) {
     let (tx, rx) = mpsc::channel::<PipeInput>(64);
-    let (batch_tx, batch_rx) = mpsc::channel::<Vec<LogEntry>>(4);
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(4);
     let writer = tokio::spawn(write_batches(store, bus, run, batch_rx, on_fatal));
     let handle = tokio::spawn(async move {
         let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits, redactor).await;
@@ -89,14 +89,20 @@ pub fn start<S: Store>(
     (tx, handle)
 }
 
+/// Entries for one transaction, and the agent's session id when it was first learnt (stored
+/// with the batch, so a recovery can resume the session).
+type Batch = (Vec<LogEntry>, Option<String>);
+
 /// Entries waiting for their transaction.
 struct Pending {
     entries: Vec<LogEntry>,
     bytes: usize,
     deadline: Option<Instant>,
     limits: BatchLimits,
-    out: mpsc::Sender<Vec<LogEntry>>,
+    out: mpsc::Sender<Batch>,
     writer_gone: bool,
+    /// A session id learnt since the last flush.
+    session: Option<String>,
 }
 
 impl Pending {
@@ -120,7 +126,7 @@ impl Pending {
         self.bytes = 0;
         self.deadline = None;
         // Once the writer gave up, batches are dropped: the runner is stopping the run.
-        if !self.writer_gone && self.out.send(batch).await.is_err() {
+        if !self.writer_gone && self.out.send((batch, self.session.take())).await.is_err() {
             self.writer_gone = true;
         }
     }
@@ -128,7 +134,7 @@ impl Pending {
 
 async fn batch(
     mut rx: mpsc::Receiver<PipeInput>,
-    out: mpsc::Sender<Vec<LogEntry>>,
+    out: mpsc::Sender<Batch>,
     run: RunId,
     next_seq: i64,
     mut parser: Box<dyn LineParser>,
@@ -143,7 +149,9 @@ async fn batch(
         limits,
         out,
         writer_gone: false,
+        session: None,
     };
+    let mut session_known = parser.session_id().is_some();
     let mut entry = |parsed: Parsed, ts: DateTime<Utc>| {
         seq += 1;
         // Secrets never reach the store or a reader: the text and every string of the data.
@@ -175,6 +183,10 @@ async fn batch(
                         if pending.full() {
                             pending.flush().await;
                         }
+                    }
+                    if !session_known && let Some(id) = parser.session_id() {
+                        session_known = true;
+                        pending.session = Some(id);
                     }
                 }
             }
@@ -210,10 +222,10 @@ async fn write_batches<S: Store>(
     store: S,
     bus: Arc<Bus>,
     run: RunId,
-    mut rx: mpsc::Receiver<Vec<LogEntry>>,
+    mut rx: mpsc::Receiver<Batch>,
     on_fatal: tokio::sync::watch::Sender<Option<String>>,
 ) -> Option<StoreError> {
-    while let Some(batch) = rx.recv().await {
+    while let Some((batch, session)) = rx.recv().await {
         let mut attempt = 0;
         loop {
             match store.append_logs(&batch).await {
@@ -229,6 +241,11 @@ async fn write_batches<S: Store>(
                     return Some(e);
                 }
             }
+        }
+        if let Some(session) = session
+            && let Err(e) = store.set_run_session(run, &session).await
+        {
+            tracing::warn!(%run, error = %e, "could not record the agent session");
         }
         let (first_seq, last_seq) = (batch[0].seq, batch[batch.len() - 1].seq);
         bus.publish_logs(run, LogNotice::Appended { first_seq, last_seq, entries: Some(batch.into()) });

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::{Result, RunError, Runner, StopCause, blocking, process};
+use super::{Result, RunError, Runner, StopCause, blocking};
 use crate::events::BoardEvent;
 use crate::git::{self, Diff, MergeOutcome};
-use crate::model::{Run, RunFinished, RunId, RunStatus, TaskPatch, TaskStatus};
+use crate::model::{Run, RunId, TaskPatch, TaskStatus};
 use crate::store::Store;
 
 /// What `merge` did, with the task as it is now.
@@ -92,63 +92,12 @@ impl<S: Store> Runner<S> {
         Ok((project.repo_path(), branch, base))
     }
 
-    /// Ends what a previous server process left running: its agents' processes are killed
-    /// (found by their run marker) and the runs are marked interrupted, with a log entry
-    /// saying so. Call once at start-up, before starting runs. Returns the runs it ended.
-    pub async fn recover_interrupted(&self) -> Result<Vec<Run>> {
-        let store = &self.inner.store;
-        let mut stale = store.list_runs_by_status(RunStatus::Running).await?;
-        stale.extend(store.list_runs_by_status(RunStatus::Queued).await?);
-        let mut ended = Vec::new();
-        for run in stale {
-            if self.lock_active().contains_key(&run.id) {
-                continue;
-            }
-            let killed = process::sweep(&run.id.to_string(), run.pid.map(|p| p as i32)).await;
-            let last = store.last_log_seq(run.id).await?;
-            let text = if killed > 0 {
-                format!(
-                    "Taskyard restarted while this run was going; its {killed} leftover process(es) were ended"
-                )
-            } else {
-                "Taskyard restarted while this run was going".to_owned()
-            };
-            self.system_entry(run.id, last, text).await;
-            let finished = RunFinished {
-                error: Some("interrupted: the server stopped during the run; start it again".into()),
-                ..Default::default()
-            };
-            match store.finish_run(run.id, RunStatus::Interrupted, finished).await {
-                Ok(run) => {
-                    let task = store.get_task(run.task_id).await.ok();
-                    if let Some(project_id) = task.as_ref().map(|t| t.project_id) {
-                        self.inner.bus.publish_board(BoardEvent::RunUpdated { project_id, run: run.clone() });
-                    }
-                    if let Ok(task) = store
-                        .update_task(
-                            run.task_id,
-                            TaskPatch {
-                                status: Some(TaskStatus::Failed),
-                                phase: Some(None),
-                                ..Default::default()
-                            },
-                        )
-                        .await
-                    {
-                        self.inner.bus.publish_board(BoardEvent::TaskUpdated { task });
-                    }
-                    ended.push(run);
-                }
-                // Another process finished it in the meantime: nothing to recover.
-                Err(e) => tracing::debug!(run = %run.id, error = %e, "run was already finished"),
-            }
-        }
-        Ok(ended)
-    }
-
-    /// Stops every active run because the server is shutting down (they end `interrupted`),
-    /// and waits for them to be recorded.
+    /// Stops the server's share of the work: no more claims; running agents get their stop
+    /// signals and their runs go back to the queue (session resumed or worktree reset when
+    /// they continue — after a restart, or on another server). Returns once all settled.
     pub async fn shutdown(&self) {
+        self.inner.closing.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.closed.notify_waiters();
         let runs: Vec<(RunId, tokio::sync::watch::Receiver<Option<Run>>)> = {
             let active = self.lock_active();
             for a in active.values() {
@@ -158,7 +107,7 @@ impl<S: Store> Runner<S> {
         };
         for (id, mut done) in runs {
             let _ = done.wait_for(Option::is_some).await;
-            tracing::info!(run = %id, "run interrupted by shutdown");
+            tracing::info!(run = %id, "run requeued by shutdown");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! use this enum so their handlers are not generic (axum + utoipa route registration needs
 //! concrete handler functions). Every call is one `match`, no allocation, no `dyn`.
 
+use chrono::{DateTime, Utc};
 use std::path::Path;
 
 use uuid::Uuid;
@@ -119,6 +120,48 @@ impl Store for AnyStore {
     }
     async fn finish_run(&self, id: RunId, status: RunStatus, finished: RunFinished) -> Result<Run> {
         delegate!(self.finish_run(id, status, finished))
+    }
+    async fn claim_runs(&self, claim: &super::queue::Claim) -> Result<Vec<Run>> {
+        delegate!(self.claim_runs(claim))
+    }
+    async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<Vec<(RunId, bool)>> {
+        delegate!(self.renew_leases(owner, until))
+    }
+    async fn expired_runs(&self, now: DateTime<Utc>, owner: &str) -> Result<Vec<Run>> {
+        delegate!(self.expired_runs(now, owner))
+    }
+    async fn take_over_run(
+        &self,
+        id: RunId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Run>> {
+        delegate!(self.take_over_run(id, owner, now, until))
+    }
+    async fn requeue_run(&self, id: RunId, owner: &str, requeue: super::queue::Requeue) -> Result<Run> {
+        delegate!(self.requeue_run(id, owner, requeue))
+    }
+    async fn retry_run_now(&self, id: RunId) -> Result<Run> {
+        delegate!(self.retry_run_now(id))
+    }
+    async fn wake_waiting_auth(&self, scope: super::queue::WakeScope, now: DateTime<Utc>) -> Result<u64> {
+        delegate!(self.wake_waiting_auth(scope, now))
+    }
+    async fn queue_position(&self, id: RunId) -> Result<Option<i64>> {
+        delegate!(self.queue_position(id))
+    }
+    async fn set_run_session(&self, id: RunId, session: &str) -> Result<()> {
+        delegate!(self.set_run_session(id, session))
+    }
+    async fn request_stop(&self, id: RunId) -> Result<()> {
+        delegate!(self.request_stop(id))
+    }
+    async fn queue_counts(&self) -> Result<super::queue::QueueCounts> {
+        delegate!(self.queue_counts())
+    }
+    async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>> {
+        delegate!(self.next_retry_at())
     }
     async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
         delegate!(self.append_logs(entries))

@@ -17,6 +17,7 @@ use crate::model::{
 
 mod any;
 mod postgres;
+pub mod queue;
 mod sqlite;
 mod users;
 
@@ -114,17 +115,67 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn list_runs(&self, task: TaskId) -> impl Future<Output = Result<Vec<Run>>> + Send;
     /// Runs in a status, oldest first (recovery and queues use it).
     fn list_runs_by_status(&self, status: RunStatus) -> impl Future<Output = Result<Vec<Run>>> + Send;
-    /// Queued → running, with where and as what it runs. Fails with `Conflict` if the run is
-    /// not queued any more (a stop came first).
+    /// Records where and as what a claimed (running) run's process started. Fails with
+    /// `Conflict` if the run is not running any more (a stop came first).
     fn mark_run_started(&self, id: RunId, started: RunStarted) -> impl Future<Output = Result<Run>> + Send;
     /// Moves a run to a terminal status. Fails with `Conflict` if it already has one, so a
-    /// finished run never changes.
+    /// finished run never changes, or if it is running under another server's lease.
     fn finish_run(
         &self,
         id: RunId,
         status: RunStatus,
         finished: RunFinished,
     ) -> impl Future<Output = Result<Run>> + Send;
+
+    /// Claims due runs (queued, or waiting with `retry_at` passed) in queue order for a
+    /// worker, within its limits: each becomes `running` under the worker's lease with
+    /// `tries` counted. No run is claimed by two workers.
+    fn claim_runs(&self, claim: &queue::Claim) -> impl Future<Output = Result<Vec<Run>>> + Send;
+    /// Extends the leases of the running runs `owner` holds; returns them with whether a stop
+    /// was requested. A run missing from the answer is no longer held.
+    fn renew_leases(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(RunId, bool)>>> + Send;
+    /// Running runs whose server died: lease expired (or never had one), or held by an
+    /// earlier life of `owner`'s replica (see [`queue::previous_lives`]).
+    fn expired_runs(&self, now: DateTime<Utc>, owner: &str) -> impl Future<Output = Result<Vec<Run>>> + Send;
+    /// Takes an expired run's lease (as [`Store::expired_runs`] finds them) for recovery,
+    /// counted in `recoveries`; `None` when it is not expired any more (its server renewed,
+    /// or another took it).
+    fn take_over_run(
+        &self,
+        id: RunId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Run>>> + Send;
+    /// Running (held by `owner`) → queued or waiting; the lease is released.
+    fn requeue_run(
+        &self,
+        id: RunId,
+        owner: &str,
+        requeue: queue::Requeue,
+    ) -> impl Future<Output = Result<Run>> + Send;
+    /// A waiting run → queued now. `Conflict` when it is not waiting.
+    fn retry_run_now(&self, id: RunId) -> impl Future<Output = Result<Run>> + Send;
+    /// Makes runs waiting for credentials in `scope` due at `now`; returns how many.
+    fn wake_waiting_auth(
+        &self,
+        scope: queue::WakeScope,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// A queued run's place (1 = next); `None` when it is not queued.
+    fn queue_position(&self, id: RunId) -> impl Future<Output = Result<Option<i64>>> + Send;
+    /// Records a run's agent session as soon as it is known (a recovery resumes it).
+    fn set_run_session(&self, id: RunId, session: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Asks the server executing a running run to stop it (seen when it renews its lease).
+    fn request_stop(&self, id: RunId) -> impl Future<Output = Result<()>> + Send;
+    /// How many live runs are in each state.
+    fn queue_counts(&self) -> impl Future<Output = Result<queue::QueueCounts>> + Send;
+    /// The earliest time a waiting run is due.
+    fn next_retry_at(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
 
     /// Appends log entries in one transaction: all are stored or none.
     fn append_logs(&self, entries: &[LogEntry]) -> impl Future<Output = Result<()>> + Send;
@@ -279,6 +330,14 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 /// A second write of the same (run, seq) is a bug in the writer; say so plainly.
+/// A second live run of one task (the `runs_one_live_per_task` index).
+pub(crate) fn is_live_run_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|d| {
+        d.constraint() == Some("runs_one_live_per_task")
+            || d.message().trim_end().ends_with("UNIQUE constraint failed: runs.task_id")
+    })
+}
+
 pub(crate) fn duplicate_seq(err: sqlx::Error) -> StoreError {
     if is_unique_violation(&err) {
         StoreError::Conflict("a log entry with this run and seq is already stored".into())
@@ -534,9 +593,10 @@ macro_rules! common_store_methods {
             // unique (task_id, attempt) index makes the loser try the next one.
             for _ in 0..16 {
                 let res = sqlx::query_as::<_, Run>(
-                    "INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, started_by)
+                    "INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, started_by,
+                                       queued_at)
                      SELECT $1, $2, COALESCE((SELECT MAX(attempt) FROM runs WHERE task_id = $2), 0) + 1,
-                            $3, $4, $5, $6, $7, $8
+                            $3, $4, $5, $6, $7, $8, $7
                      RETURNING *",
                 )
                 .bind(RunId::new())
@@ -550,6 +610,11 @@ macro_rules! common_store_methods {
                 .fetch_one(&self.pool)
                 .await;
                 match res {
+                    Err(e) if $crate::store::is_live_run_violation(&e) => {
+                        return Err(StoreError::Conflict(
+                            "the task already has a run queued, running or waiting; stop it or wait".into(),
+                        ));
+                    }
                     Err(e) if $crate::store::is_unique_violation(&e) => continue,
                     other => return Ok(other?),
                 }
@@ -583,19 +648,19 @@ macro_rules! common_store_methods {
 
         async fn mark_run_started(&self, id: RunId, started: RunStarted) -> Result<Run> {
             let row = sqlx::query_as::<_, Run>(
-                "UPDATE runs SET status = $2, branch = $3, base_branch = $4, base_commit = $5,
-                                 worktree_path = $6, pid = $7, started_at = $8
+                "UPDATE runs SET branch = $2, base_branch = $3, base_commit = $4,
+                                 worktree_path = $5, pid = $6, started_at = $7, start_commit = $8
                  WHERE id = $1 AND status = $9 RETURNING *",
             )
             .bind(id)
-            .bind(RunStatus::Running.as_str())
             .bind(&started.branch)
             .bind(&started.base_branch)
             .bind(&started.base_commit)
             .bind(&started.worktree_path)
             .bind(started.pid)
             .bind($crate::store::now())
-            .bind(RunStatus::Queued.as_str())
+            .bind(&started.start_commit)
+            .bind(RunStatus::Running.as_str())
             .fetch_optional(&self.pool)
             .await?;
             match row {
@@ -618,8 +683,10 @@ macro_rules! common_store_methods {
                 "UPDATE runs SET status = $2, exit_code = $3, error = $4,
                                  session_id = COALESCE($5, session_id), head_commit = $6,
                                  files_changed = $7, insertions = $8, deletions = $9, finished_at = $10,
-                                 retry_at = $13
-                 WHERE id = $1 AND status IN ($11, $12) RETURNING *",
+                                 retry_at = $11, lease_expires_at = NULL, stop_requested = FALSE
+                 WHERE id = $1 AND status IN ($12, $13, $14, $15)
+                   AND (status <> $13 OR lease_owner IS NULL OR lease_owner = $16)
+                 RETURNING *",
             )
             .bind(id)
             .bind(status.as_str())
@@ -631,16 +698,23 @@ macro_rules! common_store_methods {
             .bind(f.insertions)
             .bind(f.deletions)
             .bind($crate::store::now())
+            .bind(f.retry_at.map($crate::store::stored_precision))
             .bind(RunStatus::Queued.as_str())
             .bind(RunStatus::Running.as_str())
-            .bind(f.retry_at.map($crate::store::stored_precision))
+            .bind(RunStatus::WaitingAuth.as_str())
+            .bind(RunStatus::WaitingQuota.as_str())
+            .bind(&f.owner)
             .fetch_optional(&self.pool)
             .await?;
             match row {
                 Some(run) => Ok(run),
                 None => {
                     let run = self.get_run(id).await?;
-                    Err(StoreError::Conflict(format!("run {id} already ended as {}", run.status)))
+                    Err(StoreError::Conflict(if run.status.is_terminal() {
+                        format!("run {id} already ended as {}", run.status)
+                    } else {
+                        format!("run {id} is held by another server")
+                    }))
                 }
             }
         }

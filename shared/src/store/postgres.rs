@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Result, Store, StoreError, common_store_methods, user_store_methods};
 use crate::model::{
     LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
-    RunStatus, Task, TaskId, TaskPatch, TaskStatus,
+    RunStatus, Task, TaskId, TaskPatch, TaskStatus, UserId,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -59,6 +59,11 @@ impl Store for PgStore {
 
     common_store_methods!();
     user_store_methods!();
+    super::queue::queue_store_methods!(
+        begin = "BEGIN",
+        lock = "FOR UPDATE OF r SKIP LOCKED",
+        serialize = "SELECT pg_advisory_xact_lock(7412001)"
+    );
 
     async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
         if entries.is_empty() {

@@ -11,7 +11,7 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use super::{Result, Store, StoreError, common_store_methods, user_store_methods};
 use crate::model::{
     LogEntry, NewProject, NewRun, NewTask, Project, ProjectId, Run, RunFinished, RunId, RunStarted,
-    RunStatus, Task, TaskId, TaskPatch, TaskStatus,
+    RunStatus, Task, TaskId, TaskPatch, TaskStatus, UserId,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -72,6 +72,7 @@ impl Store for SqliteStore {
 
     common_store_methods!();
     user_store_methods!();
+    super::queue::queue_store_methods!(begin = "BEGIN IMMEDIATE", lock = "", serialize = "");
 
     async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
         if entries.is_empty() {

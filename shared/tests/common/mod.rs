@@ -56,6 +56,11 @@ pub async fn fixture(dialect: Dialect) -> Fixture {
 
 /// [`fixture`] with runs kept together by `boundary`.
 pub async fn fixture_with(dialect: Dialect, boundary: Boundary) -> Fixture {
+    fixture_configured(dialect, |c| c.boundary = boundary).await
+}
+
+/// [`fixture`] with the runner's configuration changed by `configure`.
+pub async fn fixture_configured(dialect: Dialect, configure: impl FnOnce(&mut RunnerConfig)) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).expect("mkdir");
@@ -68,7 +73,7 @@ pub async fn fixture_with(dialect: Dialect, boundary: Boundary) -> Fixture {
     let mut config = RunnerConfig::new(&data);
     // Only what a test gives its task: never a developer's own key.
     config.agent_env.clear();
-    config.boundary = boundary;
+    configure(&mut config);
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), config);
     let project = store
         .create_project(NewProject {

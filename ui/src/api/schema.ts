@@ -2231,6 +2231,103 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/queue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The queue: counts, this server's share, the settings. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["QueueStatus"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/queue/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change the queue's limits and retry policy (admins; in local mode, the owner). Every
+         *     server picks the change up within seconds.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["QueueSettings"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["QueueSettings"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/runs/{id}": {
         parameters: {
             query?: never;
@@ -2565,6 +2662,63 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/runs/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Retry a run that waits for credentials or a quota now, without waiting for its retry time. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The run's id */
+                    id: components["schemas"]["RunId"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Run"];
+                    };
+                };
+                /** @description see the body's schema */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3576,6 +3730,100 @@ export interface components {
             /** @description The branch now on `origin`. */
             branch: string;
         };
+        /** @description How many live runs are in each state, across all servers. */
+        QueueCounts: {
+            /**
+             * Format: int64
+             * @description Waiting for a worker.
+             */
+            queued: number;
+            /**
+             * Format: int64
+             * @description Executing on some server.
+             */
+            running: number;
+            /**
+             * Format: int64
+             * @description Waiting for credentials.
+             */
+            waiting_auth: number;
+            /**
+             * Format: int64
+             * @description Waiting for a usage limit to reset.
+             */
+            waiting_quota: number;
+        };
+        /**
+         * @description The queue's settings: limits and the retry policy. Servers keep them as the `queue`
+         *     setting (admins change them at run time); fields left out take their defaults.
+         */
+        QueueSettings: {
+            /**
+             * Format: int64
+             * @description Seconds between retries of a run waiting for credentials.
+             * @default 300
+             */
+            auth_retry_seconds: number;
+            /**
+             * Format: int32
+             * @description Executions of one run before it fails instead of waiting again.
+             * @default 20
+             */
+            max_attempts: number;
+            /**
+             * Format: int32
+             * @description Runs one server executes at once (0 = the server's own configuration).
+             * @default 0
+             */
+            max_concurrent: number;
+            /**
+             * Format: int32
+             * @description Runs one project may have running at once across all servers (0 = no limit).
+             * @default 0
+             */
+            max_per_project: number;
+            /**
+             * Format: int32
+             * @description Runs one user may have running at once across all servers (0 = no limit).
+             * @default 0
+             */
+            max_per_user: number;
+            /**
+             * Format: double
+             * @description Each further quota wait is this much longer.
+             * @default 1.5
+             */
+            quota_backoff: number;
+            /**
+             * Format: int64
+             * @description The longest quota wait, in seconds.
+             * @default 14400
+             */
+            quota_max_seconds: number;
+            /**
+             * Format: int64
+             * @description Seconds of the first quota wait when the agent reported no reset time.
+             * @default 3600
+             */
+            quota_retry_seconds: number;
+            /**
+             * Format: int32
+             * @description Hours an idle worktree of a finished task is kept (0 = forever).
+             * @default 168
+             */
+            worktree_idle_hours: number;
+        };
+        /** @description The queue at a glance. */
+        QueueStatus: {
+            /** @description Runs this server executes now. */
+            active_here: number;
+            /** @description Live runs by state, across all servers. */
+            counts: components["schemas"]["QueueCounts"];
+            /** @description Runs this server executes at once at most. */
+            max_concurrent_here: number;
+            /** @description The settings in force. */
+            settings: components["schemas"]["QueueSettings"];
+        };
         /** @description Readiness. */
         Ready: {
             /** @description "sqlite" or "postgres". */
@@ -3601,7 +3849,11 @@ export interface components {
          * @enum {string}
          */
         Role: "admin" | "member";
-        /** @description One execution of an agent for a task. */
+        /**
+         * @description A run: one piece of agent work on a task, from enqueue to its final status. It may execute
+         *     several times (after waiting for credentials or a quota, or after its server died); its log
+         *     continues across them.
+         */
         Run: {
             /** @description The adapter that runs it. */
             agent: string;
@@ -3655,6 +3907,13 @@ export interface components {
             /** @description A fresh start or a follow-up. */
             kind: components["schemas"]["RunKind"];
             /**
+             * Format: date-time
+             * @description Until when the lease holds unless renewed.
+             */
+            lease_expires_at?: string | null;
+            /** @description The server process executing it (a lease), while running. */
+            lease_owner?: string | null;
+            /**
              * Format: int64
              * @description Process id (= process group id) of the agent while it runs.
              */
@@ -3662,12 +3921,37 @@ export interface components {
             /** @description The prompt (task description or follow-up message). */
             prompt: string;
             /**
+             * Format: int64
+             * @description For a queued run: how many runs are ahead of it plus one (filled in by readers that
+             *     show it; not stored).
+             */
+            queue_position?: number | null;
+            /**
+             * Format: date-time
+             * @description Its place in the queue: when it was (last) enqueued.
+             */
+            queued_at: string;
+            /**
+             * Format: int64
+             * @description Consecutive quota waits (the backoff grows with each).
+             */
+            quota_waits: number;
+            /**
+             * Format: int64
+             * @description How often it was recovered after the server executing it died.
+             */
+            recoveries: number;
+            /** @description `resume` when the next execution continues the agent's own session after a recovery. */
+            recovery?: string | null;
+            /**
              * Format: date-time
              * @description When the agent said it can work again (a quota's reset time), if it said so.
              */
             retry_at?: string | null;
             /** @description The agent's session id, for follow-ups that resume it. */
             session_id?: string | null;
+            /** @description The worktree's commit when the current execution began. */
+            start_commit?: string | null;
             /**
              * Format: date-time
              * @description When its process started.
@@ -3676,8 +3960,15 @@ export interface components {
             started_by?: components["schemas"]["UserId"] | null;
             /** @description Lifecycle state. */
             status: components["schemas"]["RunStatus"];
+            /** @description A stop was asked for while another server executes it. */
+            stop_requested: boolean;
             /** @description The task it works on. */
             task_id: components["schemas"]["TaskId"];
+            /**
+             * Format: int64
+             * @description How many times it has executed (1 on its first execution).
+             */
+            tries: number;
             /** @description Where its worktree is. */
             worktree_path?: string | null;
         };
@@ -3695,7 +3986,7 @@ export interface components {
          * @description The lifecycle of one run.
          * @enum {string}
          */
-        RunStatus: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted" | "auth_required" | "quota_exceeded" | "billing" | "server_error" | "max_turns";
+        RunStatus: "queued" | "running" | "waiting_auth" | "waiting_quota" | "succeeded" | "failed" | "cancelled" | "interrupted" | "auth_required" | "quota_exceeded" | "billing" | "server_error" | "max_turns";
         /**
          * @description A signed-in session: the access token for `Authorization: Bearer`, with the refresh token
          *     in an HttpOnly cookie.

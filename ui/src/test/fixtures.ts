@@ -46,6 +46,11 @@ export function run(id: string, taskId: string, fields: Partial<Run> = {}): Run 
     agent: 'command',
     prompt: 'do it',
     created_at: '2026-01-01T00:00:00Z',
+    queued_at: '2026-01-01T00:00:00Z',
+    tries: 1,
+    quota_waits: 0,
+    recoveries: 0,
+    stop_requested: false,
     ...fields,
   };
 }
