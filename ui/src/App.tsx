@@ -14,6 +14,7 @@ import { EventsProvider } from './api/EventsProvider.tsx';
 import { BoardPage } from './board/BoardPage.tsx';
 import { CredentialsPage } from './credentials/CredentialsPage.tsx';
 import { ProjectsPage } from './projects/ProjectsPage.tsx';
+import { SettingsPage } from './queue/SettingsPage.tsx';
 import { href, useRoute, type Route } from './router.ts';
 import { StatusLine } from './StatusLine.tsx';
 import { TaskPage } from './task/TaskPage.tsx';
@@ -30,6 +31,7 @@ const LANDMARK: Record<Route['name'], string> = {
   register: 'Create account',
   admin: 'Admin',
   credentials: 'Credentials',
+  settings: 'Settings',
   not_found: 'Not found',
 };
 
@@ -64,6 +66,11 @@ function Shell({ hub }: { hub?: EventHub }) {
         {(state.status === 'signed_in' || state.status === 'local') && (
           <a className="button button-small" href={href({ name: 'credentials' })}>
             Credentials
+          </a>
+        )}
+        {state.status === 'local' && (
+          <a className="button button-small" href={href({ name: 'settings' })}>
+            Settings
           </a>
         )}
         {state.status === 'signed_in' && <UserMenu user={state.user} />}
@@ -132,6 +139,8 @@ function Page({ route, admin }: { route: Route; admin: boolean }) {
       return <ProjectsPage />;
     case 'credentials':
       return <CredentialsPage />;
+    case 'settings':
+      return <SettingsPage />;
     case 'board':
       return <BoardPage key={route.projectId} projectId={route.projectId} />;
     case 'task':

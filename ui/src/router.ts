@@ -13,6 +13,7 @@ export type Route =
   | { name: 'register'; invite: string | null }
   | { name: 'admin' }
   | { name: 'credentials' }
+  | { name: 'settings' }
   | { name: 'not_found'; path: string };
 
 export function parseRoute(hash: string, search = ''): Route {
@@ -22,6 +23,7 @@ export function parseRoute(hash: string, search = ''): Route {
   if (path === '/login') return { name: 'login' };
   if (path === '/admin') return { name: 'admin' };
   if (path === '/settings/credentials') return { name: 'credentials' };
+  if (path === '/settings') return { name: 'settings' };
   if (path === '/register') {
     // `#/register?invite=CODE`, or a server link `/register?invite=CODE` (the query before the hash).
     const invite = new URLSearchParams(query).get('invite') ?? new URLSearchParams(search).get('invite');
@@ -53,6 +55,8 @@ export function href(route: Route): string {
       return '#/admin';
     case 'credentials':
       return '#/settings/credentials';
+    case 'settings':
+      return '#/settings';
     case 'not_found':
       return `#${route.path}`;
   }

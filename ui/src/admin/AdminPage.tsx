@@ -11,6 +11,7 @@ import { href } from '../router.ts';
 import { ConfirmDialog, Dialog } from '../widgets/Dialog.tsx';
 import { Field } from '../widgets/Field.tsx';
 import { useNotify } from '../widgets/notices.ts';
+import { QueueSection } from '../queue/QueueSection.tsx';
 import { AUDIT_PAGE, inviteLink, inviteState } from './invites.ts';
 
 type Tab = 'users' | 'invites' | 'audit' | 'projects' | 'settings';
@@ -505,6 +506,7 @@ function SettingsSection() {
         credential names members may use are on the{' '}
         <a href={href({ name: 'credentials' })}>credentials settings page</a>.
       </p>
+      <QueueSection />
     </div>
   );
 }

@@ -16,6 +16,7 @@ import type {
   CreateProject,
   CreateTask,
   Cursor,
+  QueueSettings,
   TaskStatus,
   UpdateTask,
 } from './types.ts';
@@ -85,12 +86,18 @@ export const api = {
     unwrap(http.POST('/api/tasks/{id}/follow-ups', { ...byId(taskId), body: { message } })),
   getRun: (id: string) => unwrap(http.GET('/api/runs/{id}', byId(id))),
   stopRun: (id: string) => unwrap(http.POST('/api/runs/{id}/stop', byId(id))),
+  /** A waiting run (credentials, usage limit) tried again now; 409 when it is not waiting. */
+  retryRun: (id: string) => unwrap(http.POST('/api/runs/{id}/retry', byId(id))),
   logPage: (id: string, after: number, limit: number) =>
     unwrap(http.GET('/api/runs/{id}/logs', { params: { path: { id }, query: { after, limit } } })),
   diff: (id: string) => unwrap(http.GET('/api/runs/{id}/diff', byId(id))),
   merge: (id: string) => unwrap(http.POST('/api/runs/{id}/merge', byId(id))),
   push: (id: string, token?: string) =>
     unwrap(http.POST('/api/runs/{id}/push', { ...byId(id), body: token ? { token } : {} })),
+
+  // The run queue
+  queue: () => unwrap(http.GET('/api/queue')),
+  setQueueSettings: (body: QueueSettings) => unwrap(http.PUT('/api/queue/settings', { body })),
 
   // Project members (team mode)
   members: (projectId: string) => unwrap(http.GET('/api/projects/{id}/members', byId(projectId))),

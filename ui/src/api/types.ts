@@ -51,20 +51,38 @@ export type CreateInvite = Schemas['CreateInvite'];
 export type CreatedInvite = Schemas['CreatedInvite'];
 export type AuditEntry = Schemas['AuditEntry'];
 
+export type QueueStatus = Schemas['QueueStatus'];
+export type QueueCounts = Schemas['QueueCounts'];
+export type QueueSettings = Schemas['QueueSettings'];
+
+/** Waiting to be retried: for credentials or for a usage limit to reset. Live, not ended. */
+export function isRunWaiting(run: Pick<Run, 'status'> | null | undefined): boolean {
+  return run?.status === 'waiting_auth' || run?.status === 'waiting_quota';
+}
+
+/** Not ended: queued, running, or waiting to be retried. A task has at most one such run. */
+export function isRunActive(run: Pick<Run, 'status'> | null | undefined): boolean {
+  return run?.status === 'queued' || run?.status === 'running' || isRunWaiting(run);
+}
+
+const STEP: Partial<Record<RunStatus, number>> = { running: 0, waiting_auth: 1, waiting_quota: 1, queued: 2 };
+
 /**
- * How far along its lifecycle a run is: queued, then running, then finished. A run never
- * goes back, so a late answer carrying an earlier state (a stop request's reply that crossed
- * the run's `run_updated` event) must not replace a later one.
+ * How far along its lifecycle a run is. A run may execute several times: each claim makes it
+ * `running` and counts a try; it may then wait (`waiting_auth`, `waiting_quota`) or go back to
+ * `queued` (a retry now, a recovery), and is claimed again with one more try — until it ends,
+ * and an ended run never changes again. So within one try the order is running, waiting,
+ * queued; a queued run with no try yet comes first. A late answer carrying an earlier state
+ * (a stop request's reply that crossed the run's `run_updated` event) must not replace a later
+ * one.
  */
-export function runStage(run: Pick<Run, 'status'>): number {
-  return run.status === 'queued' ? 0 : run.status === 'running' ? 1 : 2;
+export function runStage(run: Pick<Run, 'status' | 'tries'>): number {
+  const step = STEP[run.status];
+  if (step === undefined) return Number.POSITIVE_INFINITY;
+  return run.tries * 3 + step;
 }
 
 /** `next` unless `current` is further along (see `runStage`). */
 export function laterRun(current: Run | undefined, next: Run): Run {
   return current && runStage(current) > runStage(next) ? current : next;
-}
-
-export function isRunActive(run: Pick<Run, 'status'> | null | undefined): boolean {
-  return run?.status === 'queued' || run?.status === 'running';
 }

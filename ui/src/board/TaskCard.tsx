@@ -1,9 +1,11 @@
 /**
  * A card: the task's title, its phase while in progress, and its latest run (state, changes,
- * the reason it failed). Dragging and keys are handled by the board, which owns the order.
+ * the reason it failed or waits, when a waiting run is tried again, a queued run's place). Dragging and keys are handled by the board, which owns the order.
  */
 import { memo, type KeyboardEvent, type PointerEvent } from 'react';
-import type { Run, Task } from '../api/types.ts';
+import { isRunWaiting, type Run, type Task } from '../api/types.ts';
+import { queuePositionText } from '../task/waiting.ts';
+import { RetryCountdown } from '../task/WaitingNotice.tsx';
 import { PhaseChip, RunChip } from '../widgets/Chip.tsx';
 
 export interface CardHandlers {
@@ -59,7 +61,19 @@ export const TaskCard = memo(function TaskCard({
           )}
         </span>
       )}
-      {run?.error && run.status !== 'succeeded' && <span className="card-error">{run.error}</span>}
+      {run && isRunWaiting(run) ? (
+        <span className="card-waiting">
+          <span>
+            attempt {run.tries}
+            {run.retry_at && ' · '}
+            <RetryCountdown run={run} />
+          </span>
+          {run.error && <span className="card-error">{run.error}</span>}
+        </span>
+      ) : (
+        run?.error && run.status !== 'succeeded' && <span className="card-error">{run.error}</span>
+      )}
+      {run && queuePositionText(run) && <span className="card-queued">{queuePositionText(run)}</span>}
     </div>
   );
 });

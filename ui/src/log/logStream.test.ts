@@ -50,6 +50,25 @@ describe('LogStream', () => {
     expect(log.getSnapshot().window.ended?.status).toBe('succeeded');
   });
 
+  it('stays open for a run that waits to be retried, resuming after its last seq', () => {
+    const { factory, log, seqs } = stream();
+    factory.last().open();
+    factory.last().send({ type: 'entries', entries: range(1, 2) });
+    // A server that closed the log of a waiting run as if it ended: it is not over.
+    factory.last().send({ type: 'end', run: run('r1', 't1', { status: 'waiting_auth', retry_at: '2026-01-01T00:05:00Z' }) });
+    factory.last().drop(1000);
+    expect(log.getSnapshot().window.ended).toBeNull();
+    expect(log.getSnapshot().status).toBe('reconnecting');
+    vi.advanceTimersByTime(100);
+    expect(factory.sockets).toHaveLength(2);
+    expect(factory.last().url).toBe('ws://localhost:3000/api/runs/r1/logs/ws?after=2');
+    factory.last().open();
+    factory.last().send({ type: 'entries', entries: range(3, 4) });
+    factory.last().send({ type: 'end', run: run('r1', 't1', { status: 'failed', tries: 20 }) });
+    expect(seqs()).toEqual([1, 2, 3, 4]);
+    expect(log.getSnapshot().status).toBe('ended');
+  });
+
   it('gives up on a run that does not exist', () => {
     const { factory, log } = stream();
     factory.last().drop(4404);

@@ -8,7 +8,7 @@
 import { describeError } from '../api/client.ts';
 import { api, socketUrl } from '../api/endpoints.ts';
 import { ReconnectingSocket, type Backoff, type SocketFactory } from '../api/socket.ts';
-import type { LogMessage, LogPage } from '../api/types.ts';
+import { isRunActive, type LogMessage, type LogPage } from '../api/types.ts';
 import {
   EMPTY_WINDOW,
   earlierPage,
@@ -124,6 +124,11 @@ export class LogStream {
   private onMessage(message: LogMessage): void {
     if (message.type === 'entries') {
       this.update({ window: receive(this.snapshot.window, message.entries, this.paused) });
+    } else if (isRunActive(message.run)) {
+      // Not over: a run waiting to be retried (credentials, a usage limit) or queued again
+      // goes on writing this log later. Keep the window open; the close that follows is
+      // retried and resumes after the last seq.
+      return;
     } else {
       // `ended` makes shouldRetry refuse, so the close that follows is final.
       this.update({ window: { ...this.snapshot.window, ended: message.run }, status: 'ended' });

@@ -3,9 +3,11 @@
  * the person's message, and every run shows how it went. Selecting a run shows its log and
  * changes.
  */
-import type { Run } from '../api/types.ts';
+import { isRunWaiting, type Run } from '../api/types.ts';
 import { RunChip } from '../widgets/Chip.tsx';
 import { elapsed, relativeTime } from '../widgets/time.ts';
+import { queuePositionText } from './waiting.ts';
+import { RetryCountdown } from './WaitingNotice.tsx';
 
 export function RunHistory({
   runs,
@@ -40,7 +42,19 @@ export function RunHistory({
               <RunChip status={run.status} />
             </span>
             <span className="history-run-facts muted">
-              {run.started_at ? `${relativeTime(run.started_at)} · ${elapsed(run.started_at, run.finished_at)}` : 'waiting to start'}
+              {isRunWaiting(run) ? (
+                <>
+                  attempt {run.tries}
+                  {run.retry_at && ' · '}
+                  <RetryCountdown run={run} />
+                </>
+              ) : run.status === 'queued' ? (
+                (queuePositionText(run) ?? 'waiting to start')
+              ) : run.started_at ? (
+                `${relativeTime(run.started_at)} · ${elapsed(run.started_at, run.finished_at)}`
+              ) : (
+                'waiting to start'
+              )}
               {run.files_changed != null && ` · ${run.files_changed} ${run.files_changed === 1 ? 'file' : 'files'}`}
               {run.insertions != null && (
                 <>
@@ -49,7 +63,9 @@ export function RunHistory({
                 </>
               )}
             </span>
-            {run.error && run.status !== 'succeeded' && <span className="history-error">{run.error}</span>}
+            {run.error && run.status !== 'succeeded' && (
+              <span className={isRunWaiting(run) ? 'history-error history-waiting' : 'history-error'}>{run.error}</span>
+            )}
           </button>
         </li>
       ))}

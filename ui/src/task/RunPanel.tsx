@@ -5,13 +5,14 @@
 import { useEffect, useId, useState } from 'react';
 import { describeError } from '../api/client.ts';
 import { api } from '../api/endpoints.ts';
-import { isRunActive, type Diff, type Run } from '../api/types.ts';
+import { isRunActive, isRunWaiting, type Diff, type Run } from '../api/types.ts';
 import { DiffView } from '../diff/DiffView.tsx';
 import { RunLog } from '../log/RunLog.tsx';
 import { RunChip } from '../widgets/Chip.tsx';
 import { useNotify } from '../widgets/notices.ts';
 import { elapsed } from '../widgets/time.ts';
 import { mergeMessage, pushMessage } from './outcomes.ts';
+import { QueuedNotice, WaitingNotice } from './WaitingNotice.tsx';
 
 type Tab = 'log' | 'changes';
 type Outcome = { kind: 'ok' | 'error'; text: string } | null;
@@ -33,6 +34,7 @@ export function RunPanel({
   const notify = useNotify();
   const id = useId();
   const active = isRunActive(run);
+  const waiting = isRunWaiting(run);
   const base = run.base_branch ?? defaultBranch;
 
   const choose = (next: Tab) => {
@@ -80,20 +82,22 @@ export function RunPanel({
               <>
                 <span className="mono">{run.branch}</span> from <span className="mono">{base}</span>
               </>
+            ) : run.status === 'queued' ? (
+              'not started yet'
             ) : (
               'preparing the worktree…'
             )}
             {run.started_at && ` · ${elapsed(run.started_at, run.finished_at)}`}
             {run.exit_code != null && ` · exit code ${run.exit_code}`}
           </span>
-          {run.error && run.status !== 'succeeded' && <span className="inline-error">{run.error}</span>}
+          {run.error && run.status !== 'succeeded' && !waiting && <span className="inline-error">{run.error}</span>}
         </div>
         <div className="run-actions">
           <button
             type="button"
             className="button button-primary"
             disabled={active || busy !== null || !run.branch}
-            title={active ? 'Wait for the run to finish' : `Merge ${run.branch ?? 'the branch'} into ${base}`}
+            title={active ? (waiting ? 'The run waits to be retried: stop it or let it finish first' : 'Wait for the run to finish') : `Merge ${run.branch ?? 'the branch'} into ${base}`}
             onClick={() => void merge()}
           >
             {busy === 'merge' ? 'Merging…' : `Merge into ${base}`}
@@ -101,6 +105,8 @@ export function RunPanel({
           <PushButton disabled={active || busy !== null || !run.branch} busy={busy === 'push'} onPush={push} />
         </div>
       </header>
+      {waiting && <WaitingNotice run={run} onRun={onRun} />}
+      <QueuedNotice run={run} onRun={onRun} />
       {outcome && (
         <p className={outcome.kind === 'ok' ? 'outcome outcome-ok' : 'outcome outcome-error'} role={outcome.kind === 'ok' ? 'status' : 'alert'}>
           {outcome.text}

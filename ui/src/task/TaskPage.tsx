@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'react';
 import { describeError } from '../api/client.ts';
 import { api } from '../api/endpoints.ts';
-import { isRunActive, type Project, type Run } from '../api/types.ts';
+import { isRunActive, isRunWaiting, type Project, type Run } from '../api/types.ts';
 import { TaskForm } from '../board/TaskForm.tsx';
 import { href, navigate } from '../router.ts';
 import { PhaseChip, TaskStatusChip } from '../widgets/Chip.tsx';
@@ -63,8 +63,10 @@ export function TaskPage({ projectId, taskId }: { projectId: string; taskId: str
   const stop = async (run: Run) => {
     setBusy('stop');
     try {
-      setRun(await api.stopRun(run.id));
-      notify('info', `Stopping run ${run.attempt}…`);
+      const stopped = await api.stopRun(run.id);
+      setRun(stopped);
+      // A queued or waiting run is cancelled at once; a running one stops shortly.
+      notify('info', isRunActive(stopped) ? `Stopping run ${run.attempt}…` : `Run ${run.attempt} stopped.`);
     } catch (error) {
       notify('error', `Could not stop the run: ${describeError(error)}`);
     } finally {
@@ -183,7 +185,13 @@ export function TaskPage({ projectId, taskId }: { projectId: string; taskId: str
             />
             {runs.length > 0 && (
               <FollowUpForm
-                disabledReason={active ? 'The agent is still working; send a follow-up when this run ends.' : null}
+                disabledReason={
+                  active
+                    ? isRunWaiting(active)
+                      ? 'This run waits to be retried; retry or stop it before sending a follow-up.'
+                      : 'The agent is still working; send a follow-up when this run ends.'
+                    : null
+                }
                 onSend={followUp}
               />
             )}

@@ -47,7 +47,8 @@ export function run(id: string, taskId: string, fields: Partial<Run> = {}): Run 
     prompt: 'do it',
     created_at: '2026-01-01T00:00:00Z',
     queued_at: '2026-01-01T00:00:00Z',
-    tries: 1,
+    // A queued run has not executed yet; every other state comes with its first try.
+    tries: fields.status === 'queued' ? 0 : 1,
     quota_waits: 0,
     recoveries: 0,
     stop_requested: false,

@@ -5,9 +5,11 @@ import { columnTitle } from '../board/columns.ts';
 /**
  * A run state in words: its name with spaces. Written out rather than listed, so states the
  * server adds (the agents' outcomes: auth required, quota exceeded, …) show without a change
- * here; the stylesheet colours the ones it knows.
+ * here; the stylesheet colours the ones it knows. The two waiting states say what they wait for.
  */
 function runStatusText(status: RunStatus): string {
+  if (status === 'waiting_auth') return 'waiting for credentials';
+  if (status === 'waiting_quota') return 'waiting for usage limit';
   return status.replaceAll('_', ' ');
 }
 
@@ -31,6 +33,7 @@ export function RunChip({ status, label }: { status: RunStatus; label?: string }
   return (
     <span className="chip chip-run" data-run={status}>
       {(status === 'running' || status === 'queued') && <span className="pulse" aria-hidden="true" />}
+      {(status === 'waiting_auth' || status === 'waiting_quota') && <span className="pulse pulse-waiting" aria-hidden="true" />}
       {label ? `${label} ${runStatusText(status)}` : runStatusText(status)}
     </span>
   );

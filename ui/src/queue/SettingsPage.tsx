@@ -1,0 +1,23 @@
+/**
+ * Settings (local mode's owner; team mode's admins reach the same through the admin console's
+ * Settings tab): the run queue, and the way to the credentials.
+ */
+import { href } from '../router.ts';
+import { QueueSection } from './QueueSection.tsx';
+
+export function SettingsPage() {
+  return (
+    <div className="settings-page">
+      <nav className="breadcrumbs" aria-label="Breadcrumbs">
+        <a href={href({ name: 'projects' })}>Projects</a> <span aria-hidden="true">/</span> Settings
+      </nav>
+      <h2 className="page-title">Settings</h2>
+      <p className="muted">
+        Credentials for the agents (global and per project) are on the <a href={href({ name: 'credentials' })}>credentials page</a>.
+      </p>
+      <section className="panel">
+        <QueueSection />
+      </section>
+    </div>
+  );
+}
