@@ -312,6 +312,7 @@ impl RssSampler {
 struct Figures {
     lines: u64,
     streaming: Duration,
+    settled: Duration,
     setup: Duration,
     latencies: Latencies,
     server_cpu: Duration,
@@ -443,6 +444,7 @@ async fn run_once<S: Store>(store: S, p: Params) -> Figures {
         let r = runner.wait(*run).await.expect("wait");
         assert_eq!(r.status, RunStatus::Succeeded, "run {run}: {:?}", r.error);
     }
+    let settled = go_at.elapsed();
     let samples = sampler.finish();
     // Runs without a live follower: the same check over the store.
     for run in &runs[p.followed..] {
@@ -476,6 +478,7 @@ async fn run_once<S: Store>(store: S, p: Params) -> Figures {
     Figures {
         lines: latencies.count.load(Ordering::Relaxed),
         streaming,
+        settled,
         setup,
         latencies,
         server_cpu: cpu1 - cpu0,
@@ -506,12 +509,13 @@ fn report(backend: &str, p: Params, f: &Figures, smoke: bool) -> bool {
         p.followed,
         f.setup.as_secs_f64()
     );
+    let total = p.lines() * p.runs as u64;
     println!(
-        "{backend:>8}: lines: {} delivered live (of {} printed) in {secs:.2} s = {:.0} lines/s; \
-         none lost, duplicated or out of order",
-        f.lines,
-        p.lines() * p.runs as u64,
-        f.lines as f64 / secs
+        "{backend:>8}: lines: {total} printed and stored, all runs settled {:.2} s after the start \
+         = {:.0} lines/s; {} delivered live in {secs:.2} s; none lost, duplicated or out of order",
+        f.settled.as_secs_f64(),
+        total as f64 / f.settled.as_secs_f64(),
+        f.lines
     );
     println!(
         "{backend:>8}: latency print → live follower: p50 {:.1} ms, p90 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms",
