@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde::Serialize;
-use tokio::sync::broadcast;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
 
 use crate::git::CloneProgress;
 use crate::model::{LogEntry, Project, ProjectId, Run, RunId, Task, TaskId};
@@ -94,6 +94,8 @@ pub enum LogNotice {
 pub struct Bus {
     board: broadcast::Sender<BoardEvent>,
     runs: Mutex<HashMap<RunId, broadcast::Sender<LogNotice>>>,
+    /// Where notices for other servers go, once a relay is attached.
+    relay: std::sync::OnceLock<mpsc::Sender<Relayed>>,
 }
 
 impl Default for Bus {
@@ -116,10 +118,99 @@ impl BoardEvent {
     }
 }
 
+/// What crosses to the other servers of a cluster (Postgres `NOTIFY`): small notices that
+/// tell a receiver what to read again from the store, which is the truth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Relayed {
+    /// Log entries `first..=last` of a run were committed.
+    Logs {
+        /// The run.
+        run: RunId,
+        /// First committed seq.
+        first: i64,
+        /// Last committed seq.
+        last: i64,
+    },
+    /// A run's log ended.
+    Ended {
+        /// The run.
+        run: RunId,
+    },
+    /// A task was created or changed.
+    Task {
+        /// The task.
+        id: TaskId,
+    },
+    /// A task was deleted.
+    TaskDeleted {
+        /// Its project.
+        project: ProjectId,
+        /// The task.
+        id: TaskId,
+    },
+    /// A run was created or changed state (the queue may have work).
+    Run {
+        /// The run.
+        id: RunId,
+        /// Its task's project.
+        project: ProjectId,
+    },
+    /// A project was added or changed.
+    Project {
+        /// The project.
+        id: ProjectId,
+    },
+    /// A project was removed.
+    ProjectDeleted {
+        /// The project.
+        id: ProjectId,
+    },
+}
+
+impl Relayed {
+    /// The notice for a board event; clone progress stays on the server doing the clone.
+    fn of(event: &BoardEvent) -> Option<Self> {
+        Some(match event {
+            BoardEvent::ProjectUpdated { project } => Relayed::Project { id: project.id },
+            BoardEvent::ProjectDeleted { project_id } => Relayed::ProjectDeleted { id: *project_id },
+            BoardEvent::TaskUpdated { task } => Relayed::Task { id: task.id },
+            BoardEvent::TaskDeleted { project_id, task_id } => {
+                Relayed::TaskDeleted { project: *project_id, id: *task_id }
+            }
+            BoardEvent::RunUpdated { project_id, run } => Relayed::Run { id: run.id, project: *project_id },
+            BoardEvent::CloneProgress { .. } | BoardEvent::CloneFinished { .. } => return None,
+        })
+    }
+}
+
+/// Notices waiting to be relayed before the relay drops them (it is far behind).
+const RELAY_CAPACITY: usize = 4096;
+
 impl Bus {
     /// An empty bus.
     pub fn new() -> Self {
-        Self { board: broadcast::channel(BOARD_CHANNEL_CAPACITY).0, runs: Mutex::new(HashMap::new()) }
+        Self {
+            board: broadcast::channel(BOARD_CHANNEL_CAPACITY).0,
+            runs: Mutex::new(HashMap::new()),
+            relay: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sends every event published from now on to the other servers too: returns the
+    /// receiving end for the relay (see `store::notify`). Events the relay brings in are
+    /// published with the `*_here` methods, which do not send them back out.
+    pub fn relay(&self) -> Option<mpsc::Receiver<Relayed>> {
+        let (tx, rx) = mpsc::channel(RELAY_CAPACITY);
+        self.relay.set(tx).ok().map(|()| rx)
+    }
+
+    fn send_out(&self, notice: Relayed) {
+        if let Some(tx) = self.relay.get()
+            && tx.try_send(notice).is_err()
+        {
+            tracing::warn!("the event relay is behind; a notice to other servers was dropped");
+        }
     }
 
     /// Receives every board event from now on.
@@ -129,6 +220,14 @@ impl Bus {
 
     /// Announces a board change (after it is stored).
     pub fn publish_board(&self, event: BoardEvent) {
+        if let Some(notice) = Relayed::of(&event) {
+            self.send_out(notice);
+        }
+        self.publish_board_here(event);
+    }
+
+    /// Announces a board change on this server only (one relayed from another).
+    pub fn publish_board_here(&self, event: BoardEvent) {
         // No receiver is not an error: nobody is looking at the board.
         let _ = self.board.send(event);
     }
@@ -145,6 +244,14 @@ impl Bus {
 
     /// Announces committed entries of a run to its readers, if it has any.
     pub fn publish_logs(&self, run: RunId, notice: LogNotice) {
+        if let LogNotice::Appended { first_seq, last_seq, .. } = &notice {
+            self.send_out(Relayed::Logs { run, first: *first_seq, last: *last_seq });
+        }
+        self.publish_logs_here(run, notice);
+    }
+
+    /// Announces committed entries on this server only (relayed from another).
+    pub fn publish_logs_here(&self, run: RunId, notice: LogNotice) {
         let runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = runs.get(&run) {
             let _ = tx.send(notice);
@@ -153,6 +260,12 @@ impl Bus {
 
     /// Tells a run's readers it ended and forgets its channel.
     pub fn end_logs(&self, run: RunId) {
+        self.send_out(Relayed::Ended { run });
+        self.end_logs_here(run);
+    }
+
+    /// Ends a run's log channel on this server only (relayed from another).
+    pub fn end_logs_here(&self, run: RunId) {
         let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(tx) = runs.remove(&run) {
             let _ = tx.send(LogNotice::Ended);

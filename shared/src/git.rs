@@ -455,6 +455,7 @@ pub fn attach_worktree(repo: &Path, path: &Path, branch: &str, base_branch: &str
     let repo = open_repo(repo)?;
     let (refname, tip) = local_branch(&repo, branch)?;
     let (_, base) = local_branch(&repo, base_branch)?;
+    prune_missing_worktrees(&repo);
     if let CheckedOut::Here(at) | CheckedOut::Elsewhere(at) = checked_out(&repo, &refname)? {
         return Err(GitError::BranchCheckedOut { branch: branch.to_owned(), path: at });
     }
@@ -469,6 +470,21 @@ pub fn attach_worktree(repo: &Path, path: &Path, branch: &str, base_branch: &str
         base_branch: base_branch.to_owned(),
         base_commit: base_commit.to_string(),
     })
+}
+
+/// Forgets linked worktrees whose folder is gone (a server that held them is gone with its
+/// disk), so their branches can be checked out again.
+fn prune_missing_worktrees(repo: &Repository) {
+    let Ok(names) = repo.worktrees() else { return };
+    for name in names.iter() {
+        let Ok(Some(name)) = name else { continue };
+        if let Ok(wt) = repo.find_worktree(name)
+            && wt.validate().is_err()
+            && let Err(e) = wt.prune(None)
+        {
+            tracing::warn!(worktree = name, error = %e, "could not forget a missing worktree");
+        }
+    }
 }
 
 /// Deletes the linked worktree at `path` (uncommitted changes included) and its entry in the

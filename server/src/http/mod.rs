@@ -438,6 +438,12 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         );
     }
     state.boards().watch(state.bus().clone());
+    // Servers sharing a Postgres database see each other's board and log events.
+    let relay = state.store().relay_events(
+        state.bus().clone(),
+        state.runner().owner().to_owned(),
+        state.runner().waker(),
+    );
 
     let app = app(state.clone());
     let stop_signal = stop_rx.clone();
@@ -449,6 +455,12 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             .context("server failed")?;
         // Connections are closed; runs still going are stopped and go back to the queue.
         tokio::time::timeout(Duration::from_secs(30), state.runner().shutdown()).await.ok();
+        if let Some((sender, listener)) = relay {
+            // The requeues of the shutdown above went out first.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            sender.abort();
+            listener.abort();
+        }
         Ok(())
     });
     Ok(Running { addr, url, stop: stop_tx, task })

@@ -967,8 +967,10 @@ impl<S: Store> Runner<S> {
         let known_branch = task.branch.clone();
         let base = project.default_branch.clone();
         let worktree = blocking(move || -> Result<git::Worktree> {
-            if path.join(".git").exists()
-                && let Some(prev) = previous
+            // The worktree the task's last run recorded, where it still is: under this data
+            // directory, or another server's on a shared volume (a run taken over).
+            if let Some(prev) = previous
+                && prev.path.join(".git").exists()
             {
                 return Ok(prev);
             }
@@ -1008,10 +1010,14 @@ impl<S: Store> Runner<S> {
         Ok(Workspace { repo: project.repo_path(), worktree })
     }
 
-    /// The worktree an earlier run of the task left, as that run recorded it.
+    /// The worktree the task's runs last recorded: an earlier run's, or this run's own from an
+    /// earlier execution (a retry, or a run taken over from another server).
     async fn previous_worktree(&self, task: &Task, current: RunId) -> Option<git::Worktree> {
         let runs = self.inner.store.list_runs(task.id).await.ok()?;
-        let prev = runs.into_iter().rev().find(|r| r.id != current && r.worktree_path.is_some())?;
+        let prev = match runs.iter().find(|r| r.id == current && r.worktree_path.is_some()) {
+            Some(own) => own.clone(),
+            None => runs.into_iter().rev().find(|r| r.worktree_path.is_some())?,
+        };
         Some(git::Worktree {
             path: PathBuf::from(prev.worktree_path?),
             branch: prev.branch?,

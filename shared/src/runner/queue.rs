@@ -130,6 +130,16 @@ impl<S: Store> Runner<S> {
         self.inner.wake.notify_one();
     }
 
+    /// Something that wakes the worker, without keeping the runner alive.
+    pub fn waker(&self) -> Arc<dyn Fn() + Send + Sync> {
+        let wake = Arc::downgrade(&self.inner.wake);
+        Arc::new(move || {
+            if let Some(w) = wake.upgrade() {
+                w.notify_one();
+            }
+        })
+    }
+
     /// The lease owner this runner claims runs as.
     pub fn owner(&self) -> &str {
         &self.inner.owner
@@ -271,7 +281,7 @@ impl<S: Store> Runner<S> {
             else {
                 continue;
             };
-            handled.push(self.recover_one(run).await);
+            handled.push(self.recover_one(run, stale.lease_owner.as_deref()).await);
         }
         if !handled.is_empty() {
             self.poke();
@@ -279,10 +289,11 @@ impl<S: Store> Runner<S> {
         Ok(handled)
     }
 
-    async fn recover_one(&self, run: Run) -> Run {
+    /// Recovers a run taken over from `previous_owner`.
+    async fn recover_one(&self, run: Run, previous_owner: Option<&str>) -> Run {
         let store = &self.inner.store;
         let killed = process::sweep(&run.id.to_string(), run.pid.map(|p| p as i32)).await;
-        let mut said = match run.lease_owner.as_deref() {
+        let mut said = match previous_owner {
             Some(owner) if owner.split('/').next() == self.inner.owner.split('/').next() => {
                 "Taskyard restarted while this run was going".to_owned()
             }

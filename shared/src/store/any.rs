@@ -28,6 +28,21 @@ pub enum AnyStore {
 }
 
 impl AnyStore {
+    /// On Postgres, relays `bus` to and from the other servers of the database (see
+    /// [`super::notify`]); `on_run` is called when another server announced a run. Nothing on
+    /// SQLite, which has one server.
+    pub fn relay_events(
+        &self,
+        bus: std::sync::Arc<crate::events::Bus>,
+        origin: String,
+        on_run: std::sync::Arc<dyn Fn() + Send + Sync>,
+    ) -> Option<(tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>)> {
+        match self {
+            AnyStore::Sqlite(_) => None,
+            AnyStore::Postgres(pg) => super::notify::start(pg.clone(), bus, origin, on_run),
+        }
+    }
+
     /// Opens `postgres://…`/`postgresql://…` URLs with Postgres, `sqlite:` URLs with SQLite.
     pub async fn connect(url: &str) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -16,6 +16,7 @@ use crate::model::{
 };
 
 mod any;
+pub mod notify;
 mod postgres;
 pub mod queue;
 mod sqlite;
