@@ -84,7 +84,7 @@ describe('QueueSection', () => {
     fakeServer()
       .on('GET /api/queue', STATUS)
       .on('PUT /api/queue/settings', () =>
-        json(422, { error: 'invalid', message: 'retries must be at least 10 seconds apart', field: 'settings' }),
+        json(422, { error: 'invalid', message: 'quota_max_seconds must not be below quota_retry_seconds', field: 'settings' }),
       );
     const user = userEvent.setup();
     renderPage(<QueueSection />);
@@ -92,7 +92,9 @@ describe('QueueSection', () => {
     await user.clear(retry);
     await user.type(retry, '0.1');
     await user.click(screen.getByRole('button', { name: 'Save queue settings' }));
-    expect(await screen.findByRole('alert')).toHaveTextContent('Not saved: retries must be at least 10 seconds apart');
+    expect(await screen.findByRole('alert')).toHaveTextContent(
+      'Not saved: longest usage-limit wait (quota_max_seconds) must not be below first wait after a usage limit (quota_retry_seconds)',
+    );
     // What the person typed stays for them to correct.
     expect(screen.getByLabelText('Retry without credentials every')).toHaveValue(0.1);
   });

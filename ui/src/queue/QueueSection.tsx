@@ -10,7 +10,7 @@ import { api } from '../api/endpoints.ts';
 import type { QueueStatus } from '../api/types.ts';
 import { Field } from '../widgets/Field.tsx';
 import { useNotify } from '../widgets/notices.ts';
-import { DEFAULT_SETTINGS, describeSeconds, formFromSettings, settingsFromForm, type QueueField, type QueueForm, type QueueFormErrors } from './queueForm.ts';
+import { DEFAULT_SETTINGS, describeSeconds, explainRefusal, formFromSettings, settingsFromForm, type QueueField, type QueueForm, type QueueFormErrors } from './queueForm.ts';
 
 /** How often the counts are read again while the section is open. */
 export const QUEUE_REFRESH_MS = 10_000;
@@ -139,7 +139,7 @@ export function QueueSection() {
       notify('success', 'Queue settings saved. Every server uses them within seconds.');
       refresh();
     } catch (failure) {
-      setFormError(`Not saved: ${describeError(failure)}`);
+      setFormError(`Not saved: ${explainRefusal(describeError(failure))}`);
     } finally {
       setSaving(false);
     }

@@ -113,3 +113,27 @@ export function describeSeconds(total: number): string {
   if (hours < 48) return minutes % 60 ? `${hours} h ${minutes % 60} min` : `${hours} h`;
   return `${Math.round(hours / 24)} d`;
 }
+
+/** The settings' names in the server's messages, as the form labels them. */
+const NAMES: Record<keyof QueueSettings, string> = {
+  max_concurrent: 'runs at once on each server',
+  max_per_user: 'runs at once per user',
+  max_per_project: 'runs at once per project',
+  max_attempts: 'attempts per run',
+  auth_retry_seconds: 'retry without credentials',
+  quota_retry_seconds: 'first wait after a usage limit',
+  quota_backoff: 'the usage-limit wait factor',
+  quota_max_seconds: 'longest usage-limit wait',
+  worktree_idle_hours: 'keeping idle worktrees',
+};
+
+/**
+ * The server's message about refused settings, with the settings' names as the form shows
+ * them: "quota_max_seconds must not be below quota_retry_seconds" → "longest usage-limit wait
+ * (quota_max_seconds) must not be below …".
+ */
+export function explainRefusal(message: string): string {
+  return message.replace(/\b[a-z]+(?:_[a-z]+)+\b/g, (name) =>
+    name in NAMES ? `${NAMES[name as keyof QueueSettings]} (${name})` : name,
+  );
+}
