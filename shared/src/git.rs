@@ -556,6 +556,16 @@ pub fn head_commit(worktree: &Path) -> Result<String> {
     Ok(head.peel_to_commit().or_git()?.id().to_string())
 }
 
+/// Whether a worktree has changes its branch does not hold (modified, staged or new files;
+/// ignored files do not count).
+pub fn has_uncommitted_changes(worktree: &Path) -> Result<bool> {
+    let repo = open_repo(worktree)?;
+    let mut options = StatusOptions::new();
+    options.include_untracked(true).recurse_untracked_dirs(false).include_ignored(false);
+    let statuses = repo.statuses(Some(&mut options)).or_git()?;
+    Ok(!statuses.is_empty())
+}
+
 /// Puts a worktree back to `commit`: its branch points there again, tracked files are reset
 /// and untracked ones (ignored ones included) removed — a clean restart of the work that
 /// began at `commit`.

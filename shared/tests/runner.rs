@@ -549,3 +549,37 @@ mod follow {
         hand_over_is_gapless(PgStore::connect(&db.url).await.expect("postgres")).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_worktrees_go_and_what_may_be_needed_stays() {
+    let f = sqlite_fixture().await;
+    let done = f.task("finished work", json!("echo \"$TASKYARD_PROMPT\" > work.txt")).await;
+    let dirty = f.task("dirty worktree", json!("echo more > work.txt")).await;
+    let held = f.task("held worktree", json!("echo held > work.txt")).await;
+    for t in [&done, &dirty, &held] {
+        let run = f.runner.start(t.id).await.expect("start");
+        assert_eq!(f.runner.wait(run.id).await.expect("wait").status, RunStatus::Succeeded);
+    }
+    // Someone edits the second worktree by hand after its run: that is not on the branch.
+    std::fs::write(f.runner.worktree_path(dirty.id).join("notes.txt"), "mine").expect("write");
+    let usage = f.runner.worktree_usage().await;
+    assert_eq!(usage.count, 3);
+    assert!(usage.bytes > 0);
+    let hold = f.runner.hold_worktree(held.id);
+    let idle = Duration::from_secs(3600);
+    let now = chrono::Utc::now();
+    assert!(f.runner.sweep_worktrees(idle, now).await.is_empty(), "nothing is idle for an hour yet");
+    let later = now + chrono::Duration::hours(2);
+    assert_eq!(f.runner.sweep_worktrees(idle, later).await, [done.id], "only the clean, idle, unheld one");
+    assert!(!f.runner.worktree_path(done.id).exists());
+    assert!(f.runner.worktree_path(dirty.id).join("notes.txt").exists(), "uncommitted work is kept");
+    drop(hold);
+    assert_eq!(f.runner.sweep_worktrees(idle, later).await, [held.id], "released, it goes too");
+    assert_eq!(f.runner.worktree_usage().await.count, 1);
+    // The work is on the branch, and a follow-up gets a worktree again.
+    assert_eq!(git(&f.repo, &["show", "taskyard/finished-work:work.txt"]), "please finished work");
+    let next = f.runner.follow_up(done.id, "again".into()).await.expect("follow up");
+    let next = f.runner.wait(next.id).await.expect("wait");
+    assert_eq!(next.status, RunStatus::Succeeded, "{:?}", next.error);
+    assert_eq!(git(&f.repo, &["show", "taskyard/finished-work:work.txt"]), "again");
+}

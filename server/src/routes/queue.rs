@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use taskyard_core::runner::housekeeping::WorktreeUsage;
 use taskyard_core::runner::policy::QueueSettings;
 use taskyard_core::store::Store;
 use taskyard_core::store::queue::QueueCounts;
@@ -24,6 +25,8 @@ pub struct QueueStatus {
     pub max_concurrent_here: usize,
     /// The settings in force.
     pub settings: QueueSettings,
+    /// Disk used by this server's worktrees (counted at most once a minute).
+    pub worktrees: WorktreeUsage,
 }
 
 /// The queue: counts, this server's share, the settings.
@@ -40,6 +43,7 @@ pub async fn status(State(app): State<AppState>, _actor: Actor) -> Result<Json<Q
         active_here: runner.active_runs(),
         max_concurrent_here,
         settings,
+        worktrees: runner.worktree_usage_cached(std::time::Duration::from_secs(60)).await,
     }))
 }
 

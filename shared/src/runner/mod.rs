@@ -23,6 +23,7 @@ use crate::model::{
 };
 use crate::store::{Store, StoreError};
 
+pub mod housekeeping;
 pub mod lines;
 pub mod pipeline;
 pub mod policy;
@@ -170,6 +171,10 @@ struct Inner<S: Store> {
     closing: std::sync::atomic::AtomicBool,
     /// Counts settled runs, for waiters.
     settled: watch::Sender<u64>,
+    /// Worktrees something holds (see [`housekeeping::WorktreeHold`]), by task.
+    held: Mutex<HashMap<TaskId, usize>>,
+    /// The last count of the worktrees' disk use.
+    usage: Mutex<Option<(std::time::Instant, housekeeping::WorktreeUsage)>>,
     /// How to make a PID namespace on this machine, found once, on the first run.
     pid_namespace: tokio::sync::OnceCell<Option<process::PidNamespace>>,
     active: Mutex<HashMap<RunId, Active>>,
@@ -211,6 +216,8 @@ impl<S: Store> Runner<S> {
             closed: Arc::new(tokio::sync::Notify::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
             settled: watch::channel(0).0,
+            held: Mutex::default(),
+            usage: Mutex::default(),
             pid_namespace: tokio::sync::OnceCell::new(),
             active: Mutex::default(),
             repo_locks: Mutex::default(),

@@ -102,10 +102,14 @@ pub fn continue_prompt(why: Option<&str>) -> String {
 pub(super) struct WorkerState {
     last_renew: Option<tokio::time::Instant>,
     last_recover: Option<tokio::time::Instant>,
+    last_sweep: Option<tokio::time::Instant>,
 }
 
+/// How often idle worktrees are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+
 pub(super) async fn worker<S: Store>(inner: Weak<Inner<S>>) {
-    let mut state = WorkerState { last_renew: None, last_recover: None };
+    let mut state = WorkerState { last_renew: None, last_recover: None, last_sweep: None };
     loop {
         let Some(inner) = inner.upgrade() else { return };
         if inner.closing.load(Ordering::SeqCst) {
@@ -199,6 +203,16 @@ impl<S: Store> Runner<S> {
         }
         if let Err(e) = self.claim().await {
             tracing::warn!(error = %e, "claiming runs failed; will try again");
+        }
+        let idle_hours = self.queue_settings().worktree_idle_hours;
+        if idle_hours > 0 && state.last_sweep.is_none_or(|at| now - at >= SWEEP_INTERVAL) {
+            state.last_sweep = Some(now);
+            // In the background: a big worktree takes a while to check.
+            let this = self.clone();
+            tokio::spawn(async move {
+                let idle = Duration::from_secs(u64::from(idle_hours) * 3600);
+                this.sweep_worktrees(idle, this.now()).await;
+            });
         }
         let mut sleep = cfg.poll_interval.min(cfg.lease_ttl / 3);
         if let Ok(Some(at)) = self.inner.store.next_retry_at().await {

@@ -3823,6 +3823,8 @@ export interface components {
             max_concurrent_here: number;
             /** @description The settings in force. */
             settings: components["schemas"]["QueueSettings"];
+            /** @description Disk used by this server's worktrees (counted at most once a minute). */
+            worktrees: components["schemas"]["WorktreeUsage"];
         };
         /** @description Readiness. */
         Ready: {
@@ -4156,6 +4158,19 @@ export interface components {
          * @description Identifies a user of a team server.
          */
         UserId: string;
+        /** @description Disk used by the worktrees of a data directory. */
+        WorktreeUsage: {
+            /**
+             * Format: int64
+             * @description Bytes of their files (symbolic links not followed).
+             */
+            bytes: number;
+            /**
+             * Format: int64
+             * @description How many task worktrees exist.
+             */
+            count: number;
+        };
     };
     responses: never;
     parameters: never;
