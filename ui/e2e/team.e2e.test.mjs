@@ -169,6 +169,14 @@ step('the admin creates an invite in the admin console', async () => {
   await admin.getByRole('tab', { name: 'Audit log' }).click();
   await admin.getByRole('cell', { name: /register/ }).first().waitFor();
   await admin.screenshot({ path: join(SCREENSHOTS, 'team-admin-audit.png') });
+  // The server-wide settings: the run queue's counts and settings, changed by the admin.
+  await admin.getByRole('tab', { name: 'Settings' }).click();
+  const queue = admin.getByRole('region', { name: 'Run queue' });
+  await queue.getByLabel('Queue counts').waitFor();
+  await queue.getByLabel('Runs at once per user').fill('2');
+  await queue.getByRole('button', { name: 'Save queue settings' }).click();
+  await queue.getByText('Saved.').waitFor();
+  await admin.screenshot({ path: join(SCREENSHOTS, 'team-admin-settings.png') });
 });
 
 step('a second person registers with the invite link in a fresh browser', async () => {
