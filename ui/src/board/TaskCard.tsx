@@ -52,7 +52,13 @@ export const TaskCard = memo(function TaskCard({
       {(task.phase != null || run !== undefined) && (
         <span className="card-meta">
           {task.phase && task.status === 'in_progress' && <PhaseChip phase={task.phase} />}
-          {run && <RunChip status={run.status} label={run.attempt > 1 ? `Run ${run.attempt}` : 'Run'} />}
+          {run && (
+            <RunChip
+              status={run.status}
+              // Waiting states say enough on their own; a card is narrow.
+              {...(isRunWaiting(run) ? {} : { label: run.attempt > 1 ? `Run ${run.attempt}` : 'Run' })}
+            />
+          )}
           {changed && (
             <span className="card-changes" aria-label={`${run?.insertions ?? 0} lines added, ${run?.deletions ?? 0} removed`}>
               <span className="diff-plus">+{run?.insertions ?? 0}</span>{' '}
