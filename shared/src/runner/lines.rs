@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use crate::agent::Stream;
 
 /// Bytes read from a pipe per system call.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
 
 /// One line (or piece of an overlong line) of output.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -173,6 +173,8 @@ struct Inner<S: Store> {
     settled: watch::Sender<u64>,
     /// Worktrees something holds (see [`housekeeping::WorktreeHold`]), by task.
     held: Mutex<HashMap<TaskId, usize>>,
+    /// Where every run's log batches are written, together.
+    sink: std::sync::OnceLock<pipeline::LogSink>,
     /// The last count of the worktrees' disk use.
     usage: Mutex<Option<(std::time::Instant, housekeeping::WorktreeUsage)>>,
     /// How to make a PID namespace on this machine, found once, on the first run.
@@ -218,6 +220,7 @@ impl<S: Store> Runner<S> {
             settled: watch::channel(0).0,
             held: Mutex::default(),
             usage: Mutex::default(),
+            sink: std::sync::OnceLock::new(),
             pid_namespace: tokio::sync::OnceCell::new(),
             active: Mutex::default(),
             repo_locks: Mutex::default(),
@@ -468,8 +471,10 @@ impl<S: Store> Runner<S> {
         let redactor = Arc::new(crate::credentials::Redactor::new(
             resolution.values.iter().map(|(k, r)| (k.as_str(), &r.value)),
         ));
+        let sink = self.inner.sink.get_or_init(|| pipeline::LogSink::start(store.clone())).clone();
         let (pipe, pipeline) = pipeline::start(
             store.clone(),
+            sink,
             bus.clone(),
             run.id,
             next_seq,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -69,6 +69,7 @@ pub enum PipeInput {
 #[allow(clippy::too_many_arguments)]
 pub fn start<S: Store>(
     store: S,
+    sink: LogSink,
     bus: Arc<Bus>,
     run: RunId,
     next_seq: i64,
@@ -79,7 +80,7 @@ pub fn start<S: Store>(
 ) -> (mpsc::Sender<PipeInput>, JoinHandle<PipelineEnd>) {
     let (tx, rx) = mpsc::channel::<PipeInput>(64);
     let (batch_tx, batch_rx) = mpsc::channel::<Batch>(4);
-    let writer = tokio::spawn(write_batches(store, bus, run, batch_rx, on_fatal));
+    let writer = tokio::spawn(write_batches(store, sink, bus, run, batch_rx, on_fatal));
     let handle = tokio::spawn(async move {
         let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits, redactor).await;
         let error =
@@ -122,7 +123,8 @@ impl Pending {
         if self.entries.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.entries, Vec::with_capacity(self.limits.max_entries));
+        // No capacity held between batches: a quiet run costs little memory.
+        let batch = std::mem::take(&mut self.entries);
         self.bytes = 0;
         self.deadline = None;
         // Once the writer gave up, batches are dropped: the runner is stopping the run.
@@ -143,7 +145,7 @@ async fn batch(
 ) -> (Box<dyn LineParser>, i64) {
     let mut seq = next_seq - 1;
     let mut pending = Pending {
-        entries: Vec::with_capacity(limits.max_entries),
+        entries: Vec::new(),
         bytes: 0,
         deadline: None,
         limits,
@@ -220,15 +222,18 @@ fn redact_value(redactor: &Redactor, value: serde_json::Value) -> serde_json::Va
 /// retried a few times; after that the run is told to stop and later batches are dropped.
 async fn write_batches<S: Store>(
     store: S,
+    sink: LogSink,
     bus: Arc<Bus>,
     run: RunId,
     mut rx: mpsc::Receiver<Batch>,
     on_fatal: tokio::sync::watch::Sender<Option<String>>,
 ) -> Option<StoreError> {
-    while let Some((batch, session)) = rx.recv().await {
+    while let Some((mut batch, session)) = rx.recv().await {
         let mut attempt = 0;
         loop {
-            match store.append_logs(&batch).await {
+            let (back, result) = sink.append(batch).await;
+            batch = back;
+            match result {
                 Ok(()) => break,
                 Err(e) if attempt < 4 && matches!(e, StoreError::Database(_)) => {
                     attempt += 1;
@@ -251,4 +256,90 @@ async fn write_batches<S: Store>(
         bus.publish_logs(run, LogNotice::Appended { first_seq, last_seq, entries: Some(batch.into()) });
     }
     None
+}
+
+/// Appends the log batches of every run of a server together: whatever batches are waiting
+/// go into one transaction, so many runs printing at once make few transactions (SQLite has
+/// a single writer; Postgres commits less often). Each batch is still all-or-nothing, and
+/// its sender learns the outcome before announcing it.
+#[derive(Debug, Clone)]
+pub struct LogSink {
+    tx: mpsc::Sender<SinkRequest>,
+}
+
+type SinkReply = (Vec<LogEntry>, Result<(), StoreError>);
+type SinkRequest = (Vec<LogEntry>, oneshot::Sender<SinkReply>);
+
+/// Most entries appended in one transaction.
+const SINK_MAX_ENTRIES: usize = 20_000;
+
+impl LogSink {
+    /// A sink writing to `store` (its task runs until every sender is gone).
+    pub fn start<S: Store>(store: S) -> Self {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(sink_loop(store, rx));
+        Self { tx }
+    }
+
+    /// Appends `batch` (in a transaction shared with other runs' batches) and hands it back
+    /// with the outcome.
+    pub async fn append(&self, batch: Vec<LogEntry>) -> SinkReply {
+        let (reply, answer) = oneshot::channel();
+        if let Err(mpsc::error::SendError((batch, _))) = self.tx.send((batch, reply)).await {
+            return (batch, Err(StoreError::Invalid("the log writer stopped".into())));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| (Vec::new(), Err(StoreError::Invalid("the log writer stopped".into()))))
+    }
+}
+
+async fn sink_loop<S: Store>(store: S, mut rx: mpsc::Receiver<SinkRequest>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        let mut total = group[0].0.len();
+        while total < SINK_MAX_ENTRIES {
+            match rx.try_recv() {
+                Ok(more) => {
+                    total += more.0.len();
+                    group.push(more);
+                }
+                Err(_) => break,
+            }
+        }
+        if group.len() == 1 {
+            let (batch, reply) = group.pop().expect("one");
+            let result = store.append_logs(&batch).await;
+            let _ = reply.send((batch, result));
+            continue;
+        }
+        // All batches in one transaction; the lengths split them back afterwards.
+        let lengths: Vec<usize> = group.iter().map(|(b, _)| b.len()).collect();
+        let mut all = Vec::with_capacity(total);
+        let mut replies = Vec::with_capacity(group.len());
+        for (mut batch, reply) in group {
+            all.append(&mut batch);
+            replies.push(reply);
+        }
+        let together = store.append_logs(&all).await;
+        let mut batches = Vec::with_capacity(lengths.len());
+        for len in lengths.iter().rev() {
+            batches.push(all.split_off(all.len() - len));
+        }
+        batches.reverse();
+        match together {
+            Ok(()) => {
+                for (batch, reply) in batches.into_iter().zip(replies) {
+                    let _ = reply.send((batch, Ok(())));
+                }
+            }
+            // One bad batch must not fail the others: each goes alone.
+            Err(_) => {
+                for (batch, reply) in batches.into_iter().zip(replies) {
+                    let result = store.append_logs(&batch).await;
+                    let _ = reply.send((batch, result));
+                }
+            }
+        }
+    }
 }
