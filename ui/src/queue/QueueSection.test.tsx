@@ -10,6 +10,7 @@ const STATUS = {
   counts: { queued: 3, running: 2, waiting_auth: 1, waiting_quota: 0 },
   active_here: 2,
   max_concurrent_here: 4,
+  worktrees: { count: 3, bytes: 12_345_678 },
   settings: DEFAULT_SETTINGS,
 };
 
@@ -49,6 +50,7 @@ describe('QueueSection', () => {
     expect(within(counts).getByText('Queued').nextSibling).toHaveTextContent('3');
     expect(within(counts).getByText('Waiting for credentials').nextSibling).toHaveTextContent('1');
     expect(within(counts).getByText('This server').nextSibling).toHaveTextContent('2 of 4 at once');
+    expect(within(counts).getByText('Worktrees here').nextSibling).toHaveTextContent('3 · 12 MB');
     expect(screen.getByLabelText('Runs at once on each server')).toHaveValue(0);
     expect(screen.getByText("0 = each server's own configuration (this server: 4).")).toBeInTheDocument();
   });

@@ -10,7 +10,7 @@ import { api } from '../api/endpoints.ts';
 import type { QueueStatus } from '../api/types.ts';
 import { Field } from '../widgets/Field.tsx';
 import { useNotify } from '../widgets/notices.ts';
-import { DEFAULT_SETTINGS, describeSeconds, explainRefusal, formFromSettings, settingsFromForm, type QueueField, type QueueForm, type QueueFormErrors } from './queueForm.ts';
+import { DEFAULT_SETTINGS, describeBytes, describeSeconds, explainRefusal, formFromSettings, settingsFromForm, type QueueField, type QueueForm, type QueueFormErrors } from './queueForm.ts';
 
 /** How often the counts are read again while the section is open. */
 export const QUEUE_REFRESH_MS = 10_000;
@@ -205,6 +205,12 @@ export function QueueSection() {
             <dt>This server</dt>
             <dd>
               {status.active_here} <span className="muted">of {status.max_concurrent_here} at once</span>
+            </dd>
+          </div>
+          <div className="queue-count">
+            <dt>Worktrees here</dt>
+            <dd>
+              {status.worktrees.count} <span className="muted">· {describeBytes(status.worktrees.bytes)}</span>
             </dd>
           </div>
         </dl>

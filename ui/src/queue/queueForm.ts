@@ -137,3 +137,15 @@ export function explainRefusal(message: string): string {
     name in NAMES ? `${NAMES[name as keyof QueueSettings]} (${name})` : name,
   );
 }
+
+/** "0 B", "12.3 MB", "4.1 GB": a size on disk. */
+export function describeBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit] ?? ''}`;
+}

@@ -13,6 +13,7 @@ const QUEUE = {
   counts: { queued: 0, running: 0, waiting_auth: 1, waiting_quota: 0 },
   active_here: 0,
   max_concurrent_here: 4,
+  worktrees: { count: 3, bytes: 12_345_678 },
   settings: {
     max_concurrent: 0,
     max_per_user: 0,
