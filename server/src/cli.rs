@@ -9,7 +9,6 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use taskyard_core::credentials::Credentials;
 use taskyard_core::events::Bus;
-use taskyard_core::logs::LogFollower;
 use taskyard_core::model::{LogEntry, LogKind, NewTask, ProjectId, RunId, RunStatus, TaskId};
 use taskyard_core::projects;
 use taskyard_core::runner::{Runner, RunnerConfig};
@@ -58,6 +57,11 @@ pub enum Command {
     Run {
         /// The task's id.
         task: TaskId,
+    },
+    /// Retry a run that waits for credentials or a usage limit now, and print its log.
+    Retry {
+        /// The run's id.
+        run: RunId,
     },
     /// Send a follow-up to a task: a new run in the same worktree.
     FollowUp {
@@ -309,6 +313,9 @@ async fn dispatch<S: Store>(
 ) -> Result<ExitCode> {
     let mut config = RunnerConfig::new(data_dir);
     config.credentials = Some(credentials);
+    // A command executes what it enqueues itself and leaves everything else (other queued
+    // runs, recoveries) to the server.
+    config.queue.own_runs_only = true;
     let runner = Runner::new(store.clone(), Arc::new(Bus::new()), config);
     match command {
         Command::Serve(_) | Command::Openapi | Command::Agents { .. } | Command::ReencryptCredentials => {
@@ -377,6 +384,10 @@ async fn dispatch<S: Store>(
         }
         Command::FollowUp { task, message } => {
             let run = runner.follow_up(task, message).await?;
+            return follow_to_end(&runner, run.id).await;
+        }
+        Command::Retry { run } => {
+            let run = runner.retry_now(run).await?;
             return follow_to_end(&runner, run.id).await;
         }
         Command::Logs { run, after } => {
@@ -490,28 +501,43 @@ async fn agents(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a run's log as it grows; Ctrl-C asks the run to stop and keeps printing until it
-/// has ended.
+/// Prints a run's log as it grows until the run ends or waits to be retried; Ctrl-C asks the
+/// run to stop and keeps printing until it has ended. The log is read from the store, so it
+/// follows the run wherever it executes (this process, or a server on the same data).
 async fn follow_to_end<S: Store>(runner: &Runner<S>, run: RunId) -> Result<ExitCode> {
-    eprintln!("run {run} started; Ctrl-C stops it");
-    let mut follower = LogFollower::new(runner.store().clone(), runner.bus(), run, 0).await?;
+    eprintln!("run {run} queued; Ctrl-C stops it");
+    let store = runner.store();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
-    let mut stopping = false;
-    loop {
+    let (mut stopping, mut last) = (false, 0);
+    let run = loop {
+        loop {
+            let page = store.read_logs(run, last, 5_000).await?;
+            let Some(tail) = page.last() else { break };
+            last = tail.seq;
+            page.iter().for_each(print_entry);
+        }
+        let now = store.get_run(run).await?;
+        if !matches!(now.status, RunStatus::Queued | RunStatus::Running) {
+            break now;
+        }
         tokio::select! {
-            batch = follower.next() => match batch? {
-                Some(batch) => batch.iter().for_each(print_entry),
-                None => break,
-            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
             _ = &mut ctrl_c, if !stopping => {
                 stopping = true;
                 eprintln!("stopping…");
                 runner.stop(run).await?;
             }
         }
+    };
+    let why = run.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+    eprintln!("run {}: {}{why}", run.id, run.status);
+    if run.status.is_waiting() && !run.status.is_terminal() {
+        let at = run.retry_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "later".into());
+        eprintln!(
+            "it will be retried at {at} by a running `taskyard serve` (or `taskyard retry {}`)",
+            run.id
+        );
     }
-    let run = runner.wait(run).await?;
-    eprintln!("run {}: {}{}", run.id, run.status, run.error.map(|e| format!(" ({e})")).unwrap_or_default());
     Ok(if run.status == RunStatus::Succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -91,6 +91,7 @@ fn claim_for(owner: &str, max: usize) -> Claim {
         max,
         per_user: None,
         per_project: None,
+        only: None,
     }
 }
 

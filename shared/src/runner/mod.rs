@@ -112,23 +112,36 @@ impl RunnerConfig {
         }
     }
 
-    /// This server's replica id: given, or kept in the data directory (made on first use).
-    fn replica(&self) -> String {
+    /// This server's replica id: given, or kept in the data directory (made on first use) by
+    /// the one process that holds the data directory's lock — only it may treat runs of an
+    /// earlier life of that id as its own. Another process on the same data directory (a
+    /// command beside a running server) gets an id of its own and the lock stays unheld.
+    fn replica(&self) -> (String, Option<nix::fcntl::Flock<std::fs::File>>) {
         if let Some(id) = &self.replica_id {
-            return id.clone();
+            return (id.clone(), None);
+        }
+        let _ = std::fs::create_dir_all(&self.data_dir);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.data_dir.join("replica.lock"))
+            .ok()
+            .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok());
+        if lock.is_none() {
+            return (random_hex(12), None);
         }
         let path = self.data_dir.join("replica-id");
         if let Ok(id) = std::fs::read_to_string(&path)
             && !id.trim().is_empty()
         {
-            return id.trim().to_owned();
+            return (id.trim().to_owned(), lock);
         }
         let id = random_hex(12);
-        let _ = std::fs::create_dir_all(&self.data_dir);
         if let Err(e) = std::fs::write(&path, &id) {
             tracing::warn!(path = %path.display(), error = %e, "cannot keep the replica id; runs of this life are recovered after their leases expire");
         }
-        id
+        (id, lock)
     }
 
     fn worktree_dir(&self, task: TaskId) -> PathBuf {
@@ -173,6 +186,10 @@ struct Inner<S: Store> {
     settled: watch::Sender<u64>,
     /// Worktrees something holds (see [`housekeeping::WorktreeHold`]), by task.
     held: Mutex<HashMap<TaskId, usize>>,
+    /// Runs enqueued through this runner (for `QueueConfig::own_runs_only`).
+    enqueued: Mutex<std::collections::HashSet<RunId>>,
+    /// Holds the data directory's replica id for this process.
+    _replica_lock: Option<nix::fcntl::Flock<std::fs::File>>,
     /// Where every run's log batches are written, together.
     sink: std::sync::OnceLock<pipeline::LogSink>,
     /// The last count of the worktrees' disk use.
@@ -206,7 +223,8 @@ impl<S: Store> Runner<S> {
     /// configuration asks for one); it ends when the last clone of the runner is dropped or
     /// at [`Runner::shutdown`].
     pub fn new(store: S, bus: Arc<Bus>, config: RunnerConfig) -> Self {
-        let owner = format!("{}/{}", config.replica(), random_hex(8));
+        let (replica, replica_lock) = config.replica();
+        let owner = format!("{replica}/{}", random_hex(8));
         let start_worker = config.queue.worker;
         let inner = Inner {
             store,
@@ -221,6 +239,8 @@ impl<S: Store> Runner<S> {
             held: Mutex::default(),
             usage: Mutex::default(),
             sink: std::sync::OnceLock::new(),
+            enqueued: Mutex::default(),
+            _replica_lock: replica_lock,
             pid_namespace: tokio::sync::OnceCell::new(),
             active: Mutex::default(),
             repo_locks: Mutex::default(),
@@ -324,6 +344,9 @@ impl<S: Store> Runner<S> {
                 StoreError::Conflict(m) => RunError::Conflict(m),
                 other => other.into(),
             })?;
+        if self.inner.config.queue.own_runs_only {
+            self.inner.enqueued.lock().unwrap_or_else(PoisonError::into_inner).insert(run.id);
+        }
         // Nothing is written to its log here: the worker may already have claimed it, and
         // one writer per execution keeps seqs gapless.
         let position = store.queue_position(run.id).await.ok().flatten();

@@ -73,6 +73,9 @@ pub struct QueueConfig {
     pub clock: Arc<dyn Clock>,
     /// Whether the runner starts its worker (tools that only read the store do not).
     pub worker: bool,
+    /// Execute only the runs enqueued through this runner, and recover nothing (a
+    /// command-line process beside a server: the server does the rest).
+    pub own_runs_only: bool,
 }
 
 impl Default for QueueConfig {
@@ -83,6 +86,7 @@ impl Default for QueueConfig {
             poll_interval: Duration::from_secs(1),
             clock: Arc::new(SystemClock),
             worker: true,
+            own_runs_only: false,
         }
     }
 }
@@ -238,6 +242,16 @@ impl<S: Store> Runner<S> {
             return Ok(());
         }
         let limit = |n: u32| (n > 0).then_some(n);
+        let only = if self.inner.config.queue.own_runs_only {
+            let mine: Vec<_> =
+                self.inner.enqueued.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect();
+            if mine.is_empty() {
+                return Ok(());
+            }
+            Some(mine)
+        } else {
+            None
+        };
         let claim = Claim {
             owner: self.inner.owner.clone(),
             now: self.now(),
@@ -245,6 +259,7 @@ impl<S: Store> Runner<S> {
             max: free,
             per_user: limit(settings.max_per_user),
             per_project: limit(settings.max_per_project),
+            only,
         };
         for run in self.inner.store.claim_runs(&claim).await? {
             self.execute_claimed(run).await;
@@ -284,6 +299,9 @@ impl<S: Store> Runner<S> {
     /// server): each is resumed, requeued from a clean worktree, or marked interrupted.
     /// Returns the runs it handled.
     pub async fn recover(&self) -> crate::store::Result<Vec<Run>> {
+        if self.inner.config.queue.own_runs_only {
+            return Ok(Vec::new());
+        }
         let store = &self.inner.store;
         let mut handled = Vec::new();
         for stale in store.expired_runs(self.now(), &self.inner.owner).await? {
@@ -451,6 +469,9 @@ impl<S: Store> Runner<S> {
         }
         let last = store.last_log_seq(run).await?;
         self.system_entry(run, last, "retry requested: queued again".into()).await;
+        if self.inner.config.queue.own_runs_only {
+            self.inner.enqueued.lock().unwrap_or_else(PoisonError::into_inner).insert(run);
+        }
         let run = store.retry_run_now(run).await?;
         let task = store.get_task(run.task_id).await?;
         self.announce(&run, &task, TaskStatus::Queued).await;

@@ -28,6 +28,8 @@ pub struct Claim {
     pub per_user: Option<u32>,
     /// At most this many running runs per project, across all servers.
     pub per_project: Option<u32>,
+    /// Only these runs (a command-line process executes just what it enqueued).
+    pub only: Option<Vec<RunId>>,
 }
 
 /// How a running run goes back to waiting.
@@ -113,6 +115,9 @@ pub fn select_claims(candidates: &[Candidate], running: &[Candidate], claim: &Cl
     for c in candidates {
         if picked.len() >= claim.max {
             break;
+        }
+        if claim.only.as_ref().is_some_and(|only| !only.contains(&c.id)) {
+            continue;
         }
         let user_full = match (claim.per_user, c.user) {
             (Some(limit), Some(u)) => per_user.get(&u).copied().unwrap_or(0) >= limit,
@@ -414,7 +419,15 @@ mod tests {
     use super::*;
 
     fn claim(max: usize, per_user: Option<u32>, per_project: Option<u32>) -> Claim {
-        Claim { owner: "w".into(), now: Utc::now(), lease_until: Utc::now(), max, per_user, per_project }
+        Claim {
+            owner: "w".into(),
+            now: Utc::now(),
+            lease_until: Utc::now(),
+            max,
+            per_user,
+            per_project,
+            only: None,
+        }
     }
 
     #[test]
@@ -431,5 +444,7 @@ mod tests {
         let running = [c(p2, Some(u2))];
         assert_eq!(select_claims(&queue, &running, &claim(9, Some(1), Some(2))), ids(&[0, 4]));
         assert!(select_claims(&queue, &[], &claim(0, None, None)).is_empty());
+        let only = Claim { only: Some(vec![queue[2].id]), ..claim(9, None, None) };
+        assert_eq!(select_claims(&queue, &[], &only), ids(&[2]), "only the runs asked for");
     }
 }
