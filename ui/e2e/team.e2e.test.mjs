@@ -82,6 +82,7 @@ const repoA = makeRepo('alpha-repo');
 const repoB = makeRepo('beta-repo');
 const PASSWORD_A = 'correct horse battery';
 const PASSWORD_B = 'another long secret';
+const MEMBER_SECRET = 'ghp_TESTe2eMEMBERsecret0123456789abcd';
 
 before(async () => {
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -192,6 +193,24 @@ step('a second person registers with the invite link in a fresh browser', async 
   await member.getByText('No projects yet').waitFor();
   await member.getByRole('button', { name: /Bob Member/ }).waitFor();
   assert.equal(await member.getByRole('link', { name: 'Admin', exact: true }).count(), 0);
+});
+
+step('a member keeps a credential of their own, shown masked', async () => {
+  await member.getByRole('link', { name: 'Credentials' }).click();
+  await member.getByRole('heading', { name: 'Credentials', level: 2 }).waitFor();
+  const mine = member.getByRole('region', { name: 'Your credentials' });
+  await mine.getByLabel('Name').selectOption('GITHUB_TOKEN');
+  await mine.getByLabel('Value').fill(MEMBER_SECRET);
+  await mine.getByRole('button', { name: 'Set value' }).click();
+  const row = mine.getByRole('row', { name: /GITHUB_TOKEN/ });
+  await row.waitFor();
+  const masked = (await row.locator('.credential-masked').textContent()) ?? '';
+  assert.ok(masked.length > 0 && !masked.includes(MEMBER_SECRET), `masked: ${masked}`);
+  assert.ok(!(await member.content()).includes(MEMBER_SECRET), 'the secret is in the page');
+  // Members do not manage the global tier.
+  assert.equal(await member.getByRole('region', { name: 'Global credentials' }).count(), 0);
+  await member.goto(`${baseUrl}/#/`);
+  await member.getByRole('heading', { name: 'Projects' }).waitFor();
 });
 
 step('each sees only their own projects (the admin sees every one)', async () => {

@@ -4,6 +4,7 @@
  * carries masked values, never a secret.
  */
 import createClient from 'openapi-fetch';
+import { auth } from '../api/auth.ts';
 import { errorFromBody } from '../api/client.ts';
 import type { components, paths } from '../api/schema.ts';
 
@@ -15,7 +16,8 @@ export type Tier = components['schemas']['Tier'];
 
 const http = createClient<paths>({
   baseUrl: globalThis.location.origin,
-  fetch: (request) => globalThis.fetch(request),
+  // Through the session, like every other call: in team mode the access token rides along.
+  fetch: (request) => auth.fetch(request),
   headers: { Accept: 'application/json' },
 });
 
