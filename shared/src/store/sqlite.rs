@@ -24,6 +24,9 @@ const LOG_ROWS_PER_STATEMENT: usize = 1_000;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// A connection of its own for log appends (SQLite has one writer at a time): runs'
+    /// logs never wait for a connection behind readers of the shared pool.
+    logs: SqlitePool,
 }
 
 impl SqliteStore {
@@ -49,10 +52,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool =
-            SqlitePoolOptions::new().max_connections(8).min_connections(1).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let logs = SqlitePoolOptions::new().max_connections(1).min_connections(1).connect_with(options).await?;
+        Ok(Self { pool, logs })
     }
 
     /// The underlying pool, for tests and tools.
@@ -81,7 +88,7 @@ impl Store for SqliteStore {
         super::check_log_batch(entries)?;
         let data: Vec<Option<String>> =
             entries.iter().map(|e| e.data.as_ref().map(|d| d.to_string())).collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.logs.begin().await?;
         for (chunk, data) in entries.chunks(LOG_ROWS_PER_STATEMENT).zip(data.chunks(LOG_ROWS_PER_STATEMENT)) {
             let mut insert: QueryBuilder<Sqlite> =
                 QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, kind, text, data) ");
