@@ -58,7 +58,8 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let logs = SqlitePoolOptions::new().max_connections(1).min_connections(1).connect_with(options).await?;
+        let logs =
+            SqlitePoolOptions::new().max_connections(1).min_connections(1).connect_with(options).await?;
         Ok(Self { pool, logs })
     }
 
