@@ -10,16 +10,8 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
-fn taskyard(data: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_taskyard"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run taskyard")
+fn run_taskyard(data: &Path, args: &[&str]) -> std::process::Output {
+    taskyard(data).args(args).output().expect("run taskyard")
 }
 
 fn first_word(out: &std::process::Output) -> String {
@@ -63,13 +55,13 @@ async fn a_command_runs_its_own_task_beside_a_server_and_touches_nothing_else() 
         api.post(&format!("/api/tasks/{}/runs", next["id"].as_str().expect("id")), json!({})).await;
     let next_run = next_run["id"].as_str().expect("id").to_owned();
 
-    let added = taskyard(
+    let added = run_taskyard(
         &data,
         &["task", "add", "--project", &pid, "--title", "quick", "--command", "echo from-the-command-line"],
     );
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let task = first_word(&added);
-    let run = taskyard(&data, &["run", &task]);
+    let run = run_taskyard(&data, &["run", &task]);
     let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("from-the-command-line"), "{stdout}");

@@ -2,8 +2,9 @@
 //! environment and commits the values into a file; the plaintext must appear nowhere Taskyard
 //! keeps or shows it: the database's bytes, API answers, the log socket.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,17 +25,6 @@ fn assert_clean(what: &str, text: &str) {
     for secret in SECRETS {
         assert!(!text.contains(secret), "{what} contains a secret in plaintext");
     }
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let ok = Command::new("git")
-        .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(repo)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "git {args:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,8 +70,8 @@ async fn no_secret_leaks_from_any_tier() {
 
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).expect("mkdir");
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    common::git(&repo, &["init", "-q", "-b", "main"]);
+    common::git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
     let (_, project) = call(
         Method::POST,
         "/api/projects".into(),
@@ -231,18 +221,6 @@ async fn no_secret_leaks_from_any_tier() {
     assert_eq!(mode & 0o777, 0o600, "the generated key is private");
 }
 
-/// The real binary, with its environment under the test's control.
-fn taskyard(data_dir: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_taskyard"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", data_dir)
-        .env("TASKYARD_LOG", "debug,sqlx=info,hyper=info,hyper_util=info,h2=info")
-        .arg("--data-dir")
-        .arg(data_dir);
-    cmd
-}
-
 const ENV_OAUTH: &str = "sk-ant-oat01-TESTcanaryENVIRONMENT0123456789";
 const ENV_UNRESOLVED: &str = "sk-ant-TESTcanaryNOTRESOLVED0123456789";
 
@@ -255,7 +233,8 @@ async fn the_servers_log_and_error_bodies_hold_no_secret_and_agents_get_only_the
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let log_path = dir.path().join("server.log");
-    let mut child = taskyard(&data)
+    let mut child = common::taskyard(&data)
+        .env("TASKYARD_LOG", "debug,sqlx=info,hyper=info,hyper_util=info,h2=info")
         .env("CLAUDE_CODE_OAUTH_TOKEN", ENV_OAUTH)
         .env("ANTHROPIC_AUTH_TOKEN", ENV_UNRESOLVED)
         .args(["serve", "--port", "0"])
@@ -315,8 +294,8 @@ async fn the_servers_log_and_error_bodies_hold_no_secret_and_agents_get_only_the
 
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).expect("mkdir");
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
+    common::git(&repo, &["init", "-q", "-b", "main"]);
+    common::git(&repo, &["commit", "-q", "--allow-empty", "-m", "first"]);
     let (status, project) = call(
         Method::POST,
         "/api/projects".into(),
@@ -390,7 +369,7 @@ async fn credentials_are_reencrypted_under_the_first_key() {
         .expect("put");
     drop(store);
     let reencrypt = |keys: String| {
-        let out = taskyard(&data)
+        let out = common::taskyard(&data)
             .env("TASKYARD_FERNET_KEYS", keys)
             .arg("reencrypt-credentials")
             .output()

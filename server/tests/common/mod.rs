@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// The real binary on `data`, with an environment the test controls (only `PATH`).
+pub fn taskyard(data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskyard"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", data)
+        .arg("--data-dir")
+        .arg(data);
+    cmd
+}
+
 /// A running server process.
 pub struct ServerProcess {
     pub child: Child,
@@ -27,13 +38,8 @@ impl ServerProcess {
     pub fn start(name: &str, data: &Path, database_url: Option<&str>, args: &[&str]) -> Self {
         let log = data.with_file_name(format!("server-{name}.log"));
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_taskyard"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", data)
-            .env("TASKYARD_LOG", "info")
-            .arg("--data-dir")
-            .arg(data);
+        let mut cmd = taskyard(data);
+        cmd.env("TASKYARD_LOG", "info");
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
