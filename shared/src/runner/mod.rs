@@ -703,7 +703,7 @@ impl<S: Store> Runner<S> {
             ),
         ] {
             let Some(reader) = reader else { continue };
-            let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+            let (tx, mut rx) = tokio::sync::mpsc::channel(4);
             let pipe = pipe.clone();
             let max_line = cfg.max_line_bytes;
             readers.spawn(async move {

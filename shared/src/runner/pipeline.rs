@@ -78,8 +78,8 @@ pub fn start<S: Store>(
     on_fatal: tokio::sync::watch::Sender<Option<String>>,
     redactor: Arc<Redactor>,
 ) -> (mpsc::Sender<PipeInput>, JoinHandle<PipelineEnd>) {
-    let (tx, rx) = mpsc::channel::<PipeInput>(64);
-    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(4);
+    let (tx, rx) = mpsc::channel::<PipeInput>(16);
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
     let writer = tokio::spawn(write_batches(store, sink, bus, run, batch_rx, on_fatal));
     let handle = tokio::spawn(async move {
         let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits, redactor).await;
@@ -274,10 +274,16 @@ type SinkRequest = (Vec<LogEntry>, oneshot::Sender<SinkReply>);
 const SINK_MAX_ENTRIES: usize = 20_000;
 
 impl LogSink {
-    /// A sink writing to `store` (its task runs until every sender is gone).
+    /// A sink writing to `store` (its tasks run until every sender is gone). Postgres takes
+    /// several transactions at once; SQLite has one writer, so one task. A run never has two
+    /// batches in flight, so its batches commit in order either way.
     pub fn start<S: Store>(store: S) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(sink_loop(store, rx));
+        let writers = if store.backend() == "postgres" { 4 } else { 1 };
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers {
+            tokio::spawn(sink_loop(store.clone(), rx.clone()));
+        }
         Self { tx }
     }
 
@@ -294,17 +300,24 @@ impl LogSink {
     }
 }
 
-async fn sink_loop<S: Store>(store: S, mut rx: mpsc::Receiver<SinkRequest>) {
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        let mut total = group[0].0.len();
-        while total < SINK_MAX_ENTRIES {
-            match rx.try_recv() {
-                Ok(more) => {
-                    total += more.0.len();
-                    group.push(more);
+async fn sink_loop<S: Store>(store: S, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<SinkRequest>>>) {
+    loop {
+        // Take what waits, then let another writer take the next group while this one writes.
+        let mut group = Vec::new();
+        let mut total = 0;
+        {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            total += first.0.len();
+            group.push(first);
+            while total < SINK_MAX_ENTRIES {
+                match rx.try_recv() {
+                    Ok(more) => {
+                        total += more.0.len();
+                        group.push(more);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
         }
         if group.len() == 1 {
