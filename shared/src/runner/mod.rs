@@ -164,8 +164,10 @@ struct Active {
     task: TaskId,
     stop: watch::Sender<Option<StopCause>>,
     done: watch::Receiver<Option<Run>>,
-    /// Its lease is this server's (always, once registered by a claim).
-    claimed: bool,
+    /// Which execution of the run (its `tries` when claimed): a run sent back to the queue
+    /// can be claimed again while the execution that sent it is still winding down, and
+    /// each must only ever remove its own entry.
+    execution: i64,
 }
 
 struct Inner<S: Store> {
@@ -395,8 +397,8 @@ impl<S: Store> Runner<S> {
         };
         let (stop_tx, stop_rx) = watch::channel(None::<StopCause>);
         let (done_tx, done_rx) = watch::channel(None);
-        self.lock_active()
-            .insert(run.id, Active { task: task.id, stop: stop_tx, done: done_rx, claimed: true });
+        let execution = run.tries;
+        self.lock_active().insert(run.id, Active { task: task.id, stop: stop_tx, done: done_rx, execution });
         self.inner
             .bus
             .publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: run.clone() });
@@ -404,7 +406,12 @@ impl<S: Store> Runner<S> {
         tokio::spawn(async move {
             let id = run.id;
             let finished = this.execute(run, task, project, adapter, config, stop_rx).await;
-            this.lock_active().remove(&id);
+            {
+                let mut active = this.lock_active();
+                if active.get(&id).is_some_and(|a| a.execution == execution) {
+                    active.remove(&id);
+                }
+            }
             let _ = done_tx.send(Some(finished));
             this.settled();
             this.poke();

@@ -284,13 +284,11 @@ impl<S: Store> Runner<S> {
                     let _ = a.stop.send(Some(StopCause::Requested));
                 }
                 Some((_, false)) => {}
-                // Claimed but not yet recorded as running is still held; a run missing from
-                // the answer belongs to another server now.
-                None if a.claimed => {
-                    tracing::warn!(run = %id, "lost the run's lease to another server; stopping it here");
+                // A run missing from the answer is not this server's any more: taken over by
+                // another, or sent back to wait by this execution as it winds down.
+                None => {
                     let _ = a.stop.send(Some(StopCause::LeaseLost));
                 }
-                None => {}
             }
         }
     }
