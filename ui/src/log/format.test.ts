@@ -59,6 +59,8 @@ describe('log entry formatting', () => {
     );
     expect(facts).toEqual(['success', '12.3 s', '3 turns', '$0.01', '1,234 in · 567 out tokens', '1,000 cached']);
     expect(resultFacts(entry(1, { kind: 'result' }))).toEqual([]);
+    const failed = entry(1, { kind: 'result', data: { subtype: 'success', is_error: true, duration_ms: 110 } });
+    expect(resultFacts(failed)).toEqual(['error', '110 ms']);
   });
 
   it('describes a session start', () => {

@@ -96,7 +96,11 @@ export function resultFacts(entry: LogEntry): string[] {
   const data = dataOf(entry);
   const facts: string[] = [];
   const subtype = pick(data, 'subtype');
-  if (typeof subtype === 'string' && subtype) facts.push(subtype.replaceAll('_', ' '));
+  // Claude Code reports a failed turn (no login, an API error) as subtype `success` with
+  // `is_error`: say what happened, not what the subtype claims.
+  const failed = pick(data, 'is_error') === true;
+  if (failed && (subtype === 'success' || subtype === undefined)) facts.push('error');
+  else if (typeof subtype === 'string' && subtype) facts.push(subtype.replaceAll('_', ' '));
   const duration = asNumber(pick(data, 'duration_ms'));
   if (duration !== undefined) facts.push(formatDuration(duration));
   const turns = asNumber(pick(data, 'num_turns', 'turns'));
