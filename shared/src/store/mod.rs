@@ -721,51 +721,112 @@ macro_rules! common_store_methods {
         }
 
         async fn read_logs(&self, run: RunId, after: i64, limit: usize) -> Result<Vec<LogEntry>> {
-            let limit = limit.min($crate::store::MAX_LOG_PAGE) as i64;
-            let rows: Vec<(i64, DateTime<Utc>, String, String, Option<String>)> = sqlx::query_as(
-                "SELECT seq, ts, kind, text, data FROM run_logs
-                 WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            let limit = limit.min($crate::store::MAX_LOG_PAGE);
+            // Every batch holds at least one entry, so `limit` batches are always enough.
+            let rows: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT first_seq, entries FROM run_log_batches
+                 WHERE run_id = $1 AND last_seq > $2 ORDER BY first_seq LIMIT $3",
             )
             .bind(run)
             .bind(after)
-            .bind(limit)
+            .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
-            rows.into_iter()
-                .map(|(seq, ts, kind, text, data)| $crate::store::log_entry(run, seq, ts, kind, text, data))
-                .collect()
+            let mut out = Vec::new();
+            for (first_seq, entries) in rows {
+                if out.len() >= limit {
+                    break;
+                }
+                $crate::store::unpack_log_batch(run, first_seq, &entries, after, limit, &mut out)?;
+            }
+            Ok(out)
         }
 
         async fn last_log_seq(&self, run: RunId) -> Result<i64> {
-            let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_logs WHERE run_id = $1")
-                .bind(run)
-                .fetch_one(&self.pool)
-                .await?;
+            let seq: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(last_seq) FROM run_log_batches WHERE run_id = $1")
+                    .bind(run)
+                    .fetch_one(&self.pool)
+                    .await?;
             Ok(seq.unwrap_or(0))
         }
     };
 }
 pub(crate) use common_store_methods;
 
-/// Decodes a stored log row. Both backends select the columns in this order:
-/// `seq, ts, kind, text, data`.
-pub(crate) fn log_entry(
+/// Stores one packed batch row, only after everything stored of its run: a run's log is
+/// append-only, so a second writer (a server that lost its lease) cannot interleave.
+pub(crate) const INSERT_LOG_BATCH: &str = "INSERT INTO run_log_batches (run_id, first_seq, last_seq, entries)
+     SELECT $1, $2, $3, $4
+     WHERE NOT EXISTS (SELECT 1 FROM run_log_batches WHERE run_id = $1 AND last_seq >= $2)";
+
+/// The error of a batch that would not land after its run's stored log.
+pub(crate) fn seq_taken() -> StoreError {
+    StoreError::Conflict("a log entry with this run and seq is already stored".into())
+}
+
+/// One stored entry in a batch row: time (RFC 3339), kind, text, data.
+type PackedEntry = (String, String, String, Option<serde_json::Value>);
+
+/// Splits `entries` (sorted by run, then seq) into the rows `append_logs` stores: each a
+/// run's consecutive entries, `(run, first_seq, last_seq, packed JSON)`.
+pub(crate) fn pack_log_batches(entries: &[LogEntry]) -> Result<Vec<(RunId, i64, i64, String)>> {
+    let mut rows = Vec::new();
+    let mut start = 0;
+    while start < entries.len() {
+        let mut end = start + 1;
+        while end < entries.len()
+            && entries[end].run_id == entries[start].run_id
+            && entries[end].seq == entries[end - 1].seq + 1
+        {
+            end += 1;
+        }
+        let group = &entries[start..end];
+        let packed: Vec<(String, &str, &str, Option<&serde_json::Value>)> = group
+            .iter()
+            .map(|e| {
+                (
+                    e.ts.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                    e.kind.as_str(),
+                    e.text.as_str(),
+                    e.data.as_ref(),
+                )
+            })
+            .collect();
+        let json = serde_json::to_string(&packed).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        rows.push((group[0].run_id, group[0].seq, group[group.len() - 1].seq, json));
+        start = end;
+    }
+    Ok(rows)
+}
+
+/// Appends the entries of one stored batch with `seq > after` to `out`, up to `limit`.
+pub(crate) fn unpack_log_batch(
     run_id: RunId,
-    seq: i64,
-    ts: DateTime<Utc>,
-    kind: String,
-    text: String,
-    data: Option<String>,
-) -> Result<LogEntry> {
-    let kind = kind.parse().map_err(|e: crate::model::UnknownValue| StoreError::Invalid(e.to_string()))?;
-    let data =
-        match data {
-            None => None,
-            Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
-                StoreError::Invalid(format!("log entry {run_id}/{seq} has invalid data: {e}"))
-            })?),
-        };
-    Ok(LogEntry { run_id, seq, ts, kind, text, data })
+    first_seq: i64,
+    packed: &str,
+    after: i64,
+    limit: usize,
+    out: &mut Vec<LogEntry>,
+) -> Result<()> {
+    let entries: Vec<PackedEntry> = serde_json::from_str(packed)
+        .map_err(|e| StoreError::Invalid(format!("log batch {run_id}/{first_seq} cannot be read: {e}")))?;
+    for (i, (ts, kind, text, data)) in entries.into_iter().enumerate() {
+        let seq = first_seq + i as i64;
+        if seq <= after {
+            continue;
+        }
+        if out.len() >= limit {
+            break;
+        }
+        let ts = DateTime::parse_from_rfc3339(&ts)
+            .map_err(|e| StoreError::Invalid(format!("log entry {run_id}/{seq} has a bad time: {e}")))?
+            .with_timezone(&Utc);
+        let kind =
+            kind.parse().map_err(|e: crate::model::UnknownValue| StoreError::Invalid(e.to_string()))?;
+        out.push(LogEntry { run_id, seq, ts, kind, text, data });
+    }
+    Ok(())
 }
 
 /// Validates a batch before it is written: text a database can keep, seqs that are positive.

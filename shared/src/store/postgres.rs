@@ -7,7 +7,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use uuid::Uuid;
 
 use super::{Result, Store, StoreError, common_store_methods, user_store_methods};
 use crate::model::{
@@ -70,33 +69,22 @@ impl Store for PgStore {
             return Ok(());
         }
         super::check_log_batch(entries)?;
-        let n = entries.len();
-        let (mut runs, mut seqs, mut tss) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut kinds, mut texts, mut datas) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        for e in entries {
-            runs.push(e.run_id.0);
-            seqs.push(e.seq);
-            tss.push(e.ts);
-            kinds.push(e.kind.as_str());
-            texts.push(e.text.as_str());
-            datas.push(e.data.as_ref().map(|d| d.to_string()));
+        let rows = super::pack_log_batches(entries)?;
+        let mut tx = self.pool.begin().await?;
+        for (run, first, last, packed) in &rows {
+            let done = sqlx::query(super::INSERT_LOG_BATCH)
+                .bind(run)
+                .bind(first)
+                .bind(last)
+                .bind(packed)
+                .execute(&mut *tx)
+                .await
+                .map_err(super::duplicate_seq)?;
+            if done.rows_affected() == 0 {
+                return Err(super::seq_taken());
+            }
         }
-        // A single statement is a transaction of its own: the batch lands whole or not at all.
-        sqlx::query(
-            "INSERT INTO run_logs (run_id, seq, ts, kind, text, data)
-             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])",
-        )
-        .bind(&runs as &[Uuid])
-        .bind(&seqs)
-        .bind(&tss as &[DateTime<Utc>])
-        .bind(&kinds)
-        .bind(&texts)
-        .bind(&datas)
-        .execute(&self.pool)
-        .await
-        .map_err(super::duplicate_seq)?;
+        tx.commit().await?;
         Ok(())
     }
 }

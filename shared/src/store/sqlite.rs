@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{Result, Store, StoreError, common_store_methods, user_store_methods};
 use crate::model::{
@@ -15,10 +15,6 @@ use crate::model::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-
-/// Rows per INSERT statement when appending logs (6 parameters each, well under SQLite's
-/// limit of 32,766 parameters per statement).
-const LOG_ROWS_PER_STATEMENT: usize = 1_000;
 
 /// The SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -87,21 +83,20 @@ impl Store for SqliteStore {
             return Ok(());
         }
         super::check_log_batch(entries)?;
-        let data: Vec<Option<String>> =
-            entries.iter().map(|e| e.data.as_ref().map(|d| d.to_string())).collect();
+        let rows = super::pack_log_batches(entries)?;
         let mut tx = self.logs.begin().await?;
-        for (chunk, data) in entries.chunks(LOG_ROWS_PER_STATEMENT).zip(data.chunks(LOG_ROWS_PER_STATEMENT)) {
-            let mut insert: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO run_logs (run_id, seq, ts, kind, text, data) ");
-            insert.push_values(chunk.iter().zip(data), |mut row, (e, data)| {
-                row.push_bind(e.run_id)
-                    .push_bind(e.seq)
-                    .push_bind(e.ts)
-                    .push_bind(e.kind.as_str())
-                    .push_bind(e.text.as_str())
-                    .push_bind(data.as_deref());
-            });
-            insert.build().execute(&mut *tx).await.map_err(super::duplicate_seq)?;
+        for (run, first, last, packed) in &rows {
+            let done = sqlx::query(super::INSERT_LOG_BATCH)
+                .bind(run)
+                .bind(first)
+                .bind(last)
+                .bind(packed)
+                .execute(&mut *tx)
+                .await
+                .map_err(super::duplicate_seq)?;
+            if done.rows_affected() == 0 {
+                return Err(super::seq_taken());
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -1,0 +1,145 @@
+//! Upgrading a database keeps what it holds: logs stored a row per line by earlier versions
+//! read back the same, seq by seq, after the move to a row per batch — on SQLite and Postgres.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use taskyard_core::model::{LogKind, RunId};
+use taskyard_core::store::{PgStore, SqliteStore, Store};
+use taskyard_test_support::pg::TestDatabase;
+use uuid::Uuid;
+
+/// The migrations of `backend` before `before` (e.g. `0006`), in a folder of their own.
+fn migrations_before(backend: &str, before: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations").join(backend);
+    for entry in std::fs::read_dir(&source).expect("migrations") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.as_str() < before {
+            std::fs::copy(entry.path(), dir.path().join(&name)).expect("copy");
+        }
+    }
+    dir
+}
+
+struct Old {
+    project: Uuid,
+    task: Uuid,
+    run: Uuid,
+    now: DateTime<Utc>,
+    lines: Vec<(i64, &'static str, &'static str, Option<serde_json::Value>)>,
+}
+
+fn old_rows() -> Old {
+    Old {
+        project: Uuid::now_v7(),
+        task: Uuid::now_v7(),
+        run: Uuid::now_v7(),
+        now: "2026-11-20T10:11:12.123456Z".parse().expect("time"),
+        lines: vec![
+            (1, "system", "starting the agent", None),
+            (2, "stdout", "line with \"quotes\", a tab\tand ünïcode", None),
+            (3, "tool_use", "Bash: ls", Some(json!({"tool": "Bash", "input": {"command": "ls"}}))),
+            (4, "stderr", "", Some(json!({"truncated": true}))),
+        ],
+    }
+}
+
+async fn check<S: Store>(store: &S, old: &Old) {
+    let run = RunId(old.run);
+    let logs = store.read_logs(run, 0, 100).await.expect("logs");
+    assert_eq!(logs.len(), old.lines.len());
+    for (entry, (seq, kind, text, data)) in logs.iter().zip(&old.lines) {
+        assert_eq!(entry.seq, *seq);
+        assert_eq!(entry.kind, kind.parse::<LogKind>().expect("kind"));
+        assert_eq!(entry.text, *text);
+        assert_eq!(entry.data, *data);
+        assert_eq!(entry.ts, old.now, "seq {seq}");
+    }
+    assert_eq!(store.last_log_seq(run).await.expect("last"), 4);
+    assert_eq!(
+        store.read_logs(run, 2, 1).await.expect("page").iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [3]
+    );
+    // The log goes on after the moved rows.
+    let next = taskyard_core::model::LogEntry {
+        run_id: run,
+        seq: 5,
+        ts: Utc::now(),
+        kind: LogKind::System,
+        text: "after the upgrade".into(),
+        data: None,
+    };
+    store.append_logs(&[next]).await.expect("append");
+    assert_eq!(store.read_logs(run, 4, 10).await.expect("tail")[0].text, "after the upgrade");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_logs_of_earlier_versions_are_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.db");
+    let old = old_rows();
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
+        let migs = migrations_before("sqlite", "0006");
+        sqlx::migrate::Migrator::new(migs.path()).await.expect("migrator").run(&pool).await.expect("migrate");
+        sqlx::query("INSERT INTO projects (id, name, repo_path, default_branch, created_at, updated_at) VALUES ($1, 'p', '/r', 'main', $2, $2)")
+            .bind(old.project).bind(old.now).execute(&pool).await.expect("project");
+        sqlx::query("INSERT INTO tasks (id, project_id, title, description, slug, status, position, agent, agent_config, created_at, updated_at) VALUES ($1, $2, 't', '', 't', 'done', 1, 'custom', '{}', $3, $3)")
+            .bind(old.task).bind(old.project).bind(old.now).execute(&pool).await.expect("task");
+        sqlx::query("INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, queued_at) VALUES ($1, $2, 1, 'start', 'succeeded', 'custom', 'p', $3, $3)")
+            .bind(old.run).bind(old.task).bind(old.now).execute(&pool).await.expect("run");
+        for (seq, kind, text, data) in &old.lines {
+            sqlx::query(
+                "INSERT INTO run_logs (run_id, seq, ts, kind, text, data) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(old.run)
+            .bind(seq)
+            .bind(old.now)
+            .bind(kind)
+            .bind(text)
+            .bind(data.as_ref().map(|d| d.to_string()))
+            .execute(&pool)
+            .await
+            .expect("log");
+        }
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&path).await.expect("upgrade");
+    check(&store, &old).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_logs_of_earlier_versions_are_kept() {
+    let db = TestDatabase::create().await.expect("test database");
+    let old = old_rows();
+    {
+        let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+        let migs = migrations_before("postgres", "0006");
+        sqlx::migrate::Migrator::new(migs.path()).await.expect("migrator").run(&pool).await.expect("migrate");
+        sqlx::query("INSERT INTO projects (id, name, repo_path, default_branch, created_at, updated_at) VALUES ($1, 'p', '/r', 'main', $2, $2)")
+            .bind(old.project).bind(old.now).execute(&pool).await.expect("project");
+        sqlx::query("INSERT INTO tasks (id, project_id, title, description, slug, status, position, agent, agent_config, created_at, updated_at) VALUES ($1, $2, 't', '', 't', 'done', 1, 'custom', '{}', $3, $3)")
+            .bind(old.task).bind(old.project).bind(old.now).execute(&pool).await.expect("task");
+        sqlx::query("INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, queued_at) VALUES ($1, $2, 1, 'start', 'succeeded', 'custom', 'p', $3, $3)")
+            .bind(old.run).bind(old.task).bind(old.now).execute(&pool).await.expect("run");
+        for (seq, kind, text, data) in &old.lines {
+            sqlx::query(
+                "INSERT INTO run_logs (run_id, seq, ts, kind, text, data) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(old.run)
+            .bind(seq)
+            .bind(old.now)
+            .bind(kind)
+            .bind(text)
+            .bind(data.as_ref().map(|d| d.to_string()))
+            .execute(&pool)
+            .await
+            .expect("log");
+        }
+        pool.close().await;
+    }
+    let store = PgStore::connect(&db.url).await.expect("upgrade");
+    check(&store, &old).await;
+}
