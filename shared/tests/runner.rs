@@ -583,3 +583,23 @@ async fn idle_worktrees_go_and_what_may_be_needed_stays() {
     assert_eq!(next.status, RunStatus::Succeeded, "{:?}", next.error);
     assert_eq!(git(&f.repo, &["show", "taskyard/finished-work:work.txt"]), "again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_run_at_a_lower_cpu_priority_than_the_server() {
+    let f = sqlite_fixture().await;
+    // Field 19 of /proc/self/stat is the process's nice value.
+    let task = f.task("niceness", json!("cut -d' ' -f19 /proc/self/stat")).await;
+    let run = f.runner.start(task.id).await.expect("start");
+    let run = f.runner.wait(run.id).await.expect("wait");
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let own = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    let own: i64 = own
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(16))
+        .and_then(|n| n.parse().ok())
+        .expect("own nice");
+    let logs = f.logs(run.id).await;
+    let agent: i64 = texts(&logs, LogKind::Stdout)[0].trim().parse().expect("nice");
+    assert_eq!(agent, (own + 10).min(19), "ten steps below the server");
+}

@@ -88,6 +88,9 @@ pub struct RunnerConfig {
     pub boundary: process::Boundary,
     /// The queue's worker: concurrency, leases, clock.
     pub queue: queue::QueueConfig,
+    /// How much lower than the server's the agents' CPU priority is (`nice`; 0 = the same):
+    /// however busy agents keep the machine, the board, the logs and the API stay quick.
+    pub agent_niceness: u8,
     /// This server's stable name among replicas (read from, or made in,
     /// `<data_dir>/replica-id` when not given).
     pub replica_id: Option<String>,
@@ -109,6 +112,7 @@ impl RunnerConfig {
             boundary: process::Boundary::default(),
             queue: queue::QueueConfig::default(),
             replica_id: None,
+            agent_niceness: 10,
         }
     }
 
@@ -652,11 +656,14 @@ impl<S: Store> Runner<S> {
             .await;
 
         let path = env.get("PATH").cloned().unwrap_or_default();
+        let niceness = cfg.agent_niceness;
         let spawned = match &boundary {
             Ok(Some(ns)) => ns
                 .wrap(&spec, &path)
+                .and_then(|wrapped| process::lower_priority(&wrapped, &path, niceness))
                 .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
-            Ok(None) => process::spawn(&spec, &env, &workspace.worktree.path),
+            Ok(None) => process::lower_priority(&spec, &path, niceness)
+                .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
             Err(e) => Err(std::io::Error::other(e.clone())),
         };
         let mut child = match spawned {

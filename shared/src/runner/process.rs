@@ -102,6 +102,27 @@ impl PidNamespace {
     }
 }
 
+/// `spec` run at a CPU priority `niceness` steps below this process's, through `nice` when
+/// it is on `path` (else `spec` as it is). A missing program is reported as `spawn` would.
+pub fn lower_priority(spec: &CommandSpec, path: &str, niceness: u8) -> io::Result<CommandSpec> {
+    if niceness == 0 {
+        return Ok(spec.clone());
+    }
+    let Ok(nice) = find_program("nice", path) else { return Ok(spec.clone()) };
+    let program = find_program(&spec.program, path).map_err(|problem| {
+        let kind = if problem.contains("not an executable") {
+            io::ErrorKind::PermissionDenied
+        } else {
+            io::ErrorKind::NotFound
+        };
+        io::Error::new(kind, problem)
+    })?;
+    let mut args =
+        vec!["-n".to_owned(), niceness.to_string(), "--".to_owned(), program.display().to_string()];
+    args.extend(spec.args.iter().cloned());
+    Ok(CommandSpec { program: nice.display().to_string(), args, env: spec.env.clone() })
+}
+
 /// The executable `program` names: a path as it is, a bare name looked up in `path`.
 pub fn find_program(program: &str, path: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt as _;
