@@ -723,9 +723,14 @@ macro_rules! common_store_methods {
         async fn read_logs(&self, run: RunId, after: i64, limit: usize) -> Result<Vec<LogEntry>> {
             let limit = limit.min($crate::store::MAX_LOG_PAGE);
             // Every batch holds at least one entry, so `limit` batches are always enough.
+            // From the batch that holds `after + 1` on, found through the primary key (a
+            // long log is not scanned from its start).
             let rows: Vec<(i64, String)> = sqlx::query_as(
                 "SELECT first_seq, entries FROM run_log_batches
-                 WHERE run_id = $1 AND last_seq > $2 ORDER BY first_seq LIMIT $3",
+                 WHERE run_id = $1 AND last_seq > $2
+                   AND first_seq >= COALESCE((SELECT MAX(first_seq) FROM run_log_batches
+                                              WHERE run_id = $1 AND first_seq <= $2 + 1), 0)
+                 ORDER BY first_seq LIMIT $3",
             )
             .bind(run)
             .bind(after)
@@ -743,22 +748,34 @@ macro_rules! common_store_methods {
         }
 
         async fn last_log_seq(&self, run: RunId) -> Result<i64> {
-            let seq: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(last_seq) FROM run_log_batches WHERE run_id = $1")
-                    .bind(run)
-                    .fetch_one(&self.pool)
-                    .await?;
+            // The newest batch ends the log (it is append-only): one step down the primary key.
+            let seq: Option<i64> = sqlx::query_scalar(
+                "SELECT last_seq FROM run_log_batches WHERE run_id = $1 ORDER BY first_seq DESC LIMIT 1",
+            )
+            .bind(run)
+            .fetch_optional(&self.pool)
+            .await?;
             Ok(seq.unwrap_or(0))
         }
     };
 }
 pub(crate) use common_store_methods;
 
-/// Stores one packed batch row, only after everything stored of its run: a run's log is
-/// append-only, so a second writer (a server that lost its lease) cannot interleave.
-pub(crate) const INSERT_LOG_BATCH: &str = "INSERT INTO run_log_batches (run_id, first_seq, last_seq, entries)
-     SELECT $1, $2, $3, $4
-     WHERE NOT EXISTS (SELECT 1 FROM run_log_batches WHERE run_id = $1 AND last_seq >= $2)";
+/// Packed batch rows per INSERT statement (4 parameters each; well within both databases'
+/// limits).
+pub(crate) const LOG_BATCH_ROWS_PER_STATEMENT: usize = 1_000;
+
+/// The start of the statement that stores packed batch rows (followed by their `VALUES`):
+/// each row lands only after everything stored of its run — a run's log is append-only, so
+/// a second writer (a server that lost its lease) cannot interleave.
+pub(crate) const INSERT_LOG_BATCHES_HEAD: &str = "WITH v (run_id, first_seq, last_seq, entries) AS (";
+
+/// The end of that statement.
+pub(crate) const INSERT_LOG_BATCHES_TAIL: &str = ")
+    INSERT INTO run_log_batches (run_id, first_seq, last_seq, entries)
+    SELECT run_id, first_seq, last_seq, entries FROM v
+    WHERE COALESCE((SELECT b.last_seq FROM run_log_batches b WHERE b.run_id = v.run_id
+                    ORDER BY b.first_seq DESC LIMIT 1), 0) < v.first_seq";
 
 /// The error of a batch that would not land after its run's stored log.
 pub(crate) fn seq_taken() -> StoreError {

@@ -71,16 +71,22 @@ impl Store for PgStore {
         super::check_log_batch(entries)?;
         let rows = super::pack_log_batches(entries)?;
         let mut tx = self.pool.begin().await?;
-        for (run, first, last, packed) in &rows {
-            let done = sqlx::query(super::INSERT_LOG_BATCH)
-                .bind(run)
-                .bind(first)
-                .bind(last)
-                .bind(packed)
-                .execute(&mut *tx)
-                .await
-                .map_err(super::duplicate_seq)?;
-            if done.rows_affected() == 0 {
+        let (c_run, c_first, c_last, c_entries) = ("::uuid", "::int8", "::int8", "::text");
+        for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(super::INSERT_LOG_BATCHES_HEAD);
+            insert.push_values(chunk, |mut row, (run, first, last, packed)| {
+                row.push_bind(*run)
+                    .push_unseparated(c_run)
+                    .push_bind(*first)
+                    .push_unseparated(c_first)
+                    .push_bind(*last)
+                    .push_unseparated(c_last)
+                    .push_bind(packed.as_str())
+                    .push_unseparated(c_entries);
+            });
+            insert.push(super::INSERT_LOG_BATCHES_TAIL);
+            let done = insert.build().execute(&mut *tx).await.map_err(super::duplicate_seq)?;
+            if done.rows_affected() != chunk.len() as u64 {
                 return Err(super::seq_taken());
             }
         }
