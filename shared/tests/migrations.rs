@@ -74,6 +74,59 @@ async fn check<S: Store>(store: &S, old: &Old) {
     assert_eq!(store.read_logs(run, 4, 10).await.expect("tail")[0].text, "after the upgrade");
 }
 
+/// Migrates `pool` to the last version that stored a log row per line and writes a
+/// project, task, run and `old`'s log lines the way that version did. A macro, as the pools
+/// of the two databases are different types.
+macro_rules! at_version_5 {
+    ($pool:expr, $backend:literal, $old:expr) => {{
+        let (pool, old) = (&$pool, &$old);
+        let migs = migrations_before($backend, "0006");
+        sqlx::migrate::Migrator::new(migs.path()).await.expect("migrator").run(pool).await.expect("migrate");
+        sqlx::query(
+            "INSERT INTO projects (id, name, repo_path, default_branch, created_at, updated_at)
+             VALUES ($1, 'p', '/r', 'main', $2, $2)",
+        )
+        .bind(old.project)
+        .bind(old.now)
+        .execute(pool)
+        .await
+        .expect("project");
+        sqlx::query(
+            "INSERT INTO tasks (id, project_id, title, description, slug, status, position, agent, agent_config,
+                                created_at, updated_at)
+             VALUES ($1, $2, 't', '', 't', 'done', 1, 'custom', '{}', $3, $3)",
+        )
+        .bind(old.task)
+        .bind(old.project)
+        .bind(old.now)
+        .execute(pool)
+        .await
+        .expect("task");
+        sqlx::query(
+            "INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, queued_at)
+             VALUES ($1, $2, 1, 'start', 'succeeded', 'custom', 'p', $3, $3)",
+        )
+        .bind(old.run)
+        .bind(old.task)
+        .bind(old.now)
+        .execute(pool)
+        .await
+        .expect("run");
+        for (seq, kind, text, data) in &old.lines {
+            sqlx::query("INSERT INTO run_logs (run_id, seq, ts, kind, text, data) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(old.run)
+                .bind(seq)
+                .bind(old.now)
+                .bind(kind)
+                .bind(text)
+                .bind(data.as_ref().map(|d| d.to_string()))
+                .execute(pool)
+                .await
+                .expect("log");
+        }
+    }};
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_logs_of_earlier_versions_are_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -82,28 +135,7 @@ async fn sqlite_logs_of_earlier_versions_are_kept() {
     {
         let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
         let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
-        let migs = migrations_before("sqlite", "0006");
-        sqlx::migrate::Migrator::new(migs.path()).await.expect("migrator").run(&pool).await.expect("migrate");
-        sqlx::query("INSERT INTO projects (id, name, repo_path, default_branch, created_at, updated_at) VALUES ($1, 'p', '/r', 'main', $2, $2)")
-            .bind(old.project).bind(old.now).execute(&pool).await.expect("project");
-        sqlx::query("INSERT INTO tasks (id, project_id, title, description, slug, status, position, agent, agent_config, created_at, updated_at) VALUES ($1, $2, 't', '', 't', 'done', 1, 'custom', '{}', $3, $3)")
-            .bind(old.task).bind(old.project).bind(old.now).execute(&pool).await.expect("task");
-        sqlx::query("INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, queued_at) VALUES ($1, $2, 1, 'start', 'succeeded', 'custom', 'p', $3, $3)")
-            .bind(old.run).bind(old.task).bind(old.now).execute(&pool).await.expect("run");
-        for (seq, kind, text, data) in &old.lines {
-            sqlx::query(
-                "INSERT INTO run_logs (run_id, seq, ts, kind, text, data) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(old.run)
-            .bind(seq)
-            .bind(old.now)
-            .bind(kind)
-            .bind(text)
-            .bind(data.as_ref().map(|d| d.to_string()))
-            .execute(&pool)
-            .await
-            .expect("log");
-        }
+        at_version_5!(pool, "sqlite", old);
         pool.close().await;
     }
     let store = SqliteStore::open(&path).await.expect("upgrade");
@@ -116,28 +148,7 @@ async fn postgres_logs_of_earlier_versions_are_kept() {
     let old = old_rows();
     {
         let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
-        let migs = migrations_before("postgres", "0006");
-        sqlx::migrate::Migrator::new(migs.path()).await.expect("migrator").run(&pool).await.expect("migrate");
-        sqlx::query("INSERT INTO projects (id, name, repo_path, default_branch, created_at, updated_at) VALUES ($1, 'p', '/r', 'main', $2, $2)")
-            .bind(old.project).bind(old.now).execute(&pool).await.expect("project");
-        sqlx::query("INSERT INTO tasks (id, project_id, title, description, slug, status, position, agent, agent_config, created_at, updated_at) VALUES ($1, $2, 't', '', 't', 'done', 1, 'custom', '{}', $3, $3)")
-            .bind(old.task).bind(old.project).bind(old.now).execute(&pool).await.expect("task");
-        sqlx::query("INSERT INTO runs (id, task_id, attempt, kind, status, agent, prompt, created_at, queued_at) VALUES ($1, $2, 1, 'start', 'succeeded', 'custom', 'p', $3, $3)")
-            .bind(old.run).bind(old.task).bind(old.now).execute(&pool).await.expect("run");
-        for (seq, kind, text, data) in &old.lines {
-            sqlx::query(
-                "INSERT INTO run_logs (run_id, seq, ts, kind, text, data) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(old.run)
-            .bind(seq)
-            .bind(old.now)
-            .bind(kind)
-            .bind(text)
-            .bind(data.as_ref().map(|d| d.to_string()))
-            .execute(&pool)
-            .await
-            .expect("log");
-        }
+        at_version_5!(pool, "postgres", old);
         pool.close().await;
     }
     let store = PgStore::connect(&db.url).await.expect("upgrade");
