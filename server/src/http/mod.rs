@@ -427,16 +427,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         options.queue,
     );
 
-    let recovered = state.runner().recover().await?;
-    if !recovered.is_empty() {
-        let requeued =
-            recovered.iter().filter(|r| r.status == taskyard_core::model::RunStatus::Queued).count();
-        tracing::warn!(
-            requeued,
-            interrupted = recovered.len() - requeued,
-            "recovered runs a previous server left running"
-        );
-    }
+    // The runner's queue worker (started with the state) recovers what a previous server left
+    // running in its first round.
     state.boards().watch(state.bus().clone());
     // Servers sharing a Postgres database see each other's board and log events.
     let relay = state.store().relay_events(

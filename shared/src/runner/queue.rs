@@ -200,8 +200,17 @@ impl<S: Store> Runner<S> {
             state.last_renew = Some(now);
         }
         if state.last_recover.is_none_or(|at| now - at >= (cfg.lease_ttl / 2).min(cfg.poll_interval * 5)) {
-            if let Err(e) = self.recover().await {
-                tracing::warn!(error = %e, "recovering runs failed; will try again");
+            match self.recover().await {
+                Ok(recovered) if !recovered.is_empty() => {
+                    let requeued = recovered.iter().filter(|r| r.status == RunStatus::Queued).count();
+                    tracing::warn!(
+                        requeued,
+                        interrupted = recovered.len() - requeued,
+                        "recovered runs a stopped server left running"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "recovering runs failed; will try again"),
             }
             state.last_recover = Some(now);
         }
