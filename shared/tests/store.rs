@@ -46,6 +46,7 @@ stories!(
     concurrent_run_creation_gets_distinct_attempts,
     logs_are_appended_in_batches_and_read_by_range,
     a_failed_batch_stores_nothing,
+    batches_of_many_runs_land_each_on_their_own,
     deleting_a_project_removes_its_tasks_runs_and_logs,
     the_first_admin_is_created_once_even_when_racing,
     invites_are_single_use_bound_and_expiring,
@@ -457,6 +458,72 @@ async fn a_failed_batch_stores_nothing<S: Store>(s: S) {
     assert_eq!(texts, ["a", "b"]);
     let unknown_run = s.append_logs(&[entry(RunId::new(), 1, "x")]).await;
     assert!(unknown_run.is_err(), "logs of a run that does not exist are refused");
+}
+
+async fn batches_of_many_runs_land_each_on_their_own<S: Store>(s: S) {
+    let project = s.create_project(new_project("/repos/many")).await.expect("project");
+    let mut runs = Vec::new();
+    for i in 0..4 {
+        let task = s.create_task(new_task(project.id, &format!("t{i}"))).await.expect("task");
+        let run = s
+            .create_run(NewRun {
+                task_id: task.id,
+                kind: RunKind::Start,
+                agent: "command".into(),
+                prompt: "go".into(),
+                started_by: None,
+            })
+            .await
+            .expect("run");
+        runs.push(run.id);
+    }
+    let batch = |run: RunId, seqs: std::ops::RangeInclusive<i64>| -> Vec<LogEntry> {
+        seqs.map(|n| entry(run, n, &format!("{run} {n}"))).collect()
+    };
+    assert!(s.append_log_batches(&[]).await.expect("nothing").is_empty());
+    // Run 1 already holds seqs 1..=3 (another writer got there).
+    s.append_logs(&batch(runs[1], 1..=3)).await.expect("earlier");
+
+    let outcome = s
+        .append_log_batches(&[
+            batch(runs[0], 1..=5),
+            batch(runs[1], 3..=4), // overlaps what is stored
+            vec![entry(runs[2], 1, "bad \0 text"), entry(runs[2], 2, "fine")],
+            batch(runs[3], 1..=2),
+            Vec::new(),
+        ])
+        .await
+        .expect("append");
+    assert!(outcome[0].is_ok(), "{:?}", outcome[0]);
+    assert!(matches!(outcome[1], Err(StoreError::Conflict(_))), "{:?}", outcome[1]);
+    assert!(matches!(outcome[2], Err(StoreError::Invalid(_))), "{:?}", outcome[2]);
+    assert!(outcome[3].is_ok(), "{:?}", outcome[3]);
+    assert!(matches!(outcome[4], Err(StoreError::Invalid(_))), "an empty batch: {:?}", outcome[4]);
+    // Each batch landed whole or not at all; the refused ones left nothing behind.
+    assert_eq!(s.last_log_seq(runs[0]).await.expect("0"), 5);
+    assert_eq!(s.last_log_seq(runs[1]).await.expect("1"), 3);
+    assert_eq!(s.last_log_seq(runs[2]).await.expect("2"), 0);
+    assert_eq!(s.last_log_seq(runs[3]).await.expect("3"), 2);
+    let texts: Vec<String> =
+        s.read_logs(runs[1], 0, 10).await.expect("read").into_iter().map(|e| e.text).collect();
+    assert_eq!(texts, [1, 2, 3].map(|n| format!("{} {n}", runs[1])));
+
+    // A batch must be one run's consecutive entries.
+    let mixed = vec![entry(runs[0], 6, "a"), entry(runs[3], 3, "b")];
+    let gap = vec![entry(runs[0], 6, "a"), entry(runs[0], 8, "b")];
+    let outcome = s.append_log_batches(&[mixed, gap, batch(runs[0], 6..=7)]).await.expect("append");
+    assert!(matches!(outcome[0], Err(StoreError::Invalid(_))), "{:?}", outcome[0]);
+    assert!(matches!(outcome[1], Err(StoreError::Invalid(_))), "{:?}", outcome[1]);
+    assert!(outcome[2].is_ok(), "{:?}", outcome[2]);
+
+    // More batches than one statement holds: one transaction of several statements.
+    let many: Vec<Vec<LogEntry>> = (0..2_500).map(|i| batch(runs[3], 3 + i..=3 + i)).collect();
+    // Several batches of one run in one call land in order after what is stored.
+    let outcome = s.append_log_batches(&many).await.expect("many");
+    assert!(outcome.iter().all(|o| o.is_ok()), "{:?}", outcome.iter().find(|o| o.is_err()));
+    assert_eq!(s.last_log_seq(runs[3]).await.expect("3"), 2_502);
+    let all = s.read_logs(runs[3], 0, usize::MAX).await.expect("all");
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=2_502).collect::<Vec<_>>());
 }
 
 async fn deleting_a_project_removes_its_tasks_runs_and_logs<S: Store>(s: S) {
@@ -991,4 +1058,29 @@ async fn waiting_runs_come_back_when_due_retried_or_woken<S: Store>(s: S) {
         s.finish_run(quota.id, RunStatus::Cancelled, RunFinished::default()).await.expect("cancel");
     assert_eq!(cancelled.status, RunStatus::Cancelled);
     s.finish_run(auth.id, RunStatus::Cancelled, RunFinished::default()).await.expect("cancel waiting");
+}
+
+/// SQLite has one writer at a time: a log append that finds another connection writing
+/// waits for it (in steps of a millisecond, not SQLite's growing sleeps) and then lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_append_waits_for_another_sqlite_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = SqliteStore::open(&dir.path().join("t.db")).await.expect("open sqlite");
+    let (_p, _t, r) = setup_run(&s).await;
+    let mut writer = s.pool().begin_with("BEGIN IMMEDIATE").await.expect("take the write lock");
+    let append = tokio::spawn({
+        let s = s.clone();
+        async move { s.append_log_batches(&[vec![entry(r.id, 1, "after the other writer")]]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!append.is_finished(), "the append waits while another connection writes");
+    sqlx::query("UPDATE projects SET name = name").execute(&mut *writer).await.expect("write");
+    writer.commit().await.expect("commit");
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(5), append)
+        .await
+        .expect("the append lands once the lock is free")
+        .expect("join")
+        .expect("append");
+    assert!(outcome[0].is_ok(), "{:?}", outcome[0]);
+    assert_eq!(s.read_logs(r.id, 0, 10).await.expect("read")[0].text, "after the other writer");
 }

@@ -181,6 +181,10 @@ impl Store for AnyStore {
     async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
         delegate!(self.append_logs(entries))
     }
+
+    async fn append_log_batches(&self, batches: &[Vec<LogEntry>]) -> Result<Vec<Result<()>>> {
+        delegate!(self.append_log_batches(batches))
+    }
     async fn read_logs(&self, run: RunId, after: i64, limit: usize) -> Result<Vec<LogEntry>> {
         delegate!(self.read_logs(run, after, limit))
     }

@@ -180,6 +180,15 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Appends log entries in one transaction: all are stored or none.
     fn append_logs(&self, entries: &[LogEntry]) -> impl Future<Output = Result<()>> + Send;
+    /// Appends several runs' batches together (one transaction; one statement when they
+    /// fit). Each batch is one run's entries with consecutive seqs and lands whole or not
+    /// at all, on its own: the outcome per batch is `Ok`, `Invalid` (bad text or seqs) or
+    /// `Conflict` (its run's stored log already reaches its first seq — another writer got
+    /// there). A database error stores none of them.
+    fn append_log_batches(
+        &self,
+        batches: &[Vec<LogEntry>],
+    ) -> impl Future<Output = Result<Vec<Result<()>>>> + Send;
     /// Entries of a run with `seq > after`, in order, at most `limit` (capped at
     /// [`MAX_LOG_PAGE`]).
     fn read_logs(
@@ -328,6 +337,42 @@ pub(crate) fn found<T>(row: Option<T>, entity: &'static str, id: impl ToString) 
 
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Runs `write` until it does not find the database locked by another writer, for at most
+/// [`LOCKED_RETRY_FOR`], a millisecond apart. SQLite's own wait (its busy handler) sleeps
+/// longer each time it finds the lock taken (1, 2, 5, 10 … 100 ms): behind a burst of other
+/// writes, a log append would sleep tens of milliseconds after the lock came free. The log
+/// writer's connection therefore does not wait in SQLite, and tries again here instead.
+/// (Postgres never reports this; its writes go straight through.)
+pub(crate) async fn retry_while_locked<T, F, Fut>(mut write: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + LOCKED_RETRY_FOR;
+    loop {
+        match write().await {
+            Err(StoreError::Database(e)) if is_locked(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a write keeps trying while another writer holds SQLite's lock (as long as the
+/// shared pool's busy timeout).
+pub(crate) const LOCKED_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes).
+fn is_locked(err: &sqlx::Error) -> bool {
+    use sqlx::error::DatabaseError as _;
+    err.as_database_error()
+        .and_then(|db| db.try_downcast_ref::<sqlx::sqlite::SqliteError>())
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
 }
 
 /// A second write of the same (run, seq) is a bug in the writer; say so plainly.
@@ -777,6 +822,112 @@ pub(crate) const INSERT_LOG_BATCHES_TAIL: &str = ")
     WHERE COALESCE((SELECT b.last_seq FROM run_log_batches b WHERE b.run_id = v.run_id
                     ORDER BY b.first_seq DESC LIMIT 1), 0) < v.first_seq";
 
+/// `append_logs` and `append_log_batches` of a backend: `$pool` is the pool log writes use
+/// (the backend's `insert_log_rows` builds the statement). A write that finds the database
+/// locked by another writer is tried again at once (see [`retry_while_locked`]).
+macro_rules! log_append_methods {
+    (pool = $pool:ident) => {
+        async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            super::check_log_batch(entries)?;
+            let rows = super::pack_log_batches(entries)?;
+            super::retry_while_locked(|| async {
+                let mut tx = self.$pool.begin().await?;
+                for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
+                    let done = Self::insert_log_rows(chunk, false)
+                        .build()
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(super::duplicate_seq)?;
+                    if done.rows_affected() != chunk.len() as u64 {
+                        return Err(super::seq_taken());
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            })
+            .await
+        }
+
+        async fn append_log_batches(&self, batches: &[Vec<LogEntry>]) -> Result<Vec<Result<()>>> {
+            use sqlx::Row as _;
+            let mut outcome: Vec<Result<()>> = Vec::with_capacity(batches.len());
+            let mut rows = Vec::with_capacity(batches.len());
+            for batch in batches {
+                match super::pack_log_batch(batch) {
+                    Ok(row) => {
+                        rows.push(row);
+                        outcome.push(Err(super::seq_taken()));
+                    }
+                    Err(e) => outcome.push(Err(e)),
+                }
+            }
+            if rows.is_empty() {
+                return Ok(outcome);
+            }
+            let landed = super::retry_while_locked(|| async {
+                let mut landed = std::collections::HashSet::with_capacity(rows.len());
+                // Within one statement's reach, the statement is the transaction: one round trip.
+                if rows.len() <= super::LOG_BATCH_ROWS_PER_STATEMENT {
+                    for row in Self::insert_log_rows(&rows, true).build().fetch_all(&self.$pool).await? {
+                        landed.insert((row.try_get::<RunId, _>(0)?, row.try_get::<i64, _>(1)?));
+                    }
+                } else {
+                    let mut tx = self.$pool.begin().await?;
+                    for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
+                        for row in Self::insert_log_rows(chunk, true).build().fetch_all(&mut *tx).await? {
+                            landed.insert((row.try_get::<RunId, _>(0)?, row.try_get::<i64, _>(1)?));
+                        }
+                    }
+                    tx.commit().await?;
+                }
+                Ok(landed)
+            })
+            .await?;
+            for (batch, result) in batches.iter().zip(outcome.iter_mut()) {
+                if matches!(result, Err(StoreError::Conflict(_)))
+                    && landed.contains(&(batch[0].run_id, batch[0].seq))
+                {
+                    *result = Ok(());
+                }
+            }
+            Ok(outcome)
+        }
+    };
+}
+pub(crate) use log_append_methods;
+
+/// `insert_log_rows`: the statement storing packed batch rows, each only after everything
+/// stored of its run (see [`INSERT_LOG_BATCHES_TAIL`]); with `returning`, it names the rows
+/// that landed. `$casts` are the casts of a row's four values (run, first seq, last seq,
+/// packed entries).
+macro_rules! insert_log_rows_fn {
+    (db = $db:ty, casts = $casts:expr) => {
+        fn insert_log_rows(rows: &[(RunId, i64, i64, String)], returning: bool) -> sqlx::QueryBuilder<$db> {
+            let (c_run, c_first, c_last, c_entries): (&str, &str, &str, &str) = $casts;
+            let mut insert = sqlx::QueryBuilder::<$db>::new(super::INSERT_LOG_BATCHES_HEAD);
+            insert.push_values(rows, |mut row, (run, first, last, packed)| {
+                row.push_bind(*run)
+                    .push_unseparated(c_run)
+                    .push_bind(*first)
+                    .push_unseparated(c_first)
+                    .push_bind(*last)
+                    .push_unseparated(c_last)
+                    .push_bind(packed.as_str())
+                    .push_unseparated(c_entries);
+            });
+            insert.push(super::INSERT_LOG_BATCHES_TAIL);
+            if returning {
+                insert.push(" RETURNING run_id, first_seq");
+            }
+            insert
+        }
+    };
+}
+pub(crate) use insert_log_rows_fn;
+
 /// The error of a batch that would not land after its run's stored log.
 pub(crate) fn seq_taken() -> StoreError {
     StoreError::Conflict("a log entry with this run and seq is already stored".into())
@@ -815,6 +966,22 @@ pub(crate) fn pack_log_batches(entries: &[LogEntry]) -> Result<Vec<(RunId, i64, 
         start = end;
     }
     Ok(rows)
+}
+
+/// The one row a pipeline batch is stored as: it must hold one run's entries with
+/// consecutive seqs.
+pub(crate) fn pack_log_batch(batch: &[LogEntry]) -> Result<(RunId, i64, i64, String)> {
+    let Some(first) = batch.first() else {
+        return Err(StoreError::Invalid("a log batch must not be empty".into()));
+    };
+    check_log_batch(batch)?;
+    if batch.windows(2).any(|w| w[1].run_id != first.run_id || w[1].seq != w[0].seq + 1) {
+        return Err(StoreError::Invalid(
+            "a log batch must be one run's entries with consecutive seqs".into(),
+        ));
+    }
+    let mut rows = pack_log_batches(batch)?;
+    Ok(rows.pop().expect("one row for one run's consecutive entries"))
 }
 
 /// Appends the entries of one stored batch with `seq > after` to `out`, up to `limit`.

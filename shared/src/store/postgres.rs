@@ -49,6 +49,7 @@ impl PgStore {
 
 impl PgStore {
     super::users::insert_user_fn!(sqlx::Postgres);
+    super::insert_log_rows_fn!(db = sqlx::Postgres, casts = ("::uuid", "::int8", "::int8", "::text"));
 }
 
 impl Store for PgStore {
@@ -64,33 +65,5 @@ impl Store for PgStore {
         serialize = "SELECT pg_advisory_xact_lock(7412001)"
     );
 
-    async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        super::check_log_batch(entries)?;
-        let rows = super::pack_log_batches(entries)?;
-        let mut tx = self.pool.begin().await?;
-        let (c_run, c_first, c_last, c_entries) = ("::uuid", "::int8", "::int8", "::text");
-        for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(super::INSERT_LOG_BATCHES_HEAD);
-            insert.push_values(chunk, |mut row, (run, first, last, packed)| {
-                row.push_bind(*run)
-                    .push_unseparated(c_run)
-                    .push_bind(*first)
-                    .push_unseparated(c_first)
-                    .push_bind(*last)
-                    .push_unseparated(c_last)
-                    .push_bind(packed.as_str())
-                    .push_unseparated(c_entries);
-            });
-            insert.push(super::INSERT_LOG_BATCHES_TAIL);
-            let done = insert.build().execute(&mut *tx).await.map_err(super::duplicate_seq)?;
-            if done.rows_affected() != chunk.len() as u64 {
-                return Err(super::seq_taken());
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
+    super::log_append_methods!(pool = pool);
 }

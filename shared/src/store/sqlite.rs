@@ -47,6 +47,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Statement journals and the temporary tables of INSERT … SELECT stay in memory
+            // (as files they cost a create, writes and an unlink per log append).
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -54,8 +57,14 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let logs =
-            SqlitePoolOptions::new().max_connections(1).min_connections(1).connect_with(options).await?;
+        // Only the log writer uses it, one append at a time: no check before each use, and
+        // no waiting inside SQLite for the lock (`retry_while_locked` waits instead).
+        let logs = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.busy_timeout(Duration::ZERO))
+            .await?;
         Ok(Self { pool, logs })
     }
 
@@ -67,6 +76,7 @@ impl SqliteStore {
 
 impl SqliteStore {
     super::users::insert_user_fn!(sqlx::Sqlite);
+    super::insert_log_rows_fn!(db = sqlx::Sqlite, casts = ("", "", "", ""));
 }
 
 impl Store for SqliteStore {
@@ -78,33 +88,5 @@ impl Store for SqliteStore {
     user_store_methods!();
     super::queue::queue_store_methods!(begin = "BEGIN IMMEDIATE", lock = "", serialize = "");
 
-    async fn append_logs(&self, entries: &[LogEntry]) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        super::check_log_batch(entries)?;
-        let rows = super::pack_log_batches(entries)?;
-        let mut tx = self.logs.begin().await?;
-        let (c_run, c_first, c_last, c_entries) = ("", "", "", "");
-        for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(super::INSERT_LOG_BATCHES_HEAD);
-            insert.push_values(chunk, |mut row, (run, first, last, packed)| {
-                row.push_bind(*run)
-                    .push_unseparated(c_run)
-                    .push_bind(*first)
-                    .push_unseparated(c_first)
-                    .push_bind(*last)
-                    .push_unseparated(c_last)
-                    .push_bind(packed.as_str())
-                    .push_unseparated(c_entries);
-            });
-            insert.push(super::INSERT_LOG_BATCHES_TAIL);
-            let done = insert.build().execute(&mut *tx).await.map_err(super::duplicate_seq)?;
-            if done.rows_affected() != chunk.len() as u64 {
-                return Err(super::seq_taken());
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
+    super::log_append_methods!(pool = logs);
 }
