@@ -321,13 +321,25 @@ async fn run_test(
         Err(e) => return (TestResult::NotFound, process::spawn_error(&spec.program, &e), None),
     };
     let pgid = child.id().map(|p| p as i32);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<lines::LineChunk>(16);
     let mut readers = tokio::task::JoinSet::new();
     if let Some(out) = child.stdout.take() {
-        readers.spawn(lines::read_lines(out, Stream::Stdout, 1024 * 1024, tx.clone()));
+        readers.spawn(lines::read_lines(
+            out,
+            Stream::Stdout,
+            1024 * 1024,
+            std::time::Duration::ZERO,
+            tx.clone(),
+        ));
     }
     if let Some(err) = child.stderr.take() {
-        readers.spawn(lines::read_lines(err, Stream::Stderr, 1024 * 1024, tx.clone()));
+        readers.spawn(lines::read_lines(
+            err,
+            Stream::Stderr,
+            1024 * 1024,
+            std::time::Duration::ZERO,
+            tx.clone(),
+        ));
     }
     drop(tx);
     let mut parser = adapter.parser();

@@ -33,11 +33,17 @@ pub struct LineChunk {
 
 /// Reads `reader` to its end and sends its lines in chunks. Stops early (without error) if
 /// the receiver is gone.
-pub async fn read_lines<R: AsyncRead + Unpin>(
+///
+/// After a read that found less than a buffer full, it waits `interval` before reading
+/// again: output that keeps coming gathers in the pipe and is read (and sent) as one chunk,
+/// instead of costing a wake-up, a read and a send per line. The first line after a quiet
+/// spell is read at once.
+pub async fn read_lines<R: AsyncRead + Unpin, T: From<LineChunk>>(
     mut reader: R,
     stream: Stream,
     max_line: usize,
-    tx: mpsc::Sender<LineChunk>,
+    interval: std::time::Duration,
+    tx: mpsc::Sender<T>,
 ) -> std::io::Result<()> {
     let max_line = max_line.max(4);
     let mut buf = vec![0u8; READ_CHUNK];
@@ -50,7 +56,7 @@ pub async fn read_lines<R: AsyncRead + Unpin>(
                 push_line(&pending, stream, max_line, &mut out);
             }
             if !out.is_empty() {
-                let _ = tx.send(LineChunk { at: Utc::now(), lines: out }).await;
+                let _ = tx.send(LineChunk { at: Utc::now(), lines: out }.into()).await;
             }
             return Ok(());
         }
@@ -72,8 +78,11 @@ pub async fn read_lines<R: AsyncRead + Unpin>(
             out.push(RawLine { stream, text: clean(&pending[..cut]), partial: true });
             pending.drain(..cut);
         }
-        if !out.is_empty() && tx.send(LineChunk { at: Utc::now(), lines: out }).await.is_err() {
+        if !out.is_empty() && tx.send(LineChunk { at: Utc::now(), lines: out }.into()).await.is_err() {
             return Ok(());
+        }
+        if n < buf.len() && !interval.is_zero() {
+            tokio::time::sleep(interval).await;
         }
     }
 }
@@ -114,9 +123,11 @@ mod tests {
     use super::*;
 
     async fn lines_of(input: &[u8], max_line: usize) -> Vec<(String, bool)> {
-        let (tx, mut rx) = mpsc::channel(1024);
+        let (tx, mut rx) = mpsc::channel::<LineChunk>(1024);
         let input = input.to_vec();
-        let reader = tokio::spawn(async move { read_lines(&input[..], Stream::Stdout, max_line, tx).await });
+        let reader = tokio::spawn(async move {
+            read_lines(&input[..], Stream::Stdout, max_line, std::time::Duration::ZERO, tx).await
+        });
         let mut got = Vec::new();
         while let Some(chunk) = rx.recv().await {
             got.extend(chunk.lines.into_iter().map(|l| (l.text, l.partial)));

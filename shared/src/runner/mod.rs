@@ -90,7 +90,13 @@ pub struct RunnerConfig {
     pub queue: queue::QueueConfig,
     /// How much lower than the server's the agents' CPU priority is (`nice`; 0 = the same):
     /// however busy agents keep the machine, the board, the logs and the API stay quick.
+    /// The scheduler weighs each process on its own, so many agents together outweigh the
+    /// server unless each weighs little: the default is the lowest, 19.
     pub agent_niceness: u8,
+    /// Agents run in the kernel's idle scheduling class where the system has it (Linux,
+    /// `chrt`): they get the CPU time nothing else asks for, and the server's threads never
+    /// wait behind them. Without it, busy agents delay the server's every wake-up.
+    pub agent_idle_priority: bool,
     /// This server's stable name among replicas (read from, or made in,
     /// `<data_dir>/replica-id` when not given).
     pub replica_id: Option<String>,
@@ -112,7 +118,8 @@ impl RunnerConfig {
             boundary: process::Boundary::default(),
             queue: queue::QueueConfig::default(),
             replica_id: None,
-            agent_niceness: 10,
+            agent_niceness: 19,
+            agent_idle_priority: true,
         }
     }
 
@@ -656,13 +663,13 @@ impl<S: Store> Runner<S> {
             .await;
 
         let path = env.get("PATH").cloned().unwrap_or_default();
-        let niceness = cfg.agent_niceness;
+        let (niceness, idle) = (cfg.agent_niceness, cfg.agent_idle_priority);
         let spawned = match &boundary {
             Ok(Some(ns)) => ns
                 .wrap(&spec, &path)
-                .and_then(|wrapped| process::lower_priority(&wrapped, &path, niceness))
+                .and_then(|wrapped| process::lower_priority(&wrapped, &path, niceness, idle))
                 .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
-            Ok(None) => process::lower_priority(&spec, &path, niceness)
+            Ok(None) => process::lower_priority(&spec, &path, niceness, idle)
                 .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
             Err(e) => Err(std::io::Error::other(e.clone())),
         };
@@ -717,20 +724,13 @@ impl<S: Store> Runner<S> {
             ),
         ] {
             let Some(reader) = reader else { continue };
-            let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-            let pipe = pipe.clone();
-            let max_line = cfg.max_line_bytes;
-            readers.spawn(async move {
-                let forward = async {
-                    while let Some(chunk) = rx.recv().await {
-                        if pipe.send(PipeInput::Lines(chunk)).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let (read, ()) = tokio::join!(lines::read_lines(reader, stream, max_line, tx), forward);
-                read
-            });
+            readers.spawn(lines::read_lines(
+                reader,
+                stream,
+                cfg.max_line_bytes,
+                cfg.batch.read_interval,
+                pipe.clone(),
+            ));
         }
 
         // Wait for the exit, or stop it.

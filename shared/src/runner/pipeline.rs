@@ -10,7 +10,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::lines::LineChunk;
 use crate::agent::{LineParser, Parsed};
@@ -22,17 +21,18 @@ use crate::store::{Store, StoreError};
 /// Batching limits.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchLimits {
-    /// Most entries per transaction.
+    /// Most entries per batch; a full batch waits for the store before more is read.
     pub max_entries: usize,
-    /// Most text bytes per transaction (long lines make few, big entries).
+    /// Most text bytes per batch (long lines make few, big entries).
     pub max_bytes: usize,
-    /// Longest time an entry waits for its batch to fill.
-    pub max_delay: Duration,
+    /// How long a reader lets output gather in the agent's pipe after a read before it reads
+    /// again: a chatty agent's lines come in chunks (a read, a batch) rather than one by one.
+    pub read_interval: Duration,
 }
 
 impl Default for BatchLimits {
     fn default() -> Self {
-        Self { max_entries: 1_000, max_bytes: 8 * 1024 * 1024, max_delay: Duration::from_millis(10) }
+        Self { max_entries: 1_000, max_bytes: 8 * 1024 * 1024, read_interval: Duration::from_millis(10) }
     }
 }
 
@@ -61,6 +61,12 @@ pub enum PipeInput {
     Note(Parsed),
 }
 
+impl From<LineChunk> for PipeInput {
+    fn from(chunk: LineChunk) -> Self {
+        Self::Lines(chunk)
+    }
+}
+
 /// Starts the pipeline for `run`, whose next entry gets `next_seq`. Send input on the
 /// returned sender; when every sender is dropped the pipeline flushes and ends.
 /// `on_fatal` fires if the store keeps refusing writes, so the runner can stop the agent.
@@ -79,7 +85,8 @@ pub fn start<S: Store>(
     redactor: Arc<Redactor>,
 ) -> (mpsc::Sender<PipeInput>, JoinHandle<PipelineEnd>) {
     let (tx, rx) = mpsc::channel::<PipeInput>(16);
-    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(2);
+    // One batch waits while one is written: what comes meanwhile joins the waiting one.
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch>(1);
     let writer = tokio::spawn(write_batches(store, sink, bus, run, batch_rx, on_fatal));
     let handle = tokio::spawn(async move {
         let (parser, last_seq) = batch(rx, batch_tx, run, next_seq, parser, limits, redactor).await;
@@ -94,15 +101,12 @@ pub fn start<S: Store>(
 /// with the batch, so a recovery can resume the session).
 type Batch = (Vec<LogEntry>, Option<String>);
 
-/// Entries waiting for their transaction.
+/// Entries waiting for their batch to be taken.
+#[derive(Default)]
 struct Pending {
     entries: Vec<LogEntry>,
     bytes: usize,
-    deadline: Option<Instant>,
-    limits: BatchLimits,
-    out: mpsc::Sender<Batch>,
-    writer_gone: bool,
-    /// A session id learnt since the last flush.
+    /// A session id learnt since the last batch was taken.
     session: Option<String>,
 }
 
@@ -110,27 +114,16 @@ impl Pending {
     fn push(&mut self, entry: LogEntry) {
         self.bytes += entry.text.len();
         self.entries.push(entry);
-        if self.deadline.is_none() {
-            self.deadline = Some(Instant::now() + self.limits.max_delay);
-        }
     }
 
-    fn full(&self) -> bool {
-        self.entries.len() >= self.limits.max_entries || self.bytes >= self.limits.max_bytes
+    fn full(&self, limits: &BatchLimits) -> bool {
+        self.entries.len() >= limits.max_entries || self.bytes >= limits.max_bytes
     }
 
-    async fn flush(&mut self) {
-        if self.entries.is_empty() {
-            return;
-        }
-        // No capacity held between batches: a quiet run costs little memory.
-        let batch = std::mem::take(&mut self.entries);
+    fn take(&mut self) -> Batch {
         self.bytes = 0;
-        self.deadline = None;
-        // Once the writer gave up, batches are dropped: the runner is stopping the run.
-        if !self.writer_gone && self.out.send((batch, self.session.take())).await.is_err() {
-            self.writer_gone = true;
-        }
+        // No capacity held between batches: a quiet run costs little memory.
+        (std::mem::take(&mut self.entries), self.session.take())
     }
 }
 
@@ -144,15 +137,7 @@ async fn batch(
     redactor: Arc<Redactor>,
 ) -> (Box<dyn LineParser>, i64) {
     let mut seq = next_seq - 1;
-    let mut pending = Pending {
-        entries: Vec::new(),
-        bytes: 0,
-        deadline: None,
-        limits,
-        out,
-        writer_gone: false,
-        session: None,
-    };
+    let mut pending = Pending::default();
     let mut session_known = parser.session_id().is_some();
     let mut entry = |parsed: Parsed, ts: DateTime<Utc>| {
         seq += 1;
@@ -165,41 +150,43 @@ async fn batch(
         };
         LogEntry { run_id: run, seq, ts, kind: parsed.kind, text, data }
     };
-    loop {
-        let input = match pending.deadline {
-            Some(deadline) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(input) => input,
-                Err(_elapsed) => {
-                    pending.flush().await;
-                    continue;
-                }
+    // Once the writer gave up, entries are dropped: the runner is stopping the run.
+    let mut writer_gone = false;
+    let mut open = true;
+    while open || !(pending.entries.is_empty() || writer_gone) {
+        tokio::select! {
+            biased;
+            // Hand the batch over as soon as the writer can take it.
+            permit = out.reserve(), if !writer_gone && !pending.entries.is_empty() => match permit {
+                Ok(permit) => permit.send(pending.take()),
+                Err(_) => writer_gone = true,
             },
-            None => rx.recv().await,
-        };
-        let Some(input) = input else { break };
-        match input {
-            PipeInput::Lines(chunk) => {
-                for line in chunk.lines {
-                    for parsed in parser.parse(line.stream, &line.text, line.partial) {
-                        pending.push(entry(parsed, chunk.at));
-                        if pending.full() {
-                            pending.flush().await;
+            input = rx.recv(), if open && !pending.full(&limits) => match input {
+                Some(PipeInput::Lines(chunk)) => {
+                    for line in chunk.lines {
+                        for parsed in parser.parse(line.stream, &line.text, line.partial) {
+                            pending.push(entry(parsed, chunk.at));
+                        }
+                        if !session_known && let Some(id) = parser.session_id() {
+                            session_known = true;
+                            pending.session = Some(id);
                         }
                     }
-                    if !session_known && let Some(id) = parser.session_id() {
-                        session_known = true;
-                        pending.session = Some(id);
+                }
+                Some(PipeInput::Note(parsed)) => pending.push(entry(parsed, Utc::now())),
+                None => {
+                    open = false;
+                    // Whatever the parser still held back (a cut line whose end never came) is kept too.
+                    for parsed in parser.finish() {
+                        pending.push(entry(parsed, Utc::now()));
                     }
                 }
-            }
-            PipeInput::Note(parsed) => pending.push(entry(parsed, Utc::now())),
+            },
+        }
+        if writer_gone {
+            pending.take();
         }
     }
-    // Whatever the parser still held back (a cut line whose end never came) is kept too.
-    for parsed in parser.finish() {
-        pending.push(entry(parsed, Utc::now()));
-    }
-    pending.flush().await;
     (parser, seq)
 }
 
@@ -260,8 +247,8 @@ async fn write_batches<S: Store>(
 
 /// Appends the log batches of every run of a server together: whatever batches are waiting
 /// go into one transaction, so many runs printing at once make few transactions (SQLite has
-/// a single writer; Postgres commits less often). Each batch is still all-or-nothing, and
-/// its sender learns the outcome before announcing it.
+/// a single writer; Postgres commits less often). Each batch still lands whole or not at
+/// all, on its own, and its sender learns the outcome before announcing it.
 #[derive(Debug, Clone)]
 pub struct LogSink {
     tx: mpsc::Sender<SinkRequest>,
@@ -269,26 +256,44 @@ pub struct LogSink {
 
 type SinkReply = (Vec<LogEntry>, Result<(), StoreError>);
 type SinkRequest = (Vec<LogEntry>, oneshot::Sender<SinkReply>);
+type SinkQueue = Arc<tokio::sync::Mutex<mpsc::Receiver<SinkRequest>>>;
 
 /// Most entries appended in one transaction.
 const SINK_MAX_ENTRIES: usize = 20_000;
 
 impl LogSink {
-    /// A sink writing to `store` (its tasks run until every sender is gone). Postgres takes
-    /// several transactions at once; SQLite has one writer, so one task. A run never has two
-    /// batches in flight, so its batches commit in order either way.
+    /// A sink writing to `store` (it runs until every sender is gone). A run never has two
+    /// batches in flight, so its batches commit in order.
+    ///
+    /// SQLite has one writer: one loop, on a thread of its own, so its round trips to the
+    /// database never queue behind the hundreds of tasks of busy runs on the shared runtime
+    /// (every line of every run is a task wake-up there). Postgres takes several
+    /// transactions at once: four loops on the runtime whose connections they use.
     pub fn start<S: Store>(store: S) -> Self {
         let (tx, rx) = mpsc::channel(1024);
+        let rx: SinkQueue = Arc::new(tokio::sync::Mutex::new(rx));
+        if store.backend() == "sqlite" {
+            let (own_store, own_rx) = (store.clone(), rx.clone());
+            let spawned = std::thread::Builder::new().name("taskyard-logs".into()).spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime.block_on(sink_loop(own_store, own_rx)),
+                    Err(e) => tracing::error!(error = %e, "the log writer could not start"),
+                }
+            });
+            match spawned {
+                Ok(_) => return Self { tx },
+                Err(e) => tracing::warn!(error = %e, "no thread for the log writer; it shares the runtime"),
+            }
+        }
         let writers = if store.backend() == "postgres" { 4 } else { 1 };
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..writers {
             tokio::spawn(sink_loop(store.clone(), rx.clone()));
         }
         Self { tx }
     }
 
-    /// Appends `batch` (in a transaction shared with other runs' batches) and hands it back
-    /// with the outcome.
+    /// Appends `batch` (one run's entries with consecutive seqs, in a transaction shared
+    /// with other runs' batches) and hands it back with the outcome.
     pub async fn append(&self, batch: Vec<LogEntry>) -> SinkReply {
         let (reply, answer) = oneshot::channel();
         if let Err(mpsc::error::SendError((batch, _))) = self.tx.send((batch, reply)).await {
@@ -300,56 +305,41 @@ impl LogSink {
     }
 }
 
-async fn sink_loop<S: Store>(store: S, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<SinkRequest>>>) {
+async fn sink_loop<S: Store>(store: S, rx: SinkQueue) {
     loop {
         // Take what waits, then let another writer take the next group while this one writes.
-        let mut group = Vec::new();
-        let mut total = 0;
+        let mut batches = Vec::new();
+        let mut replies = Vec::new();
         {
             let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            total += first.0.len();
-            group.push(first);
-            while total < SINK_MAX_ENTRIES {
-                match rx.try_recv() {
-                    Ok(more) => {
-                        total += more.0.len();
-                        group.push(more);
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
-        if group.len() == 1 {
-            let (batch, reply) = group.pop().expect("one");
-            let result = store.append_logs(&batch).await;
-            let _ = reply.send((batch, result));
-            continue;
-        }
-        // All batches in one transaction; the lengths split them back afterwards.
-        let lengths: Vec<usize> = group.iter().map(|(b, _)| b.len()).collect();
-        let mut all = Vec::with_capacity(total);
-        let mut replies = Vec::with_capacity(group.len());
-        for (mut batch, reply) in group {
-            all.append(&mut batch);
+            let Some((first, reply)) = rx.recv().await else { return };
+            let mut total = first.len();
+            batches.push(first);
             replies.push(reply);
+            while total < SINK_MAX_ENTRIES {
+                let Ok((more, reply)) = rx.try_recv() else { break };
+                total += more.len();
+                batches.push(more);
+                replies.push(reply);
+            }
         }
-        let together = store.append_logs(&all).await;
-        let mut batches = Vec::with_capacity(lengths.len());
-        for len in lengths.iter().rev() {
-            batches.push(all.split_off(all.len() - len));
-        }
-        batches.reverse();
-        match together {
-            Ok(()) => {
-                for (batch, reply) in batches.into_iter().zip(replies) {
-                    let _ = reply.send((batch, Ok(())));
+        match store.append_log_batches(&batches).await {
+            Ok(outcomes) => {
+                for ((batch, reply), outcome) in batches.into_iter().zip(replies).zip(outcomes) {
+                    let _ = reply.send((batch, outcome));
                 }
             }
-            // One bad batch must not fail the others: each goes alone.
+            // Nothing was stored; alone, a batch that can be stored is not held back by another.
+            Err(e) if batches.len() == 1 => {
+                let (batch, reply) = (batches.pop().expect("one"), replies.pop().expect("one"));
+                let _ = reply.send((batch, Err(e)));
+            }
             Err(_) => {
                 for (batch, reply) in batches.into_iter().zip(replies) {
-                    let result = store.append_logs(&batch).await;
+                    let result = match store.append_log_batches(std::slice::from_ref(&batch)).await {
+                        Ok(mut outcome) => outcome.pop().unwrap_or(Ok(())),
+                        Err(e) => Err(e),
+                    };
                     let _ = reply.send((batch, result));
                 }
             }

@@ -102,13 +102,18 @@ impl PidNamespace {
     }
 }
 
-/// `spec` run at a CPU priority `niceness` steps below this process's, through `nice` when
-/// it is on `path` (else `spec` as it is). A missing program is reported as `spawn` would.
-pub fn lower_priority(spec: &CommandSpec, path: &str, niceness: u8) -> io::Result<CommandSpec> {
-    if niceness == 0 {
+/// `spec` run at a lower CPU priority than this process: `niceness` steps below it through
+/// `nice`, and with `idle`, in the kernel's idle scheduling class (`SCHED_IDLE`, through
+/// `chrt`) — its processes then get only the CPU time that nothing else asks for, and a
+/// waking server thread takes a CPU from them at once. Each wrapper is used where it is on
+/// `path` (and, for `chrt`, where the system lets a process choose that class); else `spec`
+/// runs as it is. A missing program is reported as `spawn` would.
+pub fn lower_priority(spec: &CommandSpec, path: &str, niceness: u8, idle: bool) -> io::Result<CommandSpec> {
+    let nice = find_program("nice", path).ok().filter(|_| niceness > 0);
+    let chrt = find_program("chrt", path).ok().filter(|chrt| idle && idle_class_available(chrt));
+    if nice.is_none() && chrt.is_none() {
         return Ok(spec.clone());
     }
-    let Ok(nice) = find_program("nice", path) else { return Ok(spec.clone()) };
     let program = find_program(&spec.program, path).map_err(|problem| {
         let kind = if problem.contains("not an executable") {
             io::ErrorKind::PermissionDenied
@@ -117,10 +122,33 @@ pub fn lower_priority(spec: &CommandSpec, path: &str, niceness: u8) -> io::Resul
         };
         io::Error::new(kind, problem)
     })?;
-    let mut args =
-        vec!["-n".to_owned(), niceness.to_string(), "--".to_owned(), program.display().to_string()];
-    args.extend(spec.args.iter().cloned());
-    Ok(CommandSpec { program: nice.display().to_string(), args, env: spec.env.clone() })
+    let mut argv = Vec::new();
+    if let Some(chrt) = chrt {
+        argv.extend([chrt.display().to_string(), "--idle".into(), "0".into()]);
+    }
+    if let Some(nice) = nice {
+        argv.extend([nice.display().to_string(), "-n".into(), niceness.to_string(), "--".into()]);
+    }
+    argv.push(program.display().to_string());
+    argv.extend(spec.args.iter().cloned());
+    let program = argv.remove(0);
+    Ok(CommandSpec { program, args: argv, env: spec.env.clone() })
+}
+
+/// Whether `chrt` can put a process in the idle class here (a container may forbid it):
+/// tried once per process.
+fn idle_class_available(chrt: &Path) -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        std::process::Command::new(chrt)
+            .args(["--idle", "0"])
+            .arg(chrt)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// The executable `program` names: a path as it is, a bare name looked up in `path`.
