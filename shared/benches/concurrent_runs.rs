@@ -20,7 +20,12 @@
 //! creates once every run has said `ready`, so all of them are live at once (otherwise
 //! worktree preparation, one at a time per repository, would stagger them). Each then prints
 //! `seq <n> t <unix nanos>` on an absolute schedule (line n is due at start + (n-1)/rate),
-//! flushing every line, as a chatty agent does.
+//! flushing every line, as a chatty agent does. They run as the runner runs every agent (the
+//! idle scheduling class, nice 19). Besides the quantiles, the report gives the slowest
+//! delivery of the lines printed in each second, to show where in the run slow lines were.
+//!
+//! The Postgres is the test harness's ephemeral cluster (fsync off, `max_wal_size` 8 GB so
+//! the WAL of this write rate does not force a checkpoint every few seconds).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -145,6 +150,10 @@ struct Latencies {
     buckets: Vec<AtomicU32>,
     max_us: AtomicU64,
     count: AtomicU64,
+    /// When the agents were told to go (unix nanos), and the slowest delivery of the lines
+    /// printed in each second after it: where in the run the slow lines were.
+    go_ns: AtomicU64,
+    worst_by_second: Vec<AtomicU64>,
 }
 
 const BUCKET_US: u64 = 100;
@@ -156,10 +165,14 @@ impl Latencies {
             buckets: (0..BUCKETS).map(|_| AtomicU32::new(0)).collect(),
             max_us: AtomicU64::new(0),
             count: AtomicU64::new(0),
+            go_ns: AtomicU64::new(u64::MAX),
+            worst_by_second: (0..60).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    fn record(&self, us: u64) {
+    fn record(&self, us: u64, sent_ns: u64) {
+        let second = (sent_ns.saturating_sub(self.go_ns.load(Ordering::Relaxed)) / 1_000_000_000) as usize;
+        self.worst_by_second[second.min(59)].fetch_max(us, Ordering::Relaxed);
         let i = ((us / BUCKET_US) as usize).min(BUCKETS - 1);
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.max_us.fetch_max(us, Ordering::Relaxed);
@@ -389,7 +402,7 @@ async fn run_once<S: Store>(store: S, p: Params) -> Figures {
                     let now = unix_nanos();
                     for e in &batch {
                         if let Some(sent) = check.feed(e) {
-                            latencies.record(now.saturating_sub(sent) / 1_000);
+                            latencies.record(now.saturating_sub(sent) / 1_000, sent);
                         }
                     }
                     if done_at.is_none() && check.lines() == lines {
@@ -430,6 +443,7 @@ async fn run_once<S: Store>(store: S, p: Params) -> Figures {
     let (cpu0, _) = cpu_times();
     let machine0 = machine_cpu();
     let go_at = Instant::now();
+    latencies.go_ns.store(unix_nanos(), Ordering::Relaxed);
     std::fs::write(&go, "go").expect("go");
 
     let mut last_done = go_at;
@@ -523,6 +537,13 @@ fn report(backend: &str, p: Params, f: &Figures, smoke: bool) -> bool {
         lat.quantile_ms(0.90),
         lat.max_ms()
     );
+    let worst: Vec<String> = lat
+        .worst_by_second
+        .iter()
+        .take(secs.ceil() as usize + 1)
+        .map(|us| format!("{:.0}", us.load(Ordering::Relaxed) as f64 / 1000.0))
+        .collect();
+    println!("{backend:>8}: slowest delivery (ms) of the lines printed in each second: {}", worst.join(" "));
     println!(
         "{backend:>8}: server CPU (this process: runner, pipelines, store, followers; agents excluded) \
          {:.1} s over {secs:.1} s = {:.0}% of one core; agents {:.1} s; machine {:.0}% busy ({cores} cores)",

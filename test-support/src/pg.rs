@@ -166,9 +166,11 @@ fn start_cluster() -> Result<Cluster> {
 
     let pg_ctl = tool(&bin, "pg_ctl");
     let log = root.join("postgres.log");
+    // Durability is not under test here (fsync off); a large WAL budget keeps bulk log
+    // writes (the benchmarks) from forcing a checkpoint every few seconds.
     let opts = format!(
         "-k {} -c listen_addresses='' -p 5432 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=400",
+         -c full_page_writes=off -c max_connections=400 -c max_wal_size=8GB",
         sock.display()
     );
     let out = command(&user, &pg_ctl)
