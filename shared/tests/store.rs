@@ -110,17 +110,21 @@ fn started_at(pid: i64) -> RunStarted {
 async fn setup_run<S: Store>(s: &S) -> (Project, Task, Run) {
     let p = s.create_project(new_project("/repos/setup")).await.expect("project");
     let t = s.create_task(new_task(p.id, "setup")).await.expect("task");
-    let r = s
-        .create_run(NewRun {
-            task_id: t.id,
-            kind: RunKind::Start,
-            agent: "command".into(),
-            prompt: "go".into(),
-            started_by: None,
-        })
-        .await
-        .expect("run");
+    let r = start_run(s, t.id).await;
     (p, t, r)
+}
+
+/// A new run of `task`.
+async fn start_run<S: Store>(s: &S, task: TaskId) -> Run {
+    s.create_run(NewRun {
+        task_id: task,
+        kind: RunKind::Start,
+        agent: "command".into(),
+        prompt: "go".into(),
+        started_by: None,
+    })
+    .await
+    .expect("run")
 }
 
 async fn projects_are_created_listed_and_deleted<S: Store>(s: S) {
@@ -465,17 +469,7 @@ async fn batches_of_many_runs_land_each_on_their_own<S: Store>(s: S) {
     let mut runs = Vec::new();
     for i in 0..4 {
         let task = s.create_task(new_task(project.id, &format!("t{i}"))).await.expect("task");
-        let run = s
-            .create_run(NewRun {
-                task_id: task.id,
-                kind: RunKind::Start,
-                agent: "command".into(),
-                prompt: "go".into(),
-                started_by: None,
-            })
-            .await
-            .expect("run");
-        runs.push(run.id);
+        runs.push(start_run(&s, task.id).await.id);
     }
     let batch = |run: RunId, seqs: std::ops::RangeInclusive<i64>| -> Vec<LogEntry> {
         seqs.map(|n| entry(run, n, &format!("{run} {n}"))).collect()

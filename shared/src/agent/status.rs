@@ -323,23 +323,13 @@ async fn run_test(
     let pgid = child.id().map(|p| p as i32);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<lines::LineChunk>(16);
     let mut readers = tokio::task::JoinSet::new();
+    let read =
+        |pipe, stream| lines::read_lines(pipe, stream, 1024 * 1024, std::time::Duration::ZERO, tx.clone());
     if let Some(out) = child.stdout.take() {
-        readers.spawn(lines::read_lines(
-            out,
-            Stream::Stdout,
-            1024 * 1024,
-            std::time::Duration::ZERO,
-            tx.clone(),
-        ));
+        readers.spawn(read(Box::new(out) as Box<dyn tokio::io::AsyncRead + Send + Unpin>, Stream::Stdout));
     }
     if let Some(err) = child.stderr.take() {
-        readers.spawn(lines::read_lines(
-            err,
-            Stream::Stderr,
-            1024 * 1024,
-            std::time::Duration::ZERO,
-            tx.clone(),
-        ));
+        readers.spawn(read(Box::new(err), Stream::Stderr));
     }
     drop(tx);
     let mut parser = adapter.parser();
