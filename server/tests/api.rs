@@ -160,8 +160,9 @@ async fn read_log(ws: &mut Ws) -> (Vec<Value>, Option<Value>, Option<CloseCode>)
     (entries, end, None)
 }
 
-/// Reads log entries until one has this text.
-async fn wait_for_text(ws: &mut Ws, needle: &str) -> i64 {
+/// Reads the log socket until the agent prints the line `needle` (its own output, not a
+/// note that quotes its command or prompt).
+async fn wait_for_line(ws: &mut Ws, needle: &str) -> i64 {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
             .await
@@ -171,7 +172,7 @@ async fn wait_for_text(ws: &mut Ws, needle: &str) -> i64 {
         if let Message::Text(text) = msg {
             let v: Value = serde_json::from_str(&text).expect("json");
             for e in v["entries"].as_array().into_iter().flatten() {
-                if e["text"].as_str().is_some_and(|t| t.contains(needle)) {
+                if e["kind"] == "stdout" && e["text"] == needle {
                     return e["seq"].as_i64().expect("seq");
                 }
             }
@@ -440,13 +441,14 @@ async fn a_task_runs_to_a_merge_with_its_log_on_a_socket(s: Server) {
 async fn stop_follow_up_and_history(s: Server) {
     let project = s.project().await;
     let task = s
-        .task(&project, "Long job", "echo started; echo \"$TASKYARD_PROMPT\" >> prompts.txt; sleep 300")
+        // The prompt is written before `started`: a stop sent on seeing `started` finds it written.
+        .task(&project, "Long job", "echo \"$TASKYARD_PROMPT\" >> prompts.txt; echo started; sleep 300")
         .await;
     let tid = task["id"].as_str().expect("id");
     let (_, run) = s.post(&format!("/api/tasks/{tid}/runs"), json!({})).await;
     let rid = run["id"].as_str().expect("id").to_owned();
     let mut log = s.ws(&format!("/api/runs/{rid}/logs/ws")).await;
-    wait_for_text(&mut log, "started").await;
+    wait_for_line(&mut log, "started").await;
     let (status, again) = s.post(&format!("/api/tasks/{tid}/runs"), json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "one run per task at a time: {again}");
     let (status, busy) = s.delete(&format!("/api/projects/{}", project["id"].as_str().expect("id"))).await;
@@ -465,7 +467,7 @@ async fn stop_follow_up_and_history(s: Server) {
     assert_eq!((follow["attempt"].as_i64(), follow["kind"].as_str()), (Some(2), Some("follow_up")));
     let fid = follow["id"].as_str().expect("id");
     let mut log = s.ws(&format!("/api/runs/{fid}/logs/ws")).await;
-    wait_for_text(&mut log, "started").await;
+    wait_for_line(&mut log, "started").await;
     s.post(&format!("/api/runs/{fid}/stop"), json!({})).await;
     read_log(&mut log).await;
     let (_, history) = s.get(&format!("/api/tasks/{tid}/runs")).await;
@@ -570,7 +572,7 @@ async fn shutdown_closes_sockets_and_requeues_runs(mut s: Server) {
     let (_, run) = s.post(&format!("/api/tasks/{tid}/runs"), json!({})).await;
     let rid: taskyard_core::model::RunId = run["id"].as_str().expect("id").parse().expect("run id");
     let mut log = s.ws(&format!("/api/runs/{rid}/logs/ws")).await;
-    wait_for_text(&mut log, "started").await;
+    wait_for_line(&mut log, "started").await;
     let mut board = s.ws("/api/events").await;
 
     let running = s.running.take().expect("running");
