@@ -806,11 +806,12 @@ macro_rules! common_store_methods {
 }
 pub(crate) use common_store_methods;
 
-/// Packed batch rows per INSERT statement (4 parameters each; well within both databases'
-/// limits).
+/// Packed batch rows per INSERT statement (SQLite binds 4 parameters a row: well within its
+/// limit; Postgres binds 4 arrays).
 pub(crate) const LOG_BATCH_ROWS_PER_STATEMENT: usize = 1_000;
 
-/// The start of the statement that stores packed batch rows (followed by their `VALUES`):
+/// The start of the statement that stores packed batch rows (followed by the rows: `VALUES`
+/// on SQLite, `UNNEST` of four arrays on Postgres):
 /// each row lands only after everything stored of its run — a run's log is append-only, so
 /// a second writer (a server that lost its lease) cannot interleave.
 pub(crate) const INSERT_LOG_BATCHES_HEAD: &str = "WITH v (run_id, first_seq, last_seq, entries) AS (";
@@ -838,6 +839,7 @@ macro_rules! log_append_methods {
                 for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
                     let done = Self::insert_log_rows(chunk, false)
                         .build()
+                        .persistent(Self::KEEP_LOG_INSERT_PREPARED)
                         .execute(&mut *tx)
                         .await
                         .map_err(super::duplicate_seq)?;
@@ -871,13 +873,23 @@ macro_rules! log_append_methods {
                 let mut landed = std::collections::HashSet::with_capacity(rows.len());
                 // Within one statement's reach, the statement is the transaction: one round trip.
                 if rows.len() <= super::LOG_BATCH_ROWS_PER_STATEMENT {
-                    for row in Self::insert_log_rows(&rows, true).build().fetch_all(&self.$pool).await? {
+                    for row in Self::insert_log_rows(&rows, true)
+                        .build()
+                        .persistent(Self::KEEP_LOG_INSERT_PREPARED)
+                        .fetch_all(&self.$pool)
+                        .await?
+                    {
                         landed.insert((row.try_get::<RunId, _>(0)?, row.try_get::<i64, _>(1)?));
                     }
                 } else {
                     let mut tx = self.$pool.begin().await?;
                     for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
-                        for row in Self::insert_log_rows(chunk, true).build().fetch_all(&mut *tx).await? {
+                        for row in Self::insert_log_rows(chunk, true)
+                            .build()
+                            .persistent(Self::KEEP_LOG_INSERT_PREPARED)
+                            .fetch_all(&mut *tx)
+                            .await?
+                        {
                             landed.insert((row.try_get::<RunId, _>(0)?, row.try_get::<i64, _>(1)?));
                         }
                     }
@@ -898,35 +910,6 @@ macro_rules! log_append_methods {
     };
 }
 pub(crate) use log_append_methods;
-
-/// `insert_log_rows`: the statement storing packed batch rows, each only after everything
-/// stored of its run (see [`INSERT_LOG_BATCHES_TAIL`]); with `returning`, it names the rows
-/// that landed. `$casts` are the casts of a row's four values (run, first seq, last seq,
-/// packed entries).
-macro_rules! insert_log_rows_fn {
-    (db = $db:ty, casts = $casts:expr) => {
-        fn insert_log_rows(rows: &[(RunId, i64, i64, String)], returning: bool) -> sqlx::QueryBuilder<$db> {
-            let (c_run, c_first, c_last, c_entries): (&str, &str, &str, &str) = $casts;
-            let mut insert = sqlx::QueryBuilder::<$db>::new(super::INSERT_LOG_BATCHES_HEAD);
-            insert.push_values(rows, |mut row, (run, first, last, packed)| {
-                row.push_bind(*run)
-                    .push_unseparated(c_run)
-                    .push_bind(*first)
-                    .push_unseparated(c_first)
-                    .push_bind(*last)
-                    .push_unseparated(c_last)
-                    .push_bind(packed.as_str())
-                    .push_unseparated(c_entries);
-            });
-            insert.push(super::INSERT_LOG_BATCHES_TAIL);
-            if returning {
-                insert.push(" RETURNING run_id, first_seq");
-            }
-            insert
-        }
-    };
-}
-pub(crate) use insert_log_rows_fn;
 
 /// The error of a batch that would not land after its run's stored log.
 pub(crate) fn seq_taken() -> StoreError {

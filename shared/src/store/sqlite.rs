@@ -76,7 +76,26 @@ impl SqliteStore {
 
 impl SqliteStore {
     super::users::insert_user_fn!(sqlx::Sqlite);
-    super::insert_log_rows_fn!(db = sqlx::Sqlite, casts = ("", "", "", ""));
+
+    /// The log insert is kept prepared per connection (one statement per row count).
+    const KEEP_LOG_INSERT_PREPARED: bool = true;
+
+    /// The statement storing packed batch rows, each only after everything stored of its
+    /// run (see `INSERT_LOG_BATCHES_TAIL`); with `returning`, it names the rows that landed.
+    fn insert_log_rows(
+        rows: &[(RunId, i64, i64, String)],
+        returning: bool,
+    ) -> sqlx::QueryBuilder<sqlx::Sqlite> {
+        let mut insert = sqlx::QueryBuilder::new(super::INSERT_LOG_BATCHES_HEAD);
+        insert.push_values(rows, |mut row, (run, first, last, packed)| {
+            row.push_bind(*run).push_bind(*first).push_bind(*last).push_bind(packed.as_str());
+        });
+        insert.push(super::INSERT_LOG_BATCHES_TAIL);
+        if returning {
+            insert.push(" RETURNING run_id, first_seq");
+        }
+        insert
+    }
 }
 
 impl Store for SqliteStore {
