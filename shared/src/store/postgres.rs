@@ -32,8 +32,9 @@ impl PgStore {
 
     /// Connects with prepared options and applies migrations.
     pub async fn with_options(options: PgConnectOptions) -> Result<Self> {
+        // Up to 8 connections append logs at once (the log writers); the rest serve everything else.
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(24)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
