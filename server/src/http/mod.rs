@@ -428,7 +428,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     );
 
     // The runner's queue worker (started with the state) recovers what a previous server left
-    // running in its first round.
+    // running in its first round (awaited below, before the server says it runs).
     state.boards().watch(state.bus().clone());
     // Servers sharing a Postgres database see each other's board and log events.
     let relay = state.store().relay_events(
@@ -439,6 +439,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 
     let app = app(state.clone());
     let stop_signal = stop_rx.clone();
+    let runner = state.runner().clone();
     let task = tokio::spawn(async move {
         let shutdown = shutting_down(stop_signal);
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -455,5 +456,10 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         }
         Ok(())
     });
+    // Running means recovered: a previous life's agents are swept (and its runs requeued or
+    // resumed) before the server says it runs, so nothing of that life still works after.
+    if tokio::time::timeout(Duration::from_secs(30), runner.first_round()).await.is_err() {
+        tracing::warn!("recovering the runs of the previous start takes long; serving meanwhile");
+    }
     Ok(Running { addr, url, stop: stop_tx, task })
 }

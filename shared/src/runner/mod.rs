@@ -197,6 +197,8 @@ struct Inner<S: Store> {
     closing: std::sync::atomic::AtomicBool,
     /// Counts settled runs, for waiters.
     settled: watch::Sender<u64>,
+    /// Counts the queue worker's finished rounds (the first recovers a previous life's runs).
+    rounds: watch::Sender<u64>,
     /// Worktrees something holds (see [`housekeeping::WorktreeHold`]), by task.
     held: Mutex<HashMap<TaskId, usize>>,
     /// Runs enqueued through this runner (for `QueueConfig::own_runs_only`).
@@ -249,6 +251,7 @@ impl<S: Store> Runner<S> {
             closed: Arc::new(tokio::sync::Notify::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
             settled: watch::channel(0).0,
+            rounds: watch::channel(0).0,
             held: Mutex::default(),
             usage: Mutex::default(),
             sink: std::sync::OnceLock::new(),

@@ -121,6 +121,7 @@ pub(super) async fn worker<S: Store>(inner: Weak<Inner<S>>) {
         }
         let runner = Runner { inner };
         let sleep = runner.round(&mut state).await;
+        runner.inner.rounds.send_modify(|n| *n += 1);
         let wake = runner.inner.wake.clone();
         let closed = runner.inner.closed.clone();
         drop(runner);
@@ -133,6 +134,17 @@ pub(super) async fn worker<S: Store>(inner: Weak<Inner<S>>) {
 }
 
 impl<S: Store> Runner<S> {
+    /// Waits for the queue worker's first round: by then the runs a previous life of this
+    /// server left running are recovered (their processes swept; resumed, requeued or marked
+    /// interrupted). Returns at once when this runner has no worker.
+    pub async fn first_round(&self) {
+        if !self.inner.config.queue.worker {
+            return;
+        }
+        let mut rounds = self.inner.rounds.subscribe();
+        let _ = rounds.wait_for(|n| *n >= 1).await;
+    }
+
     /// Wakes the worker: something was enqueued or became due.
     pub fn poke(&self) {
         self.inner.wake.notify_one();
