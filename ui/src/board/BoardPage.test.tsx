@@ -1,6 +1,6 @@
 import { act, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { UpdateTask } from '../api/types.ts';
 import { fakeServer, json } from '../test/fakes.ts';
 import { board } from '../test/boardFixture.ts';
@@ -91,6 +91,30 @@ describe('BoardPage', () => {
     await user.keyboard(' {ArrowRight}{Escape}');
     expect(server.requests.some((r) => r.method === 'PATCH')).toBe(false);
     expect(cardTitles('Backlog')).toEqual(['Task a', 'Task b', 'Task c']);
+  });
+
+  it("reads queued runs' places again while they wait", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      fakeServer()
+        .on(`GET /api/projects/${PROJECT_ID}/board`, board([task('q', { status: 'queued', title: 'Waits' })]))
+        .on('GET /api/tasks/q/runs', [run('rq', 'q', { status: 'queued', queue_position: 3 })])
+        .on('GET /api/runs/rq', run('rq', 'q', { status: 'queued', queue_position: 1 }));
+      const { hub } = renderPage(<BoardPage projectId={PROJECT_ID} />);
+      await screen.findByText('Waits');
+      expect(await within(column('Queued')).findByText('#3 in queue')).toBeInTheDocument();
+      // An event without the place keeps the one shown; the next read moves it.
+      act(() => {
+        hub.emit({ type: 'run_updated', project_id: PROJECT_ID, run: run('rq', 'q', { status: 'queued', queue_position: null }) });
+      });
+      expect(within(column('Queued')).getByText('#3 in queue')).toBeInTheDocument();
+      await act(async () => {
+        await vi.advanceTimersByTimeAsync(5_000);
+      });
+      expect(await within(column('Queued')).findByText('#1 in queue')).toBeInTheDocument();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('follows live events from other tabs', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { board } from '../test/boardFixture.ts';
 import { project, run, task, PROJECT_ID } from '../test/fixtures.ts';
-import { EMPTY_BOARD, boardReducer, findTask, type BoardState } from './boardState.ts';
+import { EMPTY_BOARD, boardReducer, findTask, queuedRuns, type BoardState } from './boardState.ts';
 
 function load(...args: Parameters<typeof board>): BoardState {
   return boardReducer(EMPTY_BOARD, { type: 'loaded', board: board(...args) });
@@ -113,6 +113,27 @@ describe('board reducer', () => {
     // Runs of tasks that are not on the page are not kept.
     state = boardReducer(state, { type: 'event', message: { type: 'run_updated', project_id: PROJECT_ID, run: run('r9', 'elsewhere') } });
     expect(state.runs['elsewhere']).toBeUndefined();
+  });
+
+  it("keeps a queued run's place until it is read again or the run starts", () => {
+    let state = load([task('a', { status: 'queued' }), task('b', { status: 'queued' })]);
+    state = boardReducer(state, {
+      type: 'runs',
+      runs: [run('r1', 'a', { status: 'queued', queue_position: 3 }), run('r2', 'b', { status: 'running' })],
+    });
+    expect(queuedRuns(state).map((r) => r.id)).toEqual(['r1']);
+    // A board event carries no place: the one last read stays.
+    const event = (r: ReturnType<typeof run>) =>
+      boardReducer(state, { type: 'event', message: { type: 'run_updated', project_id: PROJECT_ID, run: r } });
+    state = event(run('r1', 'a', { status: 'queued', queue_position: null }));
+    expect(state.runs['a']?.queue_position).toBe(3);
+    // A fresh read moves it.
+    state = boardReducer(state, { type: 'runs', runs: [run('r1', 'a', { status: 'queued', queue_position: 1 })] });
+    expect(state.runs['a']?.queue_position).toBe(1);
+    // Once it starts, it has no place.
+    state = event(run('r1', 'a', { status: 'running', queue_position: null }));
+    expect(state.runs['a']?.queue_position).toBeNull();
+    expect(queuedRuns(state)).toEqual([]);
   });
 
   it('keeps a finished run finished when an older state arrives late', () => {

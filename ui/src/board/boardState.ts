@@ -143,13 +143,31 @@ export function removeTask(state: BoardState, taskId: string): BoardState {
   };
 }
 
-/** Later attempts win; the same attempt is replaced by its newer state. */
+/**
+ * Later attempts win; the same attempt is replaced by its newer state. Board events do not
+ * carry a queued run's place: a run still queued keeps the place last read until the board
+ * reads it again (see `useBoard`).
+ */
 function setRun(state: BoardState, run: Run): BoardState {
   const current = state.runs[run.task_id];
   if (current && current.attempt > run.attempt) return state;
   if (!current && !findTask(state, run.task_id)) return state;
-  const next = current?.id === run.id ? laterRun(current, run) : run;
+  let next = current?.id === run.id ? laterRun(current, run) : run;
+  if (
+    current?.id === next.id &&
+    next.status === 'queued' &&
+    next.queue_position == null &&
+    current.status === 'queued' &&
+    current.queue_position != null
+  ) {
+    next = { ...next, queue_position: current.queue_position };
+  }
   return next === current ? state : { ...state, runs: { ...state.runs, [run.task_id]: next } };
+}
+
+/** The board's runs that wait in the queue (their places change as runs ahead start). */
+export function queuedRuns(state: BoardState): Run[] {
+  return Object.values(state.runs).filter((run) => run.status === 'queued');
 }
 
 export function applyEvent(state: BoardState, message: BoardEvent | Control): BoardState {

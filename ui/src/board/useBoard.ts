@@ -1,6 +1,6 @@
 /**
  * A project's board, live: loads it, applies board socket events, reloads when events were
- * missed, pages columns, and carries out moves (optimistically, undone when the server says
+ * missed, reads queued runs' places again while they wait, pages columns, and carries out moves (optimistically, undone when the server says
  * no), task creation and edits.
  */
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
@@ -8,13 +8,16 @@ import { ApiError, describeError } from '../api/client.ts';
 import { api } from '../api/endpoints.ts';
 import { useBoardEvents } from '../api/events.ts';
 import type { BoardData, CreateTask, Task, TaskStatus, UpdateTask } from '../api/types.ts';
-import { EMPTY_BOARD, boardReducer, findTask } from './boardState.ts';
+import { QUEUE_POLL_MS } from '../task/waiting.ts';
+import { EMPTY_BOARD, boardReducer, findTask, queuedRuns } from './boardState.ts';
 import { positionForDrop, respace } from './positions.ts';
 
 /** Cards per column on the first load and per "show more". */
 export const COLUMN_PAGE = 50;
 /** Requests for latest runs in flight at once. */
 const RUN_FETCHES = 4;
+/** Queued runs whose places are read again per tick (the first ones the board holds). */
+const QUEUED_READS = 20;
 
 export type LoadState = { kind: 'loading' } | { kind: 'ready' } | { kind: 'error'; message: string; notFound: boolean };
 
@@ -73,6 +76,30 @@ export function useBoard(projectId: string) {
   useBoardEvents((message) => {
     dispatch({ type: 'event', message });
   });
+
+  // Queued runs' places move as runs ahead of them start, which no board event says: while
+  // cards show queued runs, their places are read again every few seconds.
+  const hasQueued = queuedRuns(state).length > 0;
+  useEffect(() => {
+    if (!hasQueued) return;
+    let live = true;
+    const timer = setInterval(() => {
+      for (const queued of queuedRuns(stateRef.current).slice(0, QUEUED_READS)) {
+        api.getRun(queued.id).then(
+          (fresh) => {
+            if (live) dispatch({ type: 'runs', runs: [fresh] });
+          },
+          () => {
+            // Read again at the next tick.
+          },
+        );
+      }
+    }, QUEUE_POLL_MS);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [hasQueued]);
 
   // Missed or unplaceable events: reload once things settle.
   useEffect(() => {

@@ -9,10 +9,7 @@ import { api } from '../api/endpoints.ts';
 import type { Run } from '../api/types.ts';
 import { href } from '../router.ts';
 import { useNow } from '../widgets/time.ts';
-import { attemptText, nextRetry, queuePositionText, waitingTitle } from './waiting.ts';
-
-/** How often a queued run's place is read again. */
-export const QUEUE_POLL_MS = 5000;
+import { QUEUE_POLL_MS, attemptText, nextRetry, queuePositionText, waitingTitle } from './waiting.ts';
 
 /** "in 4 min", kept current; its title is the time on the local clock. */
 export function RetryCountdown({ run, prefix = 'retry ' }: { run: Pick<Run, 'status' | 'retry_at'>; prefix?: string }) {

@@ -27,6 +27,9 @@ export function nextRetry(run: Pick<Run, 'status' | 'retry_at'>, now: number = D
 }
 
 /** "#3 in queue" for a queued run whose place is known. */
+/** How often a queued run's place is read again (its place moves as runs ahead start). */
+export const QUEUE_POLL_MS = 5000;
+
 export function queuePositionText(run: Pick<Run, 'status' | 'queue_position'>): string | null {
   if (run.status !== 'queued' || run.queue_position == null || run.queue_position < 1) return null;
   return `#${run.queue_position} in queue`;
