@@ -323,13 +323,13 @@ async fn run_test(
     let pgid = child.id().map(|p| p as i32);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<lines::LineChunk>(16);
     let mut readers = tokio::task::JoinSet::new();
-    let read =
-        |pipe, stream| lines::read_lines(pipe, stream, 1024 * 1024, std::time::Duration::ZERO, tx.clone());
+    // Lines as they come (no pacing: a check prints little), up to 1 MiB each.
+    let (max, unpaced) = (1024 * 1024, std::time::Duration::ZERO);
     if let Some(out) = child.stdout.take() {
-        readers.spawn(read(Box::new(out) as Box<dyn tokio::io::AsyncRead + Send + Unpin>, Stream::Stdout));
+        readers.spawn(lines::read_lines(out, Stream::Stdout, max, unpaced, tx.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        readers.spawn(read(Box::new(err), Stream::Stderr));
+        readers.spawn(lines::read_lines(err, Stream::Stderr, max, unpaced, tx.clone()));
     }
     drop(tx);
     let mut parser = adapter.parser();

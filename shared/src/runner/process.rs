@@ -86,14 +86,7 @@ impl PidNamespace {
     /// `spec` run inside a namespace of its own. The program is looked up on `path` first,
     /// so a missing program is reported as such rather than by `unshare`.
     pub fn wrap(&self, spec: &CommandSpec, path: &str) -> io::Result<CommandSpec> {
-        let program = find_program(&spec.program, path).map_err(|problem| {
-            let kind = if problem.contains("not an executable") {
-                io::ErrorKind::PermissionDenied
-            } else {
-                io::ErrorKind::NotFound
-            };
-            io::Error::new(kind, problem)
-        })?;
+        let program = spawnable(&spec.program, path)?;
         let mut args = self.args.clone();
         args.push("--".into());
         args.push(program.display().to_string());
@@ -114,14 +107,7 @@ pub fn lower_priority(spec: &CommandSpec, path: &str, niceness: u8, idle: bool) 
     if nice.is_none() && chrt.is_none() {
         return Ok(spec.clone());
     }
-    let program = find_program(&spec.program, path).map_err(|problem| {
-        let kind = if problem.contains("not an executable") {
-            io::ErrorKind::PermissionDenied
-        } else {
-            io::ErrorKind::NotFound
-        };
-        io::Error::new(kind, problem)
-    })?;
+    let program = spawnable(&spec.program, path)?;
     let mut argv = Vec::new();
     if let Some(chrt) = chrt {
         argv.extend([chrt.display().to_string(), "--idle".into(), "0".into()]);
@@ -148,6 +134,18 @@ fn idle_class_available(chrt: &Path) -> bool {
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
+    })
+}
+
+/// [`find_program`] for a wrapper to run: a missing program is reported as `spawn` would.
+fn spawnable(program: &str, path: &str) -> io::Result<PathBuf> {
+    find_program(program, path).map_err(|problem| {
+        let kind = if problem.contains("not an executable") {
+            io::ErrorKind::PermissionDenied
+        } else {
+            io::ErrorKind::NotFound
+        };
+        io::Error::new(kind, problem)
     })
 }
 

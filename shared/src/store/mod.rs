@@ -869,35 +869,34 @@ macro_rules! log_append_methods {
             if rows.is_empty() {
                 return Ok(outcome);
             }
-            let landed = super::retry_while_locked(|| async {
-                let mut landed = std::collections::HashSet::with_capacity(rows.len());
+            let stored = super::retry_while_locked(|| async {
                 // Within one statement's reach, the statement is the transaction: one round trip.
                 if rows.len() <= super::LOG_BATCH_ROWS_PER_STATEMENT {
-                    for row in Self::insert_log_rows(&rows, true)
+                    return Ok(Self::insert_log_rows(&rows, true)
                         .build()
                         .persistent(Self::KEEP_LOG_INSERT_PREPARED)
                         .fetch_all(&self.$pool)
-                        .await?
-                    {
-                        landed.insert((row.try_get::<RunId, _>(0)?, row.try_get::<i64, _>(1)?));
-                    }
-                } else {
-                    let mut tx = self.$pool.begin().await?;
-                    for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
-                        for row in Self::insert_log_rows(chunk, true)
+                        .await?);
+                }
+                let mut tx = self.$pool.begin().await?;
+                let mut stored = Vec::with_capacity(rows.len());
+                for chunk in rows.chunks(super::LOG_BATCH_ROWS_PER_STATEMENT) {
+                    stored.extend(
+                        Self::insert_log_rows(chunk, true)
                             .build()
                             .persistent(Self::KEEP_LOG_INSERT_PREPARED)
                             .fetch_all(&mut *tx)
-                            .await?
-                        {
-                            landed.insert((row.try_get::<RunId, _>(0)?, row.try_get::<i64, _>(1)?));
-                        }
-                    }
-                    tx.commit().await?;
+                            .await?,
+                    );
                 }
-                Ok(landed)
+                tx.commit().await?;
+                Ok(stored)
             })
             .await?;
+            let landed = stored
+                .iter()
+                .map(|row| Ok((row.try_get::<RunId, _>(0)?, row.try_get::<i64, _>(1)?)))
+                .collect::<std::result::Result<std::collections::HashSet<_>, sqlx::Error>>()?;
             for (batch, result) in batches.iter().zip(outcome.iter_mut()) {
                 if matches!(result, Err(StoreError::Conflict(_)))
                     && landed.contains(&(batch[0].run_id, batch[0].seq))

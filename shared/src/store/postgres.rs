@@ -51,10 +51,9 @@ impl PgStore {
 impl PgStore {
     super::users::insert_user_fn!(sqlx::Postgres);
 
-    /// The log insert is planned at every execution: a prepared statement's generic plan,
-    /// made while `run_log_batches` was small, scans the table for each run's last batch
-    /// and stays that way while the table grows (measured: seconds of lag within the first
-    /// minute of a busy server).
+    /// The log insert is planned at every execution. Kept prepared, Postgres soon gives it a
+    /// generic plan made while `run_log_batches` was small, and in the 200-run benchmark every
+    /// run then lagged by seconds (planned each time: 1 in 9).
     const KEEP_LOG_INSERT_PREPARED: bool = false;
 
     /// The statement storing packed batch rows, each only after everything stored of its
