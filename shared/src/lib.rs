@@ -12,4 +12,5 @@ pub mod logs;
 pub mod model;
 pub mod projects;
 pub mod runner;
+pub mod sandbox;
 pub mod store;

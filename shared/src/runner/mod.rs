@@ -49,6 +49,9 @@ pub enum RunError {
     /// The request contradicts the run's or task's state.
     #[error("{0}")]
     Conflict(String),
+    /// The runner cannot do this on this machine now (runs must be confined and cannot be).
+    #[error("{0}")]
+    Unavailable(String),
     /// A value in the request is not acceptable.
     #[error("{field}: {message}")]
     Invalid {
@@ -86,6 +89,9 @@ pub struct RunnerConfig {
     pub agent_env: BTreeMap<String, String>,
     /// What keeps a run's processes together (a PID namespace where possible).
     pub boundary: process::Boundary,
+    /// Whether runs are confined (bubblewrap: the run sees its worktree, home and tmp, its
+    /// repository's git metadata and the system read-only, nothing else).
+    pub sandbox: crate::sandbox::Policy,
     /// The queue's worker: concurrency, leases, clock.
     pub queue: queue::QueueConfig,
     /// How much lower than the server's the agents' CPU priority is (`nice`; 0 = the same):
@@ -116,6 +122,7 @@ impl RunnerConfig {
             credentials: None,
             agent_env: agent::passthrough_env(std::env::vars()),
             boundary: process::Boundary::default(),
+            sandbox: crate::sandbox::Policy::default(),
             queue: queue::QueueConfig::default(),
             replica_id: None,
             agent_niceness: 19,
@@ -169,6 +176,36 @@ impl RunnerConfig {
     fn tmp_dir(&self, run: RunId) -> PathBuf {
         self.data_dir.join("tmp").join(run.to_string())
     }
+
+    /// Files the sandbox of one run reads but its agent cannot write (`passwd`, `group`).
+    fn sandbox_dir(&self, run: RunId) -> PathBuf {
+        self.data_dir.join("sandbox").join(run.to_string())
+    }
+}
+
+/// How an execution's processes are kept in.
+enum Isolation {
+    /// Confined by bubblewrap (which gives it a PID namespace too).
+    Sandbox(crate::sandbox::Bubblewrap),
+    /// In a PID namespace of its own.
+    PidNamespace(process::PidNamespace),
+    /// By its process group and the run marker only.
+    ProcessGroup,
+    /// Like `ProcessGroup`, where confinement was asked for but is unavailable and accepted.
+    Unconfined,
+}
+
+impl Isolation {
+    fn describe(&self) -> String {
+        match self {
+            Self::Sandbox(_) => " (confined: bubblewrap sandbox)".into(),
+            Self::PidNamespace(_) => " (in its own PID namespace)".into(),
+            Self::ProcessGroup => String::new(),
+            Self::Unconfined => {
+                " (unconfined: this machine cannot confine runs, as the admin accepted)".into()
+            }
+        }
+    }
 }
 
 struct Active {
@@ -211,6 +248,8 @@ struct Inner<S: Store> {
     usage: Mutex<Option<(std::time::Instant, housekeeping::WorktreeUsage)>>,
     /// How to make a PID namespace on this machine, found once, on the first run.
     pid_namespace: tokio::sync::OnceCell<Option<process::PidNamespace>>,
+    /// bubblewrap on this machine, or why it cannot confine, found once.
+    bubblewrap: tokio::sync::OnceCell<std::result::Result<crate::sandbox::Bubblewrap, String>>,
     active: Mutex<HashMap<RunId, Active>>,
     repo_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -258,6 +297,7 @@ impl<S: Store> Runner<S> {
             enqueued: Mutex::default(),
             _replica_lock: replica_lock,
             pid_namespace: tokio::sync::OnceCell::new(),
+            bubblewrap: tokio::sync::OnceCell::new(),
             active: Mutex::default(),
             repo_locks: Mutex::default(),
         };
@@ -352,6 +392,7 @@ impl<S: Store> Runner<S> {
     ) -> Result<Run> {
         let adapter = agent::adapter(&task.agent)?;
         adapter.validate(&agent_config(&task)?)?;
+        self.sandbox().await.map_err(RunError::Unavailable)?;
         let store = &self.inner.store;
         let run = store
             .create_run(NewRun { task_id: task.id, kind, agent: task.agent.clone(), prompt, started_by: by })
@@ -643,17 +684,14 @@ impl<S: Store> Runner<S> {
         env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         // Last, so no setting can remove the marker that lets a stop find every process.
         env.insert(process::RUN_MARKER.into(), run.id.to_string());
-        let boundary = self.boundary().await;
+        let isolation = self.isolation().await;
         let _ = pipe
             .send(note(format!(
                 "starting `{}` on branch {} in {}{}",
                 display_command(&spec.program, &spec.args),
                 workspace.worktree.branch,
                 workspace.worktree.path.display(),
-                match boundary {
-                    Ok(Some(_)) => " (in its own PID namespace)",
-                    _ => "",
-                }
+                isolation.as_ref().map(Isolation::describe).unwrap_or_default(),
             )))
             .await;
         // The person's message, in the log, so a task's runs read as one conversation.
@@ -667,19 +705,30 @@ impl<S: Store> Runner<S> {
 
         let path = env.get("PATH").cloned().unwrap_or_default();
         let (niceness, idle) = (cfg.agent_niceness, cfg.agent_idle_priority);
-        let spawned = match &boundary {
-            Ok(Some(ns)) => ns
-                .wrap(&spec, &path)
-                .and_then(|wrapped| process::lower_priority(&wrapped, &path, niceness, idle))
-                .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
-            Ok(None) => process::lower_priority(&spec, &path, niceness, idle)
-                .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path)),
+        let wrapped = match &isolation {
+            Ok(Isolation::Sandbox(bwrap)) => {
+                let confinement = crate::sandbox::Confinement {
+                    writable: vec![workspace.worktree.path.clone(), ctx.home.clone(), ctx.tmp.clone()],
+                    readable: Vec::new(),
+                    git_worktree: Some(workspace.worktree.path.clone()),
+                    etc_dir: cfg.sandbox_dir(run.id),
+                    cwd: workspace.worktree.path.clone(),
+                    home: ctx.home.clone(),
+                    hidden: vec![cfg.data_dir.clone()],
+                };
+                bwrap.wrap(&spec, &confinement, &path)
+            }
+            Ok(Isolation::PidNamespace(ns)) => ns.wrap(&spec, &path),
+            Ok(Isolation::ProcessGroup | Isolation::Unconfined) => Ok(spec.clone()),
             Err(e) => Err(std::io::Error::other(e.clone())),
         };
+        let spawned = wrapped
+            .and_then(|wrapped| process::lower_priority(&wrapped, &path, niceness, idle))
+            .and_then(|wrapped| process::spawn(&wrapped, &env, &workspace.worktree.path));
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                let msg = match boundary {
+                let msg = match isolation {
                     Err(e) => e,
                     Ok(_) => process::spawn_error(&spec.program, &e),
                 };
@@ -692,6 +741,9 @@ impl<S: Store> Runner<S> {
             }
         };
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
+        // bubblewrap's own process dies of the signals meant for the agent (and takes the
+        // sandbox with it): signals go to the sandbox's processes, not to it.
+        let spare = matches!(isolation, Ok(Isolation::Sandbox(_))).then_some(pid);
         let started = RunStarted {
             branch: workspace.worktree.branch.clone(),
             base_branch: workspace.worktree.base_branch.clone(),
@@ -739,7 +791,7 @@ impl<S: Store> Runner<S> {
         // Wait for the exit, or stop it.
         let status = loop {
             if cause.is_some() {
-                break self.stop_process(&mut child, pid, adapter.as_ref()).await;
+                break self.stop_process(&mut child, pid, adapter.as_ref(), spare).await;
             }
             tokio::select! {
                 status = child.wait() => break status.ok(),
@@ -813,6 +865,7 @@ impl<S: Store> Runner<S> {
             Some(StopCause::LeaseLost) => {
                 // Another server executes the run now; nothing more is written here.
                 let _ = tokio::fs::remove_dir_all(&ctx.tmp).await;
+                let _ = tokio::fs::remove_dir_all(cfg.sandbox_dir(run.id)).await;
                 return store.get_run(run.id).await.unwrap_or(run);
             }
             Some(StopCause::Requested) | None => {}
@@ -852,6 +905,7 @@ impl<S: Store> Runner<S> {
             }
         }
         let _ = tokio::fs::remove_dir_all(&ctx.tmp).await;
+        let _ = tokio::fs::remove_dir_all(cfg.sandbox_dir(run.id)).await;
         if finished.session_id.is_some() {
             self.prune_homes(&task, run.id).await;
         }
@@ -947,6 +1001,79 @@ impl<S: Store> Runner<S> {
         }
     }
 
+    /// bubblewrap, when the sandbox policy asks for it: `Ok(None)` when runs are not to be
+    /// confined (policy off, or unavailable and the admin accepted running unconfined), an
+    /// error saying what to do when runs must be confined and cannot be.
+    async fn sandbox(&self) -> std::result::Result<Option<crate::sandbox::Bubblewrap>, String> {
+        use crate::sandbox::Policy;
+        let cfg = &self.inner.config;
+        if cfg.sandbox == Policy::Off {
+            return Ok(None);
+        }
+        match (self.bubblewrap().await, cfg.sandbox) {
+            (Ok(bwrap), _) => Ok(Some(bwrap)),
+            (Err(_), Policy::IfAvailable) => Ok(None),
+            (Err(why), _) => Err(format!(
+                "runs on this server must be confined, and this machine cannot confine them: {why}. \
+                 Install bubblewrap and allow user namespaces, or let the server run agents unconfined \
+                 (--allow-unconfined)"
+            )),
+        }
+    }
+
+    async fn bubblewrap(&self) -> std::result::Result<crate::sandbox::Bubblewrap, String> {
+        let path = self.inner.config.agent_path.clone();
+        self.inner
+            .bubblewrap
+            .get_or_init(|| async move {
+                let probed = tokio::task::spawn_blocking(move || crate::sandbox::Bubblewrap::probe(&path))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
+                if let Err(why) = &probed {
+                    tracing::warn!(%why, "runs cannot be confined on this machine");
+                }
+                probed
+            })
+            .await
+            .clone()
+    }
+
+    /// Whether runs are confined, for `/health` and the admin console.
+    pub async fn sandbox_status(&self) -> crate::sandbox::Status {
+        use crate::sandbox::Policy;
+        let policy = self.inner.config.sandbox;
+        let probed = match policy {
+            Policy::Off => Ok(()),
+            _ => self.bubblewrap().await.map(|_| ()),
+        };
+        crate::sandbox::Status {
+            policy: policy.as_str(),
+            confined: policy != Policy::Off && probed.is_ok(),
+            problem: match (policy, probed) {
+                (Policy::Off, _) => Some("runs are not confined (the sandbox is off)".into()),
+                (Policy::IfAvailable, Err(why)) => {
+                    Some(format!("runs execute unconfined, as the admin accepted: {why}"))
+                }
+                (_, Err(why)) => Some(format!("runs are refused until they can be confined: {why}")),
+                (_, Ok(())) => None,
+            },
+        }
+    }
+
+    /// How the next execution's processes are kept in: a sandbox, else a PID namespace, else
+    /// the process group.
+    async fn isolation(&self) -> std::result::Result<Isolation, String> {
+        if let Some(bwrap) = self.sandbox().await? {
+            return Ok(Isolation::Sandbox(bwrap));
+        }
+        let unconfined = self.inner.config.sandbox == crate::sandbox::Policy::IfAvailable;
+        Ok(match self.boundary().await? {
+            Some(ns) => Isolation::PidNamespace(ns),
+            None if unconfined => Isolation::Unconfined,
+            None => Isolation::ProcessGroup,
+        })
+    }
+
     /// The PID namespace runs start in, if the configured boundary uses one; an error when a
     /// namespace is required and this machine cannot make one.
     async fn boundary(&self) -> std::result::Result<Option<process::PidNamespace>, String> {
@@ -985,10 +1112,11 @@ impl<S: Store> Runner<S> {
         child: &mut tokio::process::Child,
         pgid: i32,
         adapter: &dyn agent::Adapter,
+        spare: Option<i32>,
     ) -> Option<std::process::ExitStatus> {
         let signals = self.inner.config.stop_signals.clone().unwrap_or_else(|| adapter.stop_signals());
         for (signal, grace) in signals {
-            process::signal_group(pgid, signal);
+            process::signal_group_but(pgid, spare, signal);
             if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
                 return status.ok();
             }

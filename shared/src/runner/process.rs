@@ -216,6 +216,25 @@ pub fn signal_group(pgid: i32, signal: Signal) {
     }
 }
 
+/// Sends `signal` to every process of the group `pgid` but `spare` (bubblewrap's own
+/// process, which would die of it and take the sandbox along before the agent could stop
+/// cleanly); with no `spare`, to the whole group.
+pub fn signal_group_but(pgid: i32, spare: Option<i32>, signal: Signal) {
+    let Some(spare) = spare else { return signal_group(pgid, signal) };
+    if pgid <= 1 {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else { return };
+    let members = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != spare)
+        .filter_map(proc_info)
+        .filter(|p| p.pgrp == pgid);
+    for p in members {
+        let _ = kill(Pid::from_raw(p.pid), signal);
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct ProcInfo {
     pid: i32,
