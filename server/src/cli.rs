@@ -125,6 +125,33 @@ pub struct ServeArgs {
     /// server (or this one after a restart elsewhere) takes its runs over this late.
     #[arg(long, env = "TASKYARD_RUN_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub run_lease_seconds: u64,
+    /// Whether agent runs are confined in a bubblewrap sandbox (their worktree, home and
+    /// tmp, the system read-only, nothing else): `required` (runs are refused where no
+    /// sandbox can be made), `if-available` (run unconfined there: an explicit choice), or
+    /// `off`. Default: `required` in team mode, `off` in local mode.
+    #[arg(long, env = "TASKYARD_SANDBOX", value_enum)]
+    pub sandbox: Option<SandboxArg>,
+}
+
+/// Sandbox policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxArg {
+    /// Every run confined; none runs where that is impossible.
+    Required,
+    /// Confined where possible, else unconfined (accepted by the admin).
+    IfAvailable,
+    /// Not confined.
+    Off,
+}
+
+impl From<SandboxArg> for taskyard_core::sandbox::Policy {
+    fn from(a: SandboxArg) -> Self {
+        match a {
+            SandboxArg::Required => Self::Required,
+            SandboxArg::IfAvailable => Self::IfAvailable,
+            SandboxArg::Off => Self::Off,
+        }
+    }
 }
 
 /// Authentication modes.
@@ -289,8 +316,14 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<Ex
         lease_ttl: std::time::Duration::from_secs(args.run_lease_seconds),
         ..Default::default()
     };
-    let options =
-        crate::http::ServeOptions { port: args.port, data_dir: data_dir.clone(), store, mode, queue };
+    let options = crate::http::ServeOptions {
+        port: args.port,
+        data_dir: data_dir.clone(),
+        store,
+        mode,
+        queue,
+        sandbox: args.sandbox.map(Into::into),
+    };
     let running = crate::http::start(options).await?;
     tracing::info!(addr = %running.addr, database = backend, data_dir = %data_dir.display(), "listening");
     println!("Taskyard is running. Open {}", running.url);

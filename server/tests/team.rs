@@ -48,6 +48,7 @@ impl Team {
             store: store.clone(),
             mode,
             queue: Default::default(),
+            sandbox: None,
         })
         .await
         .expect("start");

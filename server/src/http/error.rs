@@ -19,7 +19,7 @@ use taskyard_core::store::StoreError;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
-    /// `too_many_requests`, `bad_gateway`, `internal`.
+    /// `too_many_requests`, `bad_gateway`, `unavailable`, `internal`.
     pub error: &'static str,
     /// What went wrong, for people.
     pub message: String,
@@ -62,6 +62,10 @@ impl ApiError {
     /// 403: credentials are fine but this is not allowed.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    /// 503: the server cannot do this now (overloaded, or runs cannot be confined here).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
     /// 502: a remote (git host) failed.
     pub fn bad_gateway(message: impl Into<String>) -> Self {
@@ -150,6 +154,7 @@ impl From<RunError> for ApiError {
             RunError::Git(e) => e.into(),
             RunError::Agent(e) => e.into(),
             RunError::Conflict(m) => ApiError::conflict(m),
+            RunError::Unavailable(m) => ApiError::unavailable(m),
             RunError::Invalid { field, message } => ApiError::invalid(field, message),
         }
     }

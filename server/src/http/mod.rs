@@ -75,11 +75,13 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
         credentials: Option<Arc<Credentials>>,
         queue: taskyard_core::runner::queue::QueueConfig,
+        sandbox: taskyard_core::sandbox::Policy,
     ) -> Self {
         let bus = Arc::new(Bus::new());
         let mut config = RunnerConfig::new(&data_dir);
         config.credentials = credentials;
         config.queue = queue;
+        config.sandbox = sandbox;
         let runner = Runner::new(store, bus, config);
         let inner = Inner {
             runner,
@@ -316,6 +318,9 @@ pub struct ServeOptions {
     pub mode: Mode,
     /// How the run queue's worker works (concurrency, leases).
     pub queue: taskyard_core::runner::queue::QueueConfig,
+    /// Whether runs are confined; `None` takes the mode's default: required on a team
+    /// server, off for a single user on their own machine.
+    pub sandbox: Option<taskyard_core::sandbox::Policy>,
 }
 
 /// The server's mode and what it needs.
@@ -417,6 +422,10 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         }
     };
     let credentials = open_credentials(&options.store, &options.data_dir).await?;
+    let sandbox = options.sandbox.unwrap_or(match auth {
+        Auth::Local(_) => taskyard_core::sandbox::Policy::Off,
+        Auth::Team(_) => taskyard_core::sandbox::Policy::Required,
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState::new(
         options.store,
@@ -425,6 +434,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         stop_rx.clone(),
         Some(credentials),
         options.queue,
+        sandbox,
     );
 
     // The runner's queue worker (started with the state) recovers what a previous server left

@@ -19,6 +19,12 @@ pub struct Health {
     pub uptime_seconds: u64,
     /// Runs executing now.
     pub active_runs: usize,
+    /// How runs are confined: `required` (every run in a sandbox; runs are refused when
+    /// none can be made), `if_available` (unconfined where none can be made, as the admin
+    /// accepted), `off`.
+    pub sandbox: &'static str,
+    /// Whether runs started now are confined.
+    pub confined: bool,
 }
 
 /// Readiness.
@@ -36,7 +42,10 @@ pub struct Ready {
 /// Is the process alive?
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
+    let sandbox = app.runner().sandbox_status().await;
     Json(Health {
+        sandbox: sandbox.policy,
+        confined: sandbox.confined,
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: app.started().elapsed().as_secs(),

@@ -27,6 +27,8 @@ pub struct QueueStatus {
     pub settings: QueueSettings,
     /// Disk used by this server's worktrees (counted at most once a minute).
     pub worktrees: WorktreeUsage,
+    /// Whether this server's runs are confined, and if not, why.
+    pub sandbox: taskyard_core::sandbox::Status,
 }
 
 /// The queue: counts, this server's share, the settings.
@@ -44,6 +46,7 @@ pub async fn status(State(app): State<AppState>, _actor: Actor) -> Result<Json<Q
         max_concurrent_here,
         settings,
         worktrees: runner.worktree_usage_cached(std::time::Duration::from_secs(60)).await,
+        sandbox: runner.sandbox_status().await,
     }))
 }
 

@@ -287,7 +287,8 @@ pub async fn runs(
 /// Start the task: a new run with the task's description as the prompt.
 #[utoipa::path(post, path = "/api/tasks/{id}/runs", tag = "runs",
     params(("id" = TaskId, Path, description = "The task's id")),
-    responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "Runs must be confined on this server and cannot be", body = ErrorBody)))]
 pub async fn start(
     State(app): State<AppState>,
     actor: Actor,
@@ -303,7 +304,8 @@ pub async fn start(
 #[utoipa::path(post, path = "/api/tasks/{id}/follow-ups", tag = "runs",
     params(("id" = TaskId, Path, description = "The task's id")),
     request_body = FollowUp,
-    responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, description = "Runs must be confined on this server and cannot be", body = ErrorBody)))]
 pub async fn follow_up(
     State(app): State<AppState>,
     actor: Actor,

@@ -2988,6 +2988,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description Runs must be confined on this server and cannot be */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -3079,6 +3088,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description Runs must be confined on this server and cannot be */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3491,7 +3509,7 @@ export interface components {
         ErrorBody: {
             /**
              * @description A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
-             *     `too_many_requests`, `bad_gateway`, `internal`.
+             *     `too_many_requests`, `bad_gateway`, `unavailable`, `internal`.
              */
             error: string;
             /** @description The request field at fault, when one is. */
@@ -3532,6 +3550,14 @@ export interface components {
         Health: {
             /** @description Runs executing now. */
             active_runs: number;
+            /** @description Whether runs started now are confined. */
+            confined: boolean;
+            /**
+             * @description How runs are confined: `required` (every run in a sandbox; runs are refused when
+             *     none can be made), `if_available` (unconfined where none can be made, as the admin
+             *     accepted), `off`.
+             */
+            sandbox: string;
             /** @description Always "ok" when the process answers. */
             status: string;
             /**
@@ -3821,6 +3847,8 @@ export interface components {
             counts: components["schemas"]["QueueCounts"];
             /** @description Runs this server executes at once at most. */
             max_concurrent_here: number;
+            /** @description Whether this server's runs are confined, and if not, why. */
+            sandbox: components["schemas"]["Status"];
             /** @description The settings in force. */
             settings: components["schemas"]["QueueSettings"];
             /** @description Disk used by this server's worktrees (counted at most once a minute). */
@@ -4012,6 +4040,15 @@ export interface components {
             locked?: boolean;
             /** @description The secret; write-only. */
             value: string;
+        };
+        /** @description What the runner says about confinement, for `/health` and the admin console. */
+        Status: {
+            /** @description Whether runs started now are confined. */
+            confined: boolean;
+            /** @description `off`, `required` or `if_available`. */
+            policy: string;
+            /** @description Why runs are not confined (or are refused), when that is so. */
+            problem?: string | null;
         };
         /** @description A card on the board: a piece of work handed to an agent. */
         Task: {

@@ -11,6 +11,7 @@ const STATUS = {
   active_here: 2,
   max_concurrent_here: 4,
   worktrees: { count: 3, bytes: 12_345_678 },
+  sandbox: { policy: 'required', confined: true },
   settings: DEFAULT_SETTINGS,
 };
 

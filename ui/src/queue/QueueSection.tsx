@@ -213,7 +213,16 @@ export function QueueSection() {
               {status.worktrees.count} <span className="muted">· {describeBytes(status.worktrees.bytes)}</span>
             </dd>
           </div>
+          <div className="queue-count" data-warn={status.sandbox.confined || status.sandbox.policy === 'off' ? undefined : 'true'}>
+            <dt>Runs here</dt>
+            <dd>{status.sandbox.confined ? 'confined (sandbox)' : 'not confined'}</dd>
+          </div>
         </dl>
+      )}
+      {status?.sandbox.problem && (
+        <p className={status.sandbox.policy === 'off' ? 'muted' : 'inline-error'} role="note">
+          {status.sandbox.problem}
+        </p>
       )}
       {status && form && (
         <form className="form queue-form" noValidate onSubmit={(event) => void submit(event)}>
