@@ -356,8 +356,10 @@ impl Redactor {
         let (mut patterns, mut labels) = (Vec::new(), Vec::new());
         for (key, value) in secrets {
             if value.expose().chars().count() >= 8 {
-                patterns.push(value.expose().to_owned());
-                labels.push(format!("[redacted:{key}]"));
+                for form in encoded_forms(value.expose()) {
+                    patterns.push(form);
+                    labels.push(format!("[redacted:{key}]"));
+                }
             }
         }
         let matcher = (!patterns.is_empty())
@@ -384,6 +386,40 @@ impl Redactor {
         });
         Cow::Owned(out)
     }
+}
+
+/// A secret as it may be printed: plain, percent-encoded (as in a URL), and base64 —
+/// standard and URL-safe alphabets, at each of the three alignments the value can have
+/// inside longer encoded text (`echo "TOKEN=$X" | base64` encodes it after 6 other bytes),
+/// keeping only the characters that depend on the value alone.
+fn encoded_forms(value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let mut forms = vec![value.to_owned()];
+    let percent: String = value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    forms.push(percent.clone());
+    forms.push(percent.replace("%20", "+"));
+    for shift in 0..3usize {
+        let mut bytes = vec![0u8; shift];
+        bytes.extend_from_slice(value.as_bytes());
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&bytes);
+        let total_bits = 8 * bytes.len();
+        let first = (8 * shift).div_ceil(6);
+        let last = total_bits / 6;
+        if last > first + 8 {
+            let stable = &encoded[first..last];
+            forms.push(stable.to_owned());
+            forms.push(stable.replace('+', "-").replace('/', "_"));
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// The credential service of a server: the vault, and a redactor over every stored value that
@@ -652,6 +688,32 @@ mod tests {
     fn masks_show_little() {
         assert_eq!(mask("sk-ant-oat01-TESTabcdefghijklmnop1234"), "sk-ant…1234");
         assert_eq!(mask("short-secret"), "••••••••");
+    }
+
+    #[test]
+    fn redaction_knows_base64_and_url_encoded_forms() {
+        use base64::Engine as _;
+        let secret = Secret::new("sk-ant-oat01-TEST-canary/with+odd=chars 01");
+        let r = Redactor::new([("CLAUDE_CODE_OAUTH_TOKEN", &secret)]);
+        for prefix in ["", "T", "TO", "TOKEN=", "export CLAUDE_CODE_OAUTH_TOKEN="] {
+            let printed = format!("{prefix}{}\n", secret.expose());
+            for engine in
+                [base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE]
+            {
+                let encoded = engine.encode(printed.as_bytes());
+                let redacted = r.redact(&encoded);
+                assert!(redacted.contains("[redacted:CLAUDE_CODE_OAUTH_TOKEN]"), "{prefix:?}: {redacted}");
+                // What is left cannot be decoded back into the secret.
+                let left: String = redacted.replace("[redacted:CLAUDE_CODE_OAUTH_TOKEN]", "");
+                assert!(left.len() <= prefix.len() * 4 / 3 + 10, "{prefix:?}: {left}");
+            }
+        }
+        let url = "https://example.com/?t=sk-ant-oat01-TEST-canary%2Fwith%2Bodd%3Dchars%2001";
+        assert_eq!(r.redact(url), "https://example.com/?t=[redacted:CLAUDE_CODE_OAUTH_TOKEN]");
+        assert_eq!(
+            r.redact("t=sk-ant-oat01-TEST-canary%2Fwith%2Bodd%3Dchars+01"),
+            "t=[redacted:CLAUDE_CODE_OAUTH_TOKEN]"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod git;
 pub mod logs;
 pub mod model;
 pub mod projects;
+pub mod proxy;
 pub mod runner;
 pub mod sandbox;
 pub mod store;

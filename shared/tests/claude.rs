@@ -248,7 +248,8 @@ async fn api_errors_end_runs_with_the_state_that_says_what_to_do() {
         ),
         case("overloaded", fail("529", ApiError::Overloaded), key, RunStatus::ServerError, "529"),
         case("internal", fail("500", ApiError::Internal), key, RunStatus::ServerError, "500"),
-        case("unreachable", refused, key, RunStatus::ServerError, "Unable to connect to API"),
+        // Through the credential proxy, which answers 502 for an upstream it cannot reach.
+        case("unreachable", refused, key, RunStatus::ServerError, "the model API could not be reached"),
         ErrorCase {
             extra: json!({"max_turns": 2}),
             ..case(

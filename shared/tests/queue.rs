@@ -42,6 +42,8 @@ async fn queue(settings: QueueSettings) -> Queue {
     let f = fixture_configured(Dialect::Anthropic, move |config| {
         config.queue.clock = c;
         config.credentials = Some(k);
+        // The mock is named by each task (as a single user's tasks may name a gateway).
+        config.trust_task_base_urls = true;
     })
     .await;
     let store = f.runner.store();

@@ -143,6 +143,12 @@ async fn projects_are_created_listed_and_deleted<S: Store>(s: S) {
     let listed: Vec<ProjectId> =
         s.list_projects(Scope::All).await.expect("list").iter().map(|p| p.id).collect();
     assert_eq!(listed, vec![a.id, b.id]);
+    assert_eq!(a.profile, "{}");
+    let profiled = s.set_project_profile(a.id, r#"{"agent_forge_tokens":true}"#).await.expect("profile");
+    assert_eq!(profiled.profile, r#"{"agent_forge_tokens":true}"#);
+    assert_eq!(s.get_project(a.id).await.expect("get").profile, profiled.profile);
+    assert!(matches!(s.set_project_profile(a.id, "[1]").await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.set_project_profile(ProjectId::new(), "{}").await, Err(StoreError::NotFound { .. })));
     s.delete_project(a.id).await.expect("delete");
     assert!(matches!(s.get_project(a.id).await, Err(StoreError::NotFound { entity: "project", .. })));
     assert!(matches!(s.delete_project(a.id).await, Err(StoreError::NotFound { .. })));

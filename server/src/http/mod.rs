@@ -82,6 +82,9 @@ impl AppState {
         config.credentials = credentials;
         config.queue = queue;
         config.sandbox = sandbox;
+        // One user's credentials may go wherever that user's tasks say; a team's only to the
+        // endpoints the server is configured with.
+        config.trust_task_base_urls = matches!(auth, Auth::Local(_));
         let runner = Runner::new(store, bus, config);
         let inner = Inner {
             runner,

@@ -92,6 +92,14 @@ pub struct RunnerConfig {
     /// Whether runs are confined (bubblewrap: the run sees its worktree, home and tmp, its
     /// repository's git metadata and the system read-only, nothing else).
     pub sandbox: crate::sandbox::Policy,
+    /// Whether model credentials reach agents only as placeholders, through the loopback
+    /// credential proxy (see [`crate::proxy`]); on by default.
+    pub credential_proxy: bool,
+    /// Whether a task's own `*_BASE_URL` may receive the resolved credentials (one user on
+    /// their own machine, whose credentials they all are). Off, a task that names its own
+    /// model endpoint sends there only credentials its own settings hold: no member of a
+    /// team can point the team's credentials at a host of their choosing.
+    pub trust_task_base_urls: bool,
     /// The queue's worker: concurrency, leases, clock.
     pub queue: queue::QueueConfig,
     /// How much lower than the server's the agents' CPU priority is (`nice`; 0 = the same):
@@ -123,6 +131,8 @@ impl RunnerConfig {
             agent_env: agent::passthrough_env(std::env::vars()),
             boundary: process::Boundary::default(),
             sandbox: crate::sandbox::Policy::default(),
+            credential_proxy: true,
+            trust_task_base_urls: false,
             queue: queue::QueueConfig::default(),
             replica_id: None,
             agent_niceness: 19,
@@ -250,6 +260,8 @@ struct Inner<S: Store> {
     pid_namespace: tokio::sync::OnceCell<Option<process::PidNamespace>>,
     /// bubblewrap on this machine, or why it cannot confine, found once.
     bubblewrap: tokio::sync::OnceCell<std::result::Result<crate::sandbox::Bubblewrap, String>>,
+    /// The credential proxy, started with the first run that needs it.
+    proxy: tokio::sync::OnceCell<Option<Arc<crate::proxy::CredentialProxy>>>,
     active: Mutex<HashMap<RunId, Active>>,
     repo_locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -298,6 +310,7 @@ impl<S: Store> Runner<S> {
             _replica_lock: replica_lock,
             pid_namespace: tokio::sync::OnceCell::new(),
             bubblewrap: tokio::sync::OnceCell::new(),
+            proxy: tokio::sync::OnceCell::new(),
             active: Mutex::default(),
             repo_locks: Mutex::default(),
         };
@@ -630,31 +643,49 @@ impl<S: Store> Runner<S> {
             Some(_) => queue::continue_prompt(run.error.as_deref()),
             None => run.prompt.clone(),
         };
+        let mut env = self.base_environment(&task, &home, &tmp);
+        env.extend(resolution.values.iter().map(|(k, r)| (k.clone(), r.value.expose().to_owned())));
+        for said in withhold(&mut env, adapter.name(), &project) {
+            let _ = pipe.send(note(said)).await;
+        }
+        let mut proxy_notes = Vec::new();
+        let (env, config, _grant) = match self.credential_proxy().await {
+            Some(proxy) => {
+                let trust = cfg.trust_task_base_urls;
+                let (env, config, grant, secured) = secure_environment(&proxy, run.id, env, config, trust);
+                if !secured.proxied.is_empty() {
+                    let names = secured.proxied.join(", ");
+                    proxy_notes.push(format!(
+                        "credentials reach the agent as placeholders, swapped in by Taskyard's proxy: {names}"
+                    ));
+                }
+                if !secured.withheld.is_empty() {
+                    let names = secured.withheld.join(", ");
+                    proxy_notes.push(format!(
+                        "the task sends its model requests to a base URL of its own: {names} not given to it"
+                    ));
+                }
+                (env, config, Some(grant))
+            }
+            None if cfg.credential_proxy => {
+                let msg =
+                    "the credential proxy could not start, so the agent cannot get its credentials; see the \
+                           server log"
+                        .to_owned();
+                let _ = pipe.send(note(msg.clone())).await;
+                drop(pipe);
+                let end = pipeline.await.ok();
+                return self.finish(&run, &task, RunStatus::Failed, fail(msg), end.map(|e| e.last_seq)).await;
+            }
+            None => (env, config, None),
+        };
         let ctx = RunContext {
             prompt,
             kind: run.kind,
             resume_session,
             config,
             worktree: workspace.worktree.path.clone(),
-            env: {
-                let mut env = self.base_environment(&task, &home, &tmp);
-                env.extend(resolution.values.iter().map(|(k, r)| (k.clone(), r.value.expose().to_owned())));
-                // Claude Code bills an API key per token: it gets one only when the project says
-                // so, and otherwise works with the subscription token.
-                if adapter.name() == "claude"
-                    && !project_allows(&project, "claude_api_key")
-                    && env.remove("ANTHROPIC_API_KEY").is_some()
-                {
-                    let _ = pipe
-                        .send(note(
-                            "ANTHROPIC_API_KEY is set but not given to Claude Code, to avoid API billing; \
-                             allow it in the project's settings (claude_api_key)"
-                                .into(),
-                        ))
-                        .await;
-                }
-                env
-            },
+            env,
             home,
             tmp,
         };
@@ -694,6 +725,9 @@ impl<S: Store> Runner<S> {
                 isolation.as_ref().map(Isolation::describe).unwrap_or_default(),
             )))
             .await;
+        for text in proxy_notes {
+            let _ = pipe.send(note(text)).await;
+        }
         // The person's message, in the log, so a task's runs read as one conversation.
         let _ = pipe
             .send(PipeInput::Note(Parsed::new(
@@ -1033,6 +1067,27 @@ impl<S: Store> Runner<S> {
                     tracing::warn!(%why, "runs cannot be confined on this machine");
                 }
                 probed
+            })
+            .await
+            .clone()
+    }
+
+    /// The credential proxy, when runs use one (started on first use; `None` when it could
+    /// not start, and runs then fail rather than get real credentials).
+    pub async fn credential_proxy(&self) -> Option<Arc<crate::proxy::CredentialProxy>> {
+        if !self.inner.config.credential_proxy {
+            return None;
+        }
+        self.inner
+            .proxy
+            .get_or_init(|| async {
+                match crate::proxy::CredentialProxy::start(crate::proxy::ProxyConfig::default()).await {
+                    Ok(proxy) => Some(proxy),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the credential proxy could not start");
+                        None
+                    }
+                }
             })
             .await
             .clone()
@@ -1438,6 +1493,62 @@ fn agent_config(task: &Task) -> Result<serde_json::Value> {
 }
 
 /// Whether a project's profile turns a setting on (`{"name": true}`).
+/// Takes out of a run's environment what its project does not give its agent: Claude Code
+/// bills an API key per token, so it gets one only when the project says so
+/// (`claude_api_key`) and otherwise works with the subscription token; forge tokens reach
+/// an agent only where the project opts in (`agent_forge_tokens`) — Taskyard's own git
+/// operations use them directly. Returns what to tell the log.
+fn withhold(env: &mut BTreeMap<String, String>, agent: &str, project: &Project) -> Vec<String> {
+    let mut said = Vec::new();
+    if agent == "claude"
+        && !project_allows(project, "claude_api_key")
+        && env.remove("ANTHROPIC_API_KEY").is_some()
+    {
+        said.push(
+            "ANTHROPIC_API_KEY is set but not given to Claude Code, to avoid API billing; allow it in the \
+             project's settings (claude_api_key)"
+                .into(),
+        );
+    }
+    if !project_allows(project, "agent_forge_tokens") {
+        let removed: Vec<&str> = FORGE_TOKENS.iter().copied().filter(|k| env.remove(*k).is_some()).collect();
+        if !removed.is_empty() {
+            said.push(format!(
+                "{} not given to the agent (Taskyard pushes and opens pull requests itself); allow it in the \
+                 project's settings (agent_forge_tokens)",
+                removed.join(", ")
+            ));
+        }
+    }
+    said
+}
+
+/// Credentials for forges, which agents get only where a project opts in.
+const FORGE_TOKENS: &[&str] = &["GITHUB_TOKEN", "GH_TOKEN", "GITLAB_TOKEN"];
+
+/// The run's environment and the task's own `env` setting with every model credential
+/// replaced by a placeholder of the proxy's (see [`crate::proxy`]).
+fn secure_environment(
+    proxy: &crate::proxy::CredentialProxy,
+    run: RunId,
+    mut env: BTreeMap<String, String>,
+    mut config: serde_json::Value,
+    trust_task_base_urls: bool,
+) -> (BTreeMap<String, String>, serde_json::Value, crate::proxy::Grant, crate::proxy::Secured) {
+    let mut own: BTreeMap<String, String> = config
+        .get("env")
+        .and_then(|e| e.as_object())
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+        .unwrap_or_default();
+    let (grant, secured) = proxy.secure(run, &mut env, &mut own, trust_task_base_urls);
+    if let Some(settings) = config.get_mut("env").and_then(|e| e.as_object_mut()) {
+        for (k, v) in own {
+            settings.insert(k, serde_json::Value::String(v));
+        }
+    }
+    (env, config, grant, secured)
+}
+
 fn project_allows(project: &Project, name: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(&project.profile)
         .ok()

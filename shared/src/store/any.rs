@@ -91,6 +91,9 @@ impl Store for AnyStore {
     async fn delete_project(&self, id: ProjectId) -> Result<()> {
         delegate!(self.delete_project(id))
     }
+    async fn set_project_profile(&self, id: ProjectId, profile: &str) -> Result<Project> {
+        delegate!(self.set_project_profile(id, profile))
+    }
     async fn create_task(&self, new: NewTask) -> Result<Task> {
         delegate!(self.create_task(new))
     }

@@ -81,6 +81,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn list_projects(&self, scope: Scope) -> impl Future<Output = Result<Vec<Project>>> + Send;
     /// Removes a project with its tasks, runs and logs.
     fn delete_project(&self, id: ProjectId) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces a project's profile (a JSON object of its agent settings).
+    fn set_project_profile(
+        &self,
+        id: ProjectId,
+        profile: &str,
+    ) -> impl Future<Output = Result<Project>> + Send;
 
     /// Adds a task at the end of the backlog. Its slug is made unique within the project.
     fn create_task(&self, new: NewTask) -> impl Future<Output = Result<Task>> + Send;
@@ -489,6 +495,19 @@ macro_rules! common_store_methods {
                 .execute(&self.pool)
                 .await?;
             $crate::store::found((done.rows_affected() > 0).then_some(()), "project", id)
+        }
+
+        async fn set_project_profile(&self, id: ProjectId, profile: &str) -> Result<Project> {
+            if !serde_json::from_str::<serde_json::Value>(profile).is_ok_and(|v| v.is_object()) {
+                return Err(StoreError::Invalid("a project's profile must be a JSON object".into()));
+            }
+            let done = sqlx::query("UPDATE projects SET profile = $1 WHERE id = $2")
+                .bind(profile)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            $crate::store::found((done.rows_affected() > 0).then_some(()), "project", id)?;
+            self.get_project(id).await
         }
 
         async fn create_task(&self, new: NewTask) -> Result<Task> {
