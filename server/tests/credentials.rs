@@ -37,7 +37,7 @@ async fn no_secret_leaks_from_any_tier() {
     let running = start(ServeOptions {
         port: 0,
         data_dir: dir.path().join("data"),
-        store,
+        store: store.clone(),
         mode,
         queue: Default::default(),
         sandbox: None,
@@ -81,6 +81,11 @@ async fn no_secret_leaks_from_any_tier() {
     )
     .await;
     let pid = serde_json::from_str::<Value>(&project).expect("json")["id"].as_str().expect("id").to_owned();
+    // This project gives its agents the forge token too, so a value of every tier reaches them.
+    let project_id: taskyard_core::model::ProjectId = pid.parse().expect("project id");
+    taskyard_core::store::Store::set_project_profile(&store, project_id, r#"{"agent_forge_tokens":true}"#)
+        .await
+        .expect("profile");
 
     // One secret per tier.
     for (path, value) in [
@@ -325,10 +330,12 @@ async fn the_servers_log_and_error_bodies_hold_no_secret_and_agents_get_only_the
         std::fs::read_to_string(Path::new(run["worktree_path"].as_str().expect("worktree")).join("env.txt"))
             .expect("env.txt");
     let names: Vec<&str> = env.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
-    assert!(names.contains(&"GITHUB_TOKEN"), "the resolved set arrives: {names:?}");
+    assert!(names.contains(&"CLAUDE_CODE_OAUTH_TOKEN"), "the resolved set arrives: {names:?}");
+    assert!(!names.contains(&"GITHUB_TOKEN"), "a forge token only where the project opts in: {names:?}");
     assert!(
-        env.contains(&format!("CLAUDE_CODE_OAUTH_TOKEN={ENV_OAUTH}")),
-        "the server's own token arrives through the global tier it was imported into"
+        env.contains("CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-taskyard-placeholder-")
+            && !env.contains(ENV_OAUTH),
+        "the server's own token arrives through the global tier it was imported into, as a placeholder"
     );
     assert!(!env.contains(ENV_UNRESOLVED), "a variable outside the resolved set never reaches an agent");
     let (_, effective) = call(Method::GET, format!("/api/projects/{pid}/credentials/effective"), None).await;
