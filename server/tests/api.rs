@@ -61,6 +61,7 @@ impl Server {
             store: store.clone(),
             mode: Mode::Local,
             queue: Default::default(),
+            limits: Default::default(),
         })
         .await
         .expect("start");

@@ -40,6 +40,7 @@ async fn no_secret_leaks_from_any_tier() {
         store,
         mode,
         queue: Default::default(),
+        limits: Default::default(),
     })
     .await
     .expect("start");

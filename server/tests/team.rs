@@ -48,6 +48,7 @@ impl Team {
             store: store.clone(),
             mode,
             queue: Default::default(),
+            limits: Default::default(),
         })
         .await
         .expect("start");

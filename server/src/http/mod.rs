@@ -30,9 +30,16 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod headers;
+pub mod hosts;
+pub mod listener;
+pub mod passwords;
+pub mod sockets;
 pub mod team;
 
 pub use auth::LocalAuth;
+pub use hosts::Hosts;
+pub use listener::Limits;
 pub use team::TeamAuth;
 
 /// How requests are authenticated.
@@ -57,6 +64,7 @@ struct Inner {
     auth: Auth,
     boards: board::BoardCache,
     clones: projects::Clones,
+    sockets: Arc<sockets::Sockets>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -75,6 +83,7 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
         credentials: Option<Arc<Credentials>>,
         queue: taskyard_core::runner::queue::QueueConfig,
+        limits: Limits,
     ) -> Self {
         let bus = Arc::new(Bus::new());
         let mut config = RunnerConfig::new(&data_dir);
@@ -88,6 +97,7 @@ impl AppState {
             auth,
             boards: board::BoardCache::default(),
             clones: projects::Clones::default(),
+            sockets: sockets::Sockets::new(limits.max_websockets, limits.max_websockets_per_user),
             shutdown,
         };
         Self { inner: Arc::new(inner) }
@@ -138,6 +148,10 @@ impl AppState {
     /// Clones in progress.
     pub fn clones(&self) -> &projects::Clones {
         &self.inner.clones
+    }
+    /// A place for one more WebSocket of `actor` (held while the socket is open), or `503`.
+    pub fn open_socket(&self, actor: &access::Actor) -> Result<sockets::SocketSlot, error::ApiError> {
+        self.inner.sockets.open(actor.user().map_or(uuid::Uuid::nil(), |u| u.id.0))
     }
     /// Flips to `true` when the server shuts down (WebSockets close then).
     pub fn shutdown(&self) -> watch::Receiver<bool> {
@@ -298,6 +312,7 @@ pub fn app(state: AppState) -> Router {
         let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     }))
+    .layer(axum::middleware::from_fn(headers::secure))
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
     .with_state(state)
@@ -316,6 +331,8 @@ pub struct ServeOptions {
     pub mode: Mode,
     /// How the run queue's worker works (concurrency, leases).
     pub queue: taskyard_core::runner::queue::QueueConfig,
+    /// Connection, timeout and socket limits.
+    pub limits: Limits,
 }
 
 /// The server's mode and what it needs.
@@ -425,6 +442,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         stop_rx.clone(),
         Some(credentials),
         options.queue,
+        options.limits,
     );
 
     // The runner's queue worker (started with the state) recovers what a previous server left
@@ -440,12 +458,9 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let app = app(state.clone());
     let stop_signal = stop_rx.clone();
     let runner = state.runner().clone();
+    let limits = options.limits;
     let task = tokio::spawn(async move {
-        let shutdown = shutting_down(stop_signal);
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed")?;
+        listener::serve(listener, app, limits, stop_signal).await;
         // Connections are closed; runs still going are stopped and go back to the queue.
         tokio::time::timeout(Duration::from_secs(30), state.runner().shutdown()).await.ok();
         if let Some((sender, listener)) = relay {
