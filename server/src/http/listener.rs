@@ -15,8 +15,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::rt::{Sleep, Timer};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -56,11 +55,11 @@ impl Default for Limits {
 
 /// Connections beyond the cap that are being answered `503` at once; beyond this many too,
 /// a connection is closed without an answer.
-const MAX_REFUSING: usize = 64;
+const MAX_REFUSING: usize = 256;
 
 /// What a refused connection reads.
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-retry-after: 1\r\nconnection: close\r\ncontent-length: 80\r\n\r\n\
+retry-after: 1\r\nconnection: close\r\ncontent-length: 76\r\n\r\n\
 {\"error\":\"unavailable\",\"message\":\"the server has too many open connections\"}";
 
 /// Serves `app` on `listener` until `shutdown` flips to `true`, then stops accepting, lets
@@ -109,16 +108,16 @@ async fn accept_failed(error: &std::io::Error, count: &mut u64) {
     tokio::time::sleep(Duration::from_millis(20)).await;
 }
 
-/// Answers `503` without reading the request, then drains briefly before closing so the
-/// client reads the answer rather than a reset.
+/// Answers `503` whatever was asked, reading what the client sent first and a little after:
+/// closing a socket with unread bytes resets it, and the client would lose the answer.
 async fn refuse(mut stream: TcpStream, _permit: OwnedSemaphorePermit) {
-    let quick = Duration::from_secs(1);
-    if tokio::time::timeout(quick, stream.write_all(REFUSAL)).await.is_err() {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut sink)).await;
+    if tokio::time::timeout(Duration::from_secs(1), stream.write_all(REFUSAL)).await.is_err() {
         return;
     }
     let _ = stream.shutdown().await;
-    let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+    let _ = tokio::time::timeout(Duration::from_millis(200), async {
         for _ in 0..16 {
             if matches!(stream.read(&mut sink).await, Ok(0) | Err(_)) {
                 break;
@@ -144,16 +143,16 @@ impl Connection {
             request.extensions_mut().insert(ConnectInfo(peer));
             request.map(|body| axum::body::Body::new(DeadlineBody::new(body, body_timeout)))
         });
-        let mut builder = Builder::new(TokioExecutor::new());
-        // HTTP/1 only: hyper bounds no HTTP/2 request head in time, browsers never speak
-        // cleartext HTTP/2, and a TLS proxy in front speaks HTTP/2 to them.
+        // HTTP/1 only, with hyper's own builder: hyper bounds no HTTP/2 request head in time,
+        // and hyper-util's auto builder first waits for the opening bytes to tell the
+        // versions apart, with no time limit at all (an idle connection stayed forever).
+        // Browsers never speak cleartext HTTP/2; a TLS proxy in front speaks it to them.
+        let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .http1()
             .timer(HeadTimer { activity, limits: self.limits })
             .header_read_timeout(self.limits.header_timeout)
             .max_buf_size(64 * 1024);
-        let builder = builder.http1_only();
-        let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
+        let conn = builder.serve_connection(io, TowerToHyperService::new(service)).with_upgrades();
         tokio::pin!(conn);
         let stopping = async { self.shutdown.wait_for(|s| *s).await.map(|_| ()) };
         tokio::select! {
@@ -166,7 +165,7 @@ impl Connection {
     }
 }
 
-fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+fn log_end(result: Result<(), hyper::Error>) {
     if let Err(error) = result {
         tracing::debug!(%error, "connection ended with an error");
     }
@@ -340,5 +339,18 @@ impl http_body::Body for DeadlineBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REFUSAL;
+
+    #[test]
+    fn the_refusal_says_its_length() {
+        let text = std::str::from_utf8(REFUSAL).expect("text");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        assert!(serde_json::from_str::<serde_json::Value>(body).is_ok());
     }
 }
