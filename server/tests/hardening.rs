@@ -493,3 +493,24 @@ async fn bad_project_paths_answer_422_and_the_log_stays_short() {
     assert_eq!(refused.len(), 3, "one line per refused request: {refused:?}");
     assert!(refused.iter().all(|l| l.contains("request_id=")), "with the request id: {refused:?}");
 }
+
+#[tokio::test]
+async fn websockets_beyond_the_per_user_cap_are_answered_503() {
+    let _serial = SERIAL.lock().await;
+    let server = Server::start(&["--max-websockets-per-user", "2"]);
+    let token = server.owner().await;
+    let url = format!("ws://{}/api/events?access_token={token}", server.addr);
+    let first = tokio_tungstenite::connect_async(&url).await.expect("first socket");
+    let second = tokio_tungstenite::connect_async(&url).await.expect("second socket");
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status().as_u16(), 503),
+        other => panic!("a third socket of one user: {:?}", other.map(|(_, r)| r.status())),
+    }
+    drop(first);
+    // A closed socket frees its place (the server notices the close shortly).
+    common::eventually(Duration::from_secs(5), "a freed socket place", || async {
+        tokio_tungstenite::connect_async(&url).await.is_ok()
+    })
+    .await;
+    drop(second);
+}
