@@ -118,6 +118,32 @@ pub struct ServeArgs {
     /// Team mode: take client addresses from X-Forwarded-For (only behind a trusted proxy).
     #[arg(long, env = "TASKYARD_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Team mode: the address people open, e.g. `https://taskyard.example.com`; requests
+    /// naming another host are refused (421). Unset: only the bind address and localhost.
+    #[arg(long, env = "TASKYARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Open connections served at once; beyond them a connection is answered 503 and closed.
+    #[arg(long, env = "TASKYARD_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's head (line and headers).
+    #[arg(long, env = "TASKYARD_HEADER_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_seconds: u64,
+    /// Seconds a kept-alive connection may stay silent between requests.
+    #[arg(long, env = "TASKYARD_KEEP_ALIVE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub keep_alive_seconds: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "TASKYARD_BODY_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_seconds: u64,
+    /// Open WebSockets (board and log sockets) in all; beyond them 503.
+    #[arg(long, env = "TASKYARD_MAX_WEBSOCKETS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_websockets: u32,
+    /// Open WebSockets of one user; beyond them 503.
+    #[arg(long, env = "TASKYARD_MAX_WEBSOCKETS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_websockets_per_user: u32,
+    /// Team mode: password hashes (argon2, 19 MiB each) computed at once; sign-ins beyond
+    /// them wait up to 5 s, then get 503.
+    #[arg(long, env = "TASKYARD_PASSWORD_HASHES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub password_hashes: u32,
     /// Runs this server executes at once (admins can change it at run time).
     #[arg(long, env = "TASKYARD_MAX_CONCURRENT_RUNS", default_value_t = 4)]
     pub max_concurrent_runs: usize,
@@ -187,9 +213,43 @@ impl ServeArgs {
                 };
                 let jwt =
                     taskyard_core::auth::JwtKeys::new(secret.as_bytes(), self.access_token_minutes * 60)?;
-                let auth = crate::http::TeamAuth::new(jwt, self.secure_cookies, self.trust_forwarded_for);
+                let mut auth = crate::http::TeamAuth::new(jwt, self.secure_cookies, self.trust_forwarded_for)
+                    .with_hosts(self.hosts()?);
+                auth.passwords = crate::http::passwords::Passwords::new(
+                    self.password_hashes as usize,
+                    std::time::Duration::from_secs(5),
+                );
                 Ok(crate::http::Mode::Team { bind: self.bind, auth: Arc::new(auth) })
             }
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The names a team server answers to.
+    fn hosts(&self) -> Result<crate::http::Hosts> {
+        match self.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => crate::http::Hosts::public_url(url).map_err(anyhow::Error::msg),
+            None => {
+                tracing::warn!(
+                    bind = %self.bind,
+                    "no --public-url (TASKYARD_PUBLIC_URL): only requests addressed to localhost or the bind address are answered"
+                );
+                Ok(crate::http::Hosts::bind(self.bind))
+            }
+        }
+    }
+
+    /// The listener's limits.
+    pub fn limits(&self) -> crate::http::Limits {
+        use std::time::Duration;
+        crate::http::Limits {
+            max_connections: self.max_connections as usize,
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            keep_alive_idle: Duration::from_secs(self.keep_alive_seconds),
+            body_timeout: Duration::from_secs(self.body_timeout_seconds),
+            max_websockets: self.max_websockets as usize,
+            max_websockets_per_user: self.max_websockets_per_user as usize,
         }
     }
 }
@@ -316,6 +376,7 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<Ex
         lease_ttl: std::time::Duration::from_secs(args.run_lease_seconds),
         ..Default::default()
     };
+    let limits = args.limits();
     let options = crate::http::ServeOptions {
         port: args.port,
         data_dir: data_dir.clone(),
@@ -323,6 +384,7 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs) -> Result<Ex
         mode,
         queue,
         sandbox: args.sandbox.map(Into::into),
+        limits,
     };
     let running = crate::http::start(options).await?;
     tracing::info!(addr = %running.addr, database = backend, data_dir = %data_dir.display(), "listening");

@@ -62,6 +62,7 @@ impl Server {
             mode: Mode::Local,
             queue: Default::default(),
             sandbox: None,
+            limits: Default::default(),
         })
         .await
         .expect("start");

@@ -41,6 +41,7 @@ async fn no_secret_leaks_from_any_tier() {
         mode,
         queue: Default::default(),
         sandbox: None,
+        limits: Default::default(),
     })
     .await
     .expect("start");

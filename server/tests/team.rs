@@ -49,6 +49,7 @@ impl Team {
             mode,
             queue: Default::default(),
             sandbox: None,
+            limits: Default::default(),
         })
         .await
         .expect("start");

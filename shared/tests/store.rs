@@ -593,6 +593,7 @@ mod team {
 
     pub async fn the_first_admin_is_created_once_even_when_racing<S: Store>(s: S) {
         assert_eq!(s.count_users().await.expect("count"), 0);
+        assert!(s.can_register(None, "a@example.com").await.expect("open"), "open until a first admin");
         let (a, b) = tokio::join!(
             s.create_first_admin(new_user("a@example.com")),
             s.create_first_admin(new_user("b@example.com"))
@@ -603,6 +604,7 @@ mod team {
         assert_eq!(admin.role, Role::Admin);
         let late = s.create_first_admin(new_user("c@example.com")).await;
         assert!(matches!(late, Err(StoreError::Conflict(_))));
+        assert!(!s.can_register(None, "c@example.com").await.expect("closed"), "closed after");
         assert_eq!(s.count_users().await.expect("count"), 1);
         let dup = s.create_user(new_user(&admin.email)).await;
         assert!(matches!(dup, Err(StoreError::Conflict(_))), "e-mails are unique");
@@ -624,7 +626,12 @@ mod team {
         let open =
             s.create_invite(invite("h-open", None, Role::Admin, Duration::hours(1))).await.expect("invite");
         assert_eq!((open.role, open.used_at), (Role::Admin, None));
+        // Asking uses nothing.
+        assert!(s.can_register(Some("h-open"), "b@example.com").await.expect("usable"));
+        assert!(s.can_register(Some("h-open"), "b@example.com").await.expect("still usable"));
+        assert!(!s.can_register(Some("h-none"), "b@example.com").await.expect("unknown"));
         let user = s.register_with_invite("h-open", new_user("b@example.com")).await.expect("register");
+        assert!(!s.can_register(Some("h-open"), "c@example.com").await.expect("used"));
         assert_eq!(user.role, Role::Admin, "the invite's role wins");
         let again = s.register_with_invite("h-open", new_user("c@example.com")).await;
         assert!(matches!(again, Err(StoreError::Invalid(ref m)) if m == "invalid invite"), "single use");
@@ -639,11 +646,14 @@ mod team {
         s.create_invite(invite("h-bound", Some("d@example.com"), Role::Member, Duration::hours(1)))
             .await
             .expect("bound");
+        assert!(!s.can_register(Some("h-bound"), "e@example.com").await.expect("bound"));
+        assert!(s.can_register(Some("h-bound"), "d@example.com").await.expect("bound"));
         let wrong = s.register_with_invite("h-bound", new_user("e@example.com")).await;
         assert!(matches!(wrong, Err(StoreError::Invalid(_))), "bound to another e-mail");
         s.register_with_invite("h-bound", new_user("d@example.com")).await.expect("right e-mail");
 
         s.create_invite(invite("h-old", None, Role::Member, Duration::seconds(-1))).await.expect("expired");
+        assert!(!s.can_register(Some("h-old"), "f@example.com").await.expect("expired"));
         assert!(matches!(
             s.register_with_invite("h-old", new_user("f@example.com")).await,
             Err(StoreError::Invalid(_))
@@ -718,9 +728,17 @@ mod team {
             "{outcomes:?}"
         );
 
+        // A live session vouches for its own user only.
+        let other = s.create_user(new_user("other@example.com")).await.expect("other");
+        let mine = uuid::Uuid::now_v7();
+        s.create_session_token(token(user.id, mine, "mine", Duration::days(1))).await.expect("t");
+        assert!(s.session_active(mine, user.id).await.expect("active"));
+        assert!(!s.session_active(mine, other.id).await.expect("foreign"), "another user's session");
+
         let f4 = uuid::Uuid::now_v7();
         s.create_session_token(token(user.id, f4, "logout", Duration::days(1))).await.expect("t");
         s.revoke_session(f4).await.expect("logout");
+        assert!(!s.session_active(f4, user.id).await.expect("ended"));
         assert!(matches!(
             s.rotate_session_token("logout", token(user.id, f4, "y", Duration::days(1))).await.expect("r"),
             Rotation::Reused { .. }

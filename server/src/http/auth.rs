@@ -10,6 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::hosts::Hosts;
 
 /// The cookie that keeps the token after the first visit.
 pub const COOKIE: &str = "taskyard_token";
@@ -18,24 +19,19 @@ pub const COOKIE: &str = "taskyard_token";
 #[derive(Clone)]
 pub struct LocalAuth {
     token: String,
-    allowed_hosts: Vec<String>,
+    hosts: Hosts,
 }
 
 impl std::fmt::Debug for LocalAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalAuth")
-            .field("token", &"***")
-            .field("allowed_hosts", &self.allowed_hosts)
-            .finish()
+        f.debug_struct("LocalAuth").field("token", &"***").field("hosts", &self.hosts).finish()
     }
 }
 
 impl LocalAuth {
     /// A guard for a server on `port` with `token`.
     pub fn new(token: String, port: u16) -> Self {
-        let allowed_hosts =
-            ["127.0.0.1", "localhost", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect();
-        Self { token, allowed_hosts }
+        Self { token, hosts: Hosts::loopback(port) }
     }
 
     /// A fresh random token (256 bits, hex).
@@ -51,20 +47,11 @@ impl LocalAuth {
     }
 
     fn host_ok(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .is_some_and(|h| self.allowed_hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
+        self.hosts.host_ok(headers)
     }
 
     fn origin_ok(&self, headers: &HeaderMap) -> bool {
-        match headers.get(header::ORIGIN).map(|o| o.to_str()) {
-            None => true,
-            Some(Ok(origin)) => {
-                self.allowed_hosts.iter().any(|h| origin.eq_ignore_ascii_case(&format!("http://{h}")))
-            }
-            Some(Err(_)) => false,
-        }
+        self.hosts.origin_ok(headers)
     }
 
     fn presented<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {

@@ -19,13 +19,28 @@ use taskyard_core::store::StoreError;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
-    /// `too_many_requests`, `bad_gateway`, `unavailable`, `internal`.
+    /// `too_many_requests`, `bad_gateway`, `unavailable`, `misdirected`, `internal`.
     pub error: &'static str,
     /// What went wrong, for people.
     pub message: String,
     /// The request field at fault, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+}
+
+/// The most of one error's text that goes to the log.
+pub const MAX_LOGGED: usize = 1024;
+
+/// `text` cut to at most `max` bytes (on a character boundary), saying how much was left out.
+pub fn capped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
 }
 
 /// An error answered to the client.
@@ -63,16 +78,23 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
-    /// 503: the server cannot do this now (overloaded, or runs cannot be confined here).
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-    }
     /// 502: a remote (git host) failed.
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_GATEWAY, "bad_gateway", message)
     }
-    /// 500: logged in full, answered without details.
+    /// 503: the server cannot do this now (too many connections, sockets or password checks at
+    /// once, or runs must be confined and cannot be).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self { retry_after: Some(1), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message) }
+    }
+    /// 421: the request names another server in `Host` (or comes from another origin).
+    pub fn misdirected(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::MISDIRECTED_REQUEST, "misdirected", message)
+    }
+    /// 500: logged (at most [`MAX_LOGGED`] bytes of it: an error can quote what a client
+    /// sent), answered without details.
     pub fn internal(error: impl std::fmt::Display) -> Self {
+        let error = capped(&error.to_string(), MAX_LOGGED);
         tracing::error!(%error, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
     }
@@ -99,7 +121,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Messages can quote what a caller or an agent sent; known credential values never
         // leave in them.
-        let message = crate::logging::redact(&self.message);
+        let message = crate::logging::redact(&capped(&self.message, MAX_LOGGED));
         let body = ErrorBody { error: self.code, message, field: self.field };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
@@ -182,9 +204,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "unsupported_media_type",
                 "send the body as JSON with Content-Type: application/json",
             )),
+            Err(other) if body_timed_out(&other) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body took too long to arrive",
+            )),
             Err(other) => Err(ApiError::bad_request(other.body_text())),
         }
     }
+}
+
+/// Whether a body was cut off by the listener's deadline.
+fn body_timed_out(rejection: &JsonRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<super::listener::BodyTimeout>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
@@ -282,7 +321,16 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
 
 #[cfg(test)]
 mod tests {
-    use super::{field_of, hide_strings};
+    use super::{capped, field_of, hide_strings};
+
+    #[test]
+    fn long_texts_are_capped_on_a_character_boundary() {
+        assert_eq!(capped("short", 10), "short");
+        let long = "é".repeat(1000);
+        let cut = capped(&long, 11);
+        assert!(cut.starts_with("ééééé…"), "{cut}");
+        assert!(cut.ends_with("(1990 more bytes)"), "{cut}");
+    }
 
     #[test]
     fn fields_are_found_in_serde_messages() {

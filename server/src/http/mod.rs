@@ -30,9 +30,16 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod headers;
+pub mod hosts;
+pub mod listener;
+pub mod passwords;
+pub mod sockets;
 pub mod team;
 
 pub use auth::LocalAuth;
+pub use hosts::Hosts;
+pub use listener::Limits;
 pub use team::TeamAuth;
 
 /// How requests are authenticated.
@@ -57,6 +64,7 @@ struct Inner {
     auth: Auth,
     boards: board::BoardCache,
     clones: projects::Clones,
+    sockets: Arc<sockets::Sockets>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -76,6 +84,7 @@ impl AppState {
         credentials: Option<Arc<Credentials>>,
         queue: taskyard_core::runner::queue::QueueConfig,
         sandbox: taskyard_core::sandbox::Policy,
+        limits: Limits,
     ) -> Self {
         let bus = Arc::new(Bus::new());
         let mut config = RunnerConfig::new(&data_dir);
@@ -93,6 +102,7 @@ impl AppState {
             auth,
             boards: board::BoardCache::default(),
             clones: projects::Clones::default(),
+            sockets: sockets::Sockets::new(limits.max_websockets, limits.max_websockets_per_user),
             shutdown,
         };
         Self { inner: Arc::new(inner) }
@@ -144,6 +154,10 @@ impl AppState {
     pub fn clones(&self) -> &projects::Clones {
         &self.inner.clones
     }
+    /// A place for one more WebSocket of `actor` (held while the socket is open), or `503`.
+    pub fn open_socket(&self, actor: &access::Actor) -> Result<sockets::SocketSlot, error::ApiError> {
+        self.inner.sockets.open(actor.user().map_or(uuid::Uuid::nil(), |u| u.id.0))
+    }
     /// Flips to `true` when the server shuts down (WebSockets close then).
     pub fn shutdown(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.clone()
@@ -172,7 +186,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// What the route registrations leave out of the document: operation ids unique across the
 /// API (handlers of different resources share verb names), a description on every response,
-/// and how requests authenticate.
+/// the `421` of team mode's `Host` check, and how requests authenticate.
 fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
     for (path, item) in doc.paths.paths.iter_mut() {
@@ -186,6 +200,7 @@ fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
         for (method, op) in operations {
             let Some(op) = op.as_mut() else { continue };
             op.operation_id = Some(operation_id(method, path));
+            op.responses.responses.entry("421".into()).or_insert_with(misdirected);
             for response in op.responses.responses.values_mut() {
                 if let utoipa::openapi::RefOr::T(r) = response
                     && r.description.is_empty()
@@ -209,6 +224,19 @@ fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
         "launch_cookie",
         SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::COOKIE))),
     );
+}
+
+/// Team mode answers every route `421` when `Host` names another server.
+fn misdirected() -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description("team mode: the request names a host this server does not answer to")
+        .content(
+            "application/json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+        )
+        .build()
+        .into()
 }
 
 /// `get /api/projects/{id}/board` → `getApiProjectsIdBoard`.
@@ -303,6 +331,7 @@ pub fn app(state: AppState) -> Router {
         let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     }))
+    .layer(axum::middleware::from_fn(headers::secure))
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
     .with_state(state)
@@ -324,6 +353,8 @@ pub struct ServeOptions {
     /// Whether runs are confined; `None` takes the mode's default: required on a team
     /// server, off for a single user on their own machine.
     pub sandbox: Option<taskyard_core::sandbox::Policy>,
+    /// Connection, timeout and socket limits.
+    pub limits: Limits,
 }
 
 /// The server's mode and what it needs.
@@ -438,6 +469,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         Some(credentials),
         options.queue,
         sandbox,
+        options.limits,
     );
 
     // The runner's queue worker (started with the state) recovers what a previous server left
@@ -453,12 +485,9 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     let app = app(state.clone());
     let stop_signal = stop_rx.clone();
     let runner = state.runner().clone();
+    let limits = options.limits;
     let task = tokio::spawn(async move {
-        let shutdown = shutting_down(stop_signal);
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed")?;
+        listener::serve(listener, app, limits, stop_signal).await;
         // Connections are closed; runs still going are stopped and go back to the queue.
         tokio::time::timeout(Duration::from_secs(30), state.runner().shutdown()).await.ok();
         if let Some((sender, listener)) = relay {

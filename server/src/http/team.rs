@@ -1,6 +1,7 @@
 //! Team mode's authentication: JWT access tokens on every API request (bearer; WebSockets
 //! may pass `access_token` in the query because browsers cannot set headers on them), refresh
-//! tokens in an HttpOnly cookie scoped to `/api/auth`, and the login rate limits.
+//! tokens in an HttpOnly cookie scoped to `/api/auth`, the `Host` check, and the sign-in
+//! rate limits.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -14,8 +15,10 @@ use taskyard_core::auth::JwtKeys;
 use taskyard_core::store::Store;
 
 use super::AppState;
-use super::access::{Actor, CurrentUser};
+use super::access::{Actor, ClientIp, CurrentUser};
 use super::error::ApiError;
+use super::hosts::Hosts;
+use super::passwords::Passwords;
 
 /// The refresh cookie's name.
 pub const REFRESH_COOKIE: &str = "taskyard_refresh";
@@ -31,8 +34,12 @@ pub struct TeamAuth {
     pub secure_cookies: bool,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_forwarded_for: bool,
-    /// Sign-in attempts per client address and per account.
+    /// Sign-in attempts per client address, and failures per account and address.
     pub limiter: RateLimiter,
+    /// The names this server answers to.
+    pub hosts: Hosts,
+    /// The argon2 pool.
+    pub passwords: Passwords,
 }
 
 impl TeamAuth {
@@ -44,7 +51,14 @@ impl TeamAuth {
             secure_cookies,
             trust_forwarded_for,
             limiter: RateLimiter::default(),
+            hosts: Hosts::bind(std::net::IpAddr::from([127, 0, 0, 1])),
+            passwords: Passwords::default(),
         }
+    }
+
+    /// The same with the names this server answers to.
+    pub fn with_hosts(self, hosts: Hosts) -> Self {
+        Self { hosts, ..self }
     }
 
     /// The `Set-Cookie` value that stores a refresh token (or clears it with `None`).
@@ -89,13 +103,6 @@ fn is_public(path: &str) -> bool {
     ) || !path.starts_with("/api/")
 }
 
-/// A browser request from another site carries its `Origin`; it must be this server.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    origin.split_once("://").is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
-}
-
 fn bearer(request: &Request) -> Option<String> {
     if let Some(b) = request
         .headers()
@@ -122,57 +129,72 @@ fn bearer(request: &Request) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The middleware: attaches the caller (an [`Actor`]) or refuses.
+/// Probes answer under any name: they carry no data, and health checks use addresses.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/health" | "/ready")
+}
+
+/// The middleware: checks `Host` and `Origin`, then attaches the caller (an [`Actor`]) or
+/// refuses.
 pub async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(team) = app.team() else { return next.run(request).await };
-    if !same_origin(request.headers()) {
+    let path = request.uri().path().to_owned();
+    if !is_probe(&path) && !team.hosts.host_ok(request.headers()) {
+        tracing::info!("refused a request for another host");
+        return ApiError::misdirected("this server does not answer to that host name").into_response();
+    }
+    if !team.hosts.origin_ok(request.headers()) {
         return ApiError::forbidden("requests from other origins are not allowed").into_response();
     }
-    let path = request.uri().path().to_owned();
     match bearer(&request) {
-        Some(token) => {
-            let Ok(claims) = team.jwt.verify(&token) else {
-                return ApiError::unauthorized("the access token is invalid or expired").into_response();
-            };
-            // The user as stored now: a disabled or deleted user's tokens stop working at once.
-            let user = match app.store().get_user(taskyard_core::model::UserId(claims.sub)).await {
-                Ok(u) if !u.disabled => u,
-                Ok(_) | Err(taskyard_core::store::StoreError::NotFound { .. }) => {
-                    return ApiError::unauthorized("the access token is invalid or expired").into_response();
-                }
-                Err(e) => return ApiError::from(e).into_response(),
-            };
-            // A signed-out or revoked session ends its access tokens too.
-            match app.store().session_active(claims.sid).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return ApiError::unauthorized("the session ended: sign in again").into_response();
-                }
-                Err(e) => return ApiError::from(e).into_response(),
+        Some(token) => match current_user(&app, team, &token).await {
+            Ok(user) => {
+                request.extensions_mut().insert(Actor::User(user));
             }
-            request.extensions_mut().insert(Actor::User(CurrentUser {
-                id: user.id,
-                email: user.email,
-                role: user.role,
-                session: claims.sid,
-            }));
-        }
+            Err(e) => return e.into_response(),
+        },
         None if is_public(&path) => {}
         None => return ApiError::unauthorized("sign in first").into_response(),
     }
     next.run(request).await
 }
 
-/// Sliding-window counters: at most `limit` events per key within `window`.
+/// The user of an access token: as stored now (a disabled or deleted user's tokens stop
+/// working at once), with the token's session alive and theirs.
+async fn current_user(app: &AppState, team: &TeamAuth, token: &str) -> Result<CurrentUser, ApiError> {
+    let invalid = || ApiError::unauthorized("the access token is invalid or expired");
+    let claims = team.jwt.verify(token).map_err(|_| invalid())?;
+    let id = taskyard_core::model::UserId(claims.sub);
+    let user = match app.store().get_user(id).await {
+        Ok(u) if !u.disabled => u,
+        Ok(_) | Err(taskyard_core::store::StoreError::NotFound { .. }) => return Err(invalid()),
+        Err(e) => return Err(e.into()),
+    };
+    // A signed-out or revoked session ends its access tokens too; a session of another
+    // user never vouches for this one.
+    if !app.store().session_active(claims.sid, id).await? {
+        return Err(ApiError::unauthorized("the session ended: sign in again"));
+    }
+    Ok(CurrentUser { id: user.id, email: user.email, role: user.role, session: claims.sid })
+}
+
+/// Sliding-window counters: at most `limit` events per key within `window`. Bounded: a
+/// key keeps at most [`MAX_EVENTS`] events, and past [`MAX_KEYS`] keys the least recently
+/// used go.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
     hits: Mutex<HashMap<String, Vec<Instant>>>,
 }
 
-/// Sign-in attempts per client address.
-pub const LOGIN_PER_IP: (usize, Duration) = (20, Duration::from_secs(300));
-/// Failed sign-ins per account.
-pub const LOGIN_FAILURES_PER_ACCOUNT: (usize, Duration) = (5, Duration::from_secs(900));
+/// Sign-in attempts (login, registration, password change) per client address.
+pub const ATTEMPTS_PER_ADDRESS: (usize, Duration) = (20, Duration::from_secs(300));
+/// Failed attempts for one account from one address. Not per account alone: then anyone who
+/// knows an address could lock its owner out.
+pub const FAILURES_PER_ACCOUNT_AND_ADDRESS: (usize, Duration) = (5, Duration::from_secs(900));
+/// Events kept per key (more than any limit).
+pub const MAX_EVENTS: usize = 32;
+/// Keys kept.
+pub const MAX_KEYS: usize = 50_000;
 
 impl RateLimiter {
     /// Whether `key` is over its limit now; if it is, how long until it is not.
@@ -182,7 +204,7 @@ impl RateLimiter {
         let list = hits.get_mut(key)?;
         list.retain(|t| now.duration_since(*t) < window);
         if list.len() >= limit {
-            list.first().map(|oldest| window.saturating_sub(now.duration_since(*oldest)))
+            list.get(list.len() - limit).map(|t| window.saturating_sub(now.duration_since(*t)))
         } else {
             None
         }
@@ -191,14 +213,12 @@ impl RateLimiter {
     /// Counts one event for `key`.
     pub fn hit(&self, key: &str) {
         let mut hits = self.hits.lock().unwrap_or_else(PoisonError::into_inner);
-        // Keep the map bounded: drop keys whose newest event is old.
-        if hits.len() > 10_000 {
-            let now = Instant::now();
-            hits.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < Duration::from_secs(3600)));
+        if hits.len() >= MAX_KEYS && !hits.contains_key(key) {
+            evict(&mut hits);
         }
         let list = hits.entry(key.to_owned()).or_default();
         list.push(Instant::now());
-        if list.len() > 64 {
+        if list.len() > MAX_EVENTS {
             list.remove(0);
         }
     }
@@ -206,6 +226,79 @@ impl RateLimiter {
     /// Forgets a key (after a successful sign-in).
     pub fn clear(&self, key: &str) {
         self.hits.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+    }
+
+    /// How many keys are kept.
+    pub fn len(&self) -> usize {
+        self.hits.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Whether no key is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Drops keys idle for an hour (longer than any window), then, if that is not enough, the
+/// least recently used tenth.
+fn evict(hits: &mut HashMap<String, Vec<Instant>>) {
+    let now = Instant::now();
+    hits.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < Duration::from_secs(3600)));
+    if hits.len() < MAX_KEYS {
+        return;
+    }
+    let mut last: Vec<(Instant, String)> =
+        hits.iter().filter_map(|(k, v)| v.last().map(|t| (*t, k.clone()))).collect();
+    last.sort_unstable();
+    for (_, key) in last.into_iter().take(MAX_KEYS / 10) {
+        hits.remove(&key);
+    }
+}
+
+/// One sign-in attempt's counters: its client address (an IPv6 address counts by its /64,
+/// which one client usually holds whole) and the account typed from that address.
+#[derive(Debug)]
+pub struct Attempt {
+    address: String,
+    account: String,
+}
+
+impl Attempt {
+    /// The attempt of `ip` on `account` (an e-mail as typed, or a user id).
+    pub fn new(ip: &ClientIp, account: &str) -> Self {
+        let address = match ip.0 {
+            Some(std::net::IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Some(v4) => v4.to_string(),
+            None => "unknown".to_owned(),
+        };
+        let account = format!("account:{}|{address}", account.trim().to_lowercase());
+        Self { address: format!("address:{address}"), account }
+    }
+
+    /// Counts the attempt; `429` (with how long to wait) when its address, or its account
+    /// from this address, is over its limit.
+    pub fn begin(&self, limiter: &RateLimiter) -> Result<(), ApiError> {
+        let wait = limiter
+            .blocked(&self.address, ATTEMPTS_PER_ADDRESS)
+            .or_else(|| limiter.blocked(&self.account, FAILURES_PER_ACCOUNT_AND_ADDRESS));
+        if let Some(wait) = wait {
+            return Err(ApiError::too_many("too many sign-in attempts; try again later", wait));
+        }
+        limiter.hit(&self.address);
+        Ok(())
+    }
+
+    /// A wrong password (or invite): counts against the account from this address.
+    pub fn failed(&self, limiter: &RateLimiter) {
+        limiter.hit(&self.account);
+    }
+
+    /// The right password: this address starts afresh for the account.
+    pub fn succeeded(&self, limiter: &RateLimiter) {
+        limiter.clear(&self.account);
     }
 }
 
@@ -229,15 +322,32 @@ mod tests {
     }
 
     #[test]
-    fn origins_must_match_the_host() {
-        let mut h = HeaderMap::new();
-        assert!(same_origin(&h), "no Origin: not a cross-site browser request");
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://team.example"));
-        assert!(!same_origin(&h), "an Origin without a Host");
-        h.insert(header::HOST, HeaderValue::from_static("team.example"));
-        assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(!same_origin(&h));
+    fn an_attackers_failures_do_not_lock_the_owner_out_elsewhere() {
+        let l = RateLimiter::default();
+        let attacker = Attempt::new(&ClientIp(Some([203, 0, 113, 9].into())), "Owner@example.com");
+        for _ in 0..FAILURES_PER_ACCOUNT_AND_ADDRESS.0 {
+            attacker.begin(&l).expect("allowed");
+            attacker.failed(&l);
+        }
+        assert!(attacker.begin(&l).is_err(), "the attacker's address is locked for the account");
+        let owner = Attempt::new(&ClientIp(Some([198, 51, 100, 7].into())), "owner@example.com");
+        assert!(owner.begin(&l).is_ok(), "the owner elsewhere is not");
+        let v6a = Attempt::new(&ClientIp(Some("2001:db8:1:2::1".parse().expect("ip"))), "x");
+        let v6b = Attempt::new(&ClientIp(Some("2001:db8:1:2::ffff".parse().expect("ip"))), "x");
+        assert_eq!(v6a.address, v6b.address, "one /64 is one address");
+    }
+
+    #[test]
+    fn the_limiter_stays_bounded() {
+        let l = RateLimiter::default();
+        for i in 0..MAX_KEYS + 10 {
+            l.hit(&format!("k{i}"));
+        }
+        assert!(l.len() <= MAX_KEYS, "{}", l.len());
+        for _ in 0..100 {
+            l.hit("busy");
+        }
+        assert!(l.hits.lock().expect("lock")["busy"].len() <= MAX_EVENTS);
     }
 
     #[test]

@@ -134,7 +134,7 @@ pub async fn create_user(
     }
     check_password(&body.password)?;
     let role = body.role.unwrap_or(Role::Member);
-    let password_hash = hash(body.password).await?;
+    let password_hash = hash(&app, body.password).await?;
     let user = app.store().create_user(NewUser { email, name, password_hash, role }).await?;
     let target = Some(format!("user {}", user.email));
     Audit {
@@ -186,7 +186,7 @@ pub async fn update_user(
         check_password(p)?;
     }
     let password_hash = match body.password {
-        Some(p) => Some(hash(p).await?),
+        Some(p) => Some(hash(&app, p).await?),
         None => None,
     };
     let reset = password_hash.is_some();

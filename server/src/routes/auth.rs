@@ -16,7 +16,7 @@ use crate::http::AppState;
 use crate::http::access::{Actor, ClientIp};
 use crate::http::audit::Audit;
 use crate::http::error::{ApiError, ApiJson, ErrorBody};
-use crate::http::team::{self, LOGIN_FAILURES_PER_ACCOUNT, LOGIN_PER_IP, TeamAuth};
+use crate::http::team::{self, Attempt, TeamAuth};
 
 /// Longest display name.
 pub const MAX_NAME: usize = 100;
@@ -124,11 +124,9 @@ pub(crate) fn check_password(password: &str) -> Result<(), ApiError> {
     auth::check_password(password).map_err(|e| ApiError::invalid("password", e.to_string()))
 }
 
-pub(crate) async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(internal)
+/// An argon2 hash through the server's pool (team mode only has passwords).
+pub(crate) async fn hash(app: &AppState, password: String) -> Result<String, ApiError> {
+    team(app)?.passwords.hash(password).await
 }
 
 /// Starts a session: a refresh token (stored hashed) and an access token.
@@ -185,9 +183,12 @@ pub async fn mode(State(app): State<AppState>) -> Result<Json<AuthMode>, ApiErro
 }
 
 /// Create an account: the very first one becomes admin without an invite; after that an
-/// admin's invite is needed. Signs the new user in.
+/// admin's invite is needed. Signs the new user in. Refused before any password hashing when
+/// registration is closed or the invite cannot be used.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = Register,
-    responses((status = 201, body = Session), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Session), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many attempts from this address; see Retry-After"),
+        (status = 503, body = ErrorBody, description = "too many password checks at once; try again")))]
 pub async fn register(
     State(app): State<AppState>,
     ip: ClientIp,
@@ -197,30 +198,16 @@ pub async fn register(
     let email = check_email(&body.email)?;
     let name = check_name(&body.name)?;
     check_password(&body.password)?;
-    let password_hash = hash(body.password).await?;
+    let attempt = Attempt::new(&ip, &email);
+    attempt.begin(&team.limiter)?;
+    let invite = body.invite.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(auth::secret_hash);
+    if !app.store().can_register(invite.as_deref(), &email).await? {
+        attempt.failed(&team.limiter);
+        return Err(registration_closed(invite.is_some()));
+    }
+    let password_hash = team.passwords.hash(body.password).await?;
     let new = NewUser { email: email.clone(), name, password_hash, role: Role::Member };
-    let (user, how) = match body.invite.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(code) => match app.store().register_with_invite(&auth::secret_hash(code), new).await {
-            Ok(user) => (user, "with an invite"),
-            Err(StoreError::Invalid(_)) => {
-                return Err(ApiError::invalid(
-                    "invite",
-                    "this invite cannot be used (it may be used, revoked, expired, or for another address)",
-                ));
-            }
-            Err(StoreError::Conflict(_)) => {
-                return Err(ApiError::conflict("an account with this e-mail exists: sign in instead"));
-            }
-            Err(e) => return Err(e.into()),
-        },
-        None => match app.store().create_first_admin(new).await {
-            Ok(user) => (user, "as the first admin"),
-            Err(StoreError::Conflict(_)) => {
-                return Err(ApiError::forbidden("registration needs an invite from an admin"));
-            }
-            Err(e) => return Err(e.into()),
-        },
-    };
+    let (user, how) = create_account(&app, invite.as_deref(), new).await?;
     let actor = Actor::User(crate::http::access::CurrentUser {
         id: user.id,
         email: user.email.clone(),
@@ -242,9 +229,45 @@ pub async fn register(
     Ok(response)
 }
 
-/// Sign in. Wrong e-mail and wrong password give the same answer in the same time.
+fn registration_closed(with_invite: bool) -> ApiError {
+    if with_invite {
+        ApiError::invalid(
+            "invite",
+            "this invite cannot be used (it may be used, revoked, expired, or for another address)",
+        )
+    } else {
+        ApiError::forbidden("registration needs an invite from an admin")
+    }
+}
+
+/// Creates the account with the invite, or as the first admin; the store settles races.
+async fn create_account(
+    app: &AppState,
+    invite: Option<&str>,
+    new: NewUser,
+) -> Result<(User, &'static str), ApiError> {
+    let created = match invite {
+        Some(code) => app.store().register_with_invite(code, new).await.map(|u| (u, "with an invite")),
+        None => app.store().create_first_admin(new).await.map(|u| (u, "as the first admin")),
+    };
+    match created {
+        Ok(done) => Ok(done),
+        Err(StoreError::Invalid(_)) => Err(registration_closed(true)),
+        Err(StoreError::Conflict(_)) if invite.is_none() => Err(registration_closed(false)),
+        Err(StoreError::Conflict(_)) => {
+            Err(ApiError::conflict("an account with this e-mail exists: sign in instead"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sign in. Wrong e-mail and wrong password give the same answer in the same time. Failed
+/// attempts count per account *and* client address, so failures from elsewhere never lock
+/// the owner out.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Login,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many attempts from this address; see Retry-After"),
+        (status = 503, body = ErrorBody, description = "too many password checks at once; try again")))]
 pub async fn login(
     State(app): State<AppState>,
     ip: ClientIp,
@@ -252,63 +275,43 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let team = team(&app)?;
     let typed = body.email.trim().to_lowercase();
-    let ip_key = format!("ip:{}", ip.text().unwrap_or_default());
-    let account_key = format!("account:{typed}");
-    let limiter = &team.limiter;
-    if let Some(wait) = limiter
-        .blocked(&ip_key, LOGIN_PER_IP)
-        .or_else(|| limiter.blocked(&account_key, LOGIN_FAILURES_PER_ACCOUNT))
-    {
-        Audit {
+    let attempt = Attempt::new(&ip, &typed);
+    if let Err(e) = attempt.begin(&team.limiter) {
+        let audit = Audit {
             action: "login_blocked",
             actor: None,
             actor_text: Some(typed),
             target: None,
             details: None,
             ip,
-        }
-        .record(&app)
-        .await;
-        return Err(ApiError::too_many("too many sign-in attempts; try again later", wait));
+        };
+        audit.record(&app).await;
+        return Err(e);
     }
-    limiter.hit(&ip_key);
     let record = match auth::normalize_email(&typed) {
         Some(email) if body.password.len() <= auth::MAX_PASSWORD => {
             app.store().find_user_by_email(&email).await?
         }
         _ => None,
     };
-    let password = body.password;
-    let (record, ok) = tokio::task::spawn_blocking(move || match record {
-        Some(r) => {
-            let ok = auth::verify_password(&r.password_hash, &password);
-            (Some(r), ok)
-        }
-        None => {
-            auth::verify_nothing(&password);
-            (None, false)
-        }
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let ok = team.passwords.verify(record.as_ref().map(|r| r.password_hash.clone()), body.password).await?;
     let Some(record) = record.filter(|_| ok) else {
-        limiter.hit(&account_key);
-        Audit {
+        attempt.failed(&team.limiter);
+        let audit = Audit {
             action: "login_failed",
             actor: None,
             actor_text: Some(typed),
             target: None,
             details: None,
             ip,
-        }
-        .record(&app)
-        .await;
+        };
+        audit.record(&app).await;
         return Err(ApiError::unauthorized("wrong e-mail or password"));
     };
     if record.user.disabled {
         return Err(ApiError::forbidden("this account is disabled; ask an admin"));
     }
-    limiter.clear(&account_key);
+    attempt.succeeded(&team.limiter);
     let user = record.user;
     let actor = Actor::User(crate::http::access::CurrentUser {
         id: user.id,
@@ -397,7 +400,9 @@ pub async fn update_me(
 
 /// Change one's password: every session ends, and this one starts afresh.
 #[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = ChangePassword,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many wrong current passwords from this address; see Retry-After"),
+        (status = 503, body = ErrorBody, description = "too many password checks at once; try again")))]
 pub async fn change_password(
     State(app): State<AppState>,
     actor: Actor,
@@ -407,15 +412,15 @@ pub async fn change_password(
     let team = team(&app)?;
     let current = actor.user().ok_or_else(|| ApiError::unauthorized("sign in first"))?;
     check_password(&body.new_password)?;
+    let attempt = Attempt::new(&ip, &current.email);
+    attempt.begin(&team.limiter)?;
     let record = app.store().get_user_record(current.id).await?;
-    let password = body.current_password;
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&record.password_hash, &password))
-        .await
-        .map_err(ApiError::internal)?;
-    if !ok {
+    if !team.passwords.verify(Some(record.password_hash), body.current_password).await? {
+        attempt.failed(&team.limiter);
         return Err(ApiError::invalid("current_password", "the current password is wrong"));
     }
-    let password_hash = hash(body.new_password).await?;
+    attempt.succeeded(&team.limiter);
+    let password_hash = team.passwords.hash(body.new_password).await?;
     let user = app
         .store()
         .update_user(current.id, UserPatch { password_hash: Some(password_hash), ..Default::default() })

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::Serialize;
 use taskyard_core::events::BoardEvent;
 use tokio::sync::broadcast::error::RecvError;
@@ -11,6 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::runs::{close, send};
 use crate::http::AppState;
 use crate::http::access::Actor;
+use crate::http::error::ErrorBody;
 use taskyard_core::model::Scope;
 
 /// What the board socket sends besides board events.
@@ -24,9 +25,17 @@ pub enum Control {
 /// Board events over a WebSocket: `BoardEvent` JSON messages, and `{"type":"resync"}` when
 /// the client fell behind and must reload.
 #[utoipa::path(get, path = "/api/events", tag = "events",
-    responses((status = 101, description = "Switching to the WebSocket protocol; messages are BoardEvent or Control JSON", body = BoardEvent)))]
+    responses((status = 101, description = "Switching to the WebSocket protocol; messages are BoardEvent or Control JSON", body = BoardEvent),
+        (status = 503, body = ErrorBody, description = "too many open sockets (of this user, or in all)")))]
 pub async fn board_events(State(app): State<AppState>, actor: Actor, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| forward(app, actor, socket))
+    let slot = match app.open_socket(&actor) {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
+    };
+    ws.on_upgrade(move |socket| async move {
+        forward(app, actor, socket).await;
+        drop(slot);
+    })
 }
 
 /// Whether this socket's user may see an event: checked per event, so a member removed from a

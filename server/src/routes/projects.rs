@@ -144,17 +144,43 @@ pub async fn create(
     actor: Actor,
     ApiJson(body): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
-    if body.path.trim().is_empty() {
-        return Err(ApiError::invalid("path", "give the repository's folder"));
-    }
-    let path = std::path::PathBuf::from(body.path.trim());
-    if !path.is_absolute() {
-        return Err(ApiError::invalid("path", "give an absolute path (it is read on the server's machine)"));
-    }
+    let path = check_path(&body.path)?;
     let owner = actor.user().map(|u| u.id);
     let project = core_projects::add_local(app.store(), &path, body.name, owner).await?;
     app.bus().publish_board(BoardEvent::ProjectUpdated { project: project.clone() });
     Ok((StatusCode::CREATED, Json(project)))
+}
+
+/// Longest project path accepted, in bytes (Linux's `PATH_MAX`).
+pub const MAX_PATH: usize = 4096;
+/// Longest component of a project path, in bytes (Linux's `NAME_MAX`).
+pub const MAX_PATH_COMPONENT: usize = 255;
+
+/// A project's folder as given: absolute, and one the file system could hold. The refusal is
+/// logged as one short line (the request's span gives its id), never quoting the path.
+fn check_path(path: &str) -> Result<std::path::PathBuf, ApiError> {
+    let path = path.trim();
+    let refuse = |why: &'static str| {
+        tracing::info!(bytes = path.len(), why, "refused a project path");
+        Err(ApiError::invalid("path", why))
+    };
+    if path.is_empty() {
+        return refuse("give the repository's folder");
+    }
+    if path.contains('\0') {
+        return refuse("a path cannot hold a NUL byte");
+    }
+    if path.len() > MAX_PATH {
+        return refuse("the path is longer than 4096 bytes");
+    }
+    if path.split('/').any(|c| c.len() > MAX_PATH_COMPONENT) {
+        return refuse("a part of the path is longer than 255 bytes");
+    }
+    let path = std::path::PathBuf::from(path);
+    if !path.is_absolute() {
+        return refuse("give an absolute path (it is read on the server's machine)");
+    }
+    Ok(path)
 }
 
 /// Start cloning a repository; progress and the outcome arrive on `/api/events` and at

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::{Deserialize, Serialize};
 use taskyard_core::git::{Diff, MergeOutcome};
 use taskyard_core::logs::LogFollower;
@@ -175,7 +175,8 @@ pub async fn logs(
 /// exist closes the socket with code 4404.
 #[utoipa::path(get, path = "/api/runs/{id}/logs/ws", tag = "runs",
     params(("id" = RunId, Path, description = "The run's id"), LogQuery),
-    responses((status = 101, description = "Switching to the WebSocket protocol; messages are LogMessage JSON", body = LogMessage)))]
+    responses((status = 101, description = "Switching to the WebSocket protocol; messages are LogMessage JSON", body = LogMessage),
+        (status = 503, body = ErrorBody, description = "too many open sockets (of this user, or in all)")))]
 pub async fn logs_ws(
     State(app): State<AppState>,
     actor: Actor,
@@ -193,12 +194,17 @@ pub async fn logs_ws(
             Err(true)
         }
     };
+    let slot = match app.open_socket(&actor) {
+        Ok(slot) => slot,
+        Err(e) => return e.into_response(),
+    };
     ws.on_upgrade(move |socket| async move {
         match allowed {
             Ok(()) => follow(app, id, after, socket).await,
             Err(false) => close(socket, CLOSE_NOT_FOUND, "run not found").await,
             Err(true) => close(socket, 1011, "internal error").await,
         }
+        drop(slot);
     })
 }
 

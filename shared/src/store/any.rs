@@ -230,6 +230,9 @@ impl Store for AnyStore {
     async fn revoke_invite(&self, id: InviteId) -> Result<Invite> {
         delegate!(self.revoke_invite(id))
     }
+    async fn can_register(&self, code_hash: Option<&str>, email: &str) -> Result<bool> {
+        delegate!(self.can_register(code_hash, email))
+    }
     async fn register_with_invite(&self, code_hash: &str, new: NewUser) -> Result<User> {
         delegate!(self.register_with_invite(code_hash, new))
     }
@@ -239,8 +242,8 @@ impl Store for AnyStore {
     async fn rotate_session_token(&self, old_hash: &str, next: NewSessionToken) -> Result<Rotation> {
         delegate!(self.rotate_session_token(old_hash, next))
     }
-    async fn session_active(&self, family: Uuid) -> Result<bool> {
-        delegate!(self.session_active(family))
+    async fn session_active(&self, family: Uuid, user: UserId) -> Result<bool> {
+        delegate!(self.session_active(family, user))
     }
     async fn revoke_session(&self, family: Uuid) -> Result<()> {
         delegate!(self.revoke_session(family))

@@ -234,6 +234,12 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn list_invites(&self) -> impl Future<Output = Result<Vec<Invite>>> + Send;
     /// Revokes an unused invite.
     fn revoke_invite(&self, id: InviteId) -> impl Future<Output = Result<Invite>> + Send;
+    /// Whether a registration could succeed, without using anything: with an invite, it is
+    /// unused, unrevoked, unexpired and (when bound) for `email`; without one, no first admin
+    /// was created yet. Lets the server refuse before spending a password hash; the
+    /// registration itself still settles races.
+    fn can_register(&self, code_hash: Option<&str>, email: &str)
+    -> impl Future<Output = Result<bool>> + Send;
     /// Creates a user with an invite, in one transaction: the invite must be unused,
     /// unrevoked, unexpired and (when bound) for this e-mail; it is then used. The user gets
     /// the invite's role. Any failure is the same `Invalid("invalid invite")`.
@@ -251,9 +257,10 @@ pub trait Store: Clone + Send + Sync + 'static {
         old_hash: &str,
         next: NewSessionToken,
     ) -> impl Future<Output = Result<Rotation>> + Send;
-    /// Whether a session still has a usable refresh token (it was neither revoked nor left to
-    /// expire); access tokens of an ended session stop working at once.
-    fn session_active(&self, family: uuid::Uuid) -> impl Future<Output = Result<bool>> + Send;
+    /// Whether a session of `user` still has a usable refresh token (it was neither revoked
+    /// nor left to expire); access tokens of an ended session, or naming another user's
+    /// session, stop working at once.
+    fn session_active(&self, family: uuid::Uuid, user: UserId) -> impl Future<Output = Result<bool>> + Send;
     /// Ends a session (every token of the family).
     fn revoke_session(&self, family: uuid::Uuid) -> impl Future<Output = Result<()>> + Send;
     /// Ends every session of a user.

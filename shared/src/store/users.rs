@@ -203,6 +203,28 @@ macro_rules! user_store_methods {
             }
         }
 
+        async fn can_register(&self, code_hash: Option<&str>, email: &str) -> Result<bool> {
+            let n: i64 = match code_hash {
+                Some(code_hash) => sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM invites
+                     WHERE code_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+                       AND (email IS NULL OR email = $3)",
+                )
+                .bind(code_hash)
+                .bind($crate::store::now())
+                .bind(email)
+                .fetch_one(&self.pool)
+                .await?,
+                None => {
+                    let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM first_admin")
+                        .fetch_one(&self.pool)
+                        .await?;
+                    i64::from(taken == 0)
+                }
+            };
+            Ok(n > 0)
+        }
+
         async fn register_with_invite(
             &self,
             code_hash: &str,
@@ -307,13 +329,15 @@ macro_rules! user_store_methods {
             }
         }
 
-        async fn session_active(&self, family: uuid::Uuid) -> Result<bool> {
+        async fn session_active(&self, family: uuid::Uuid, user: $crate::model::UserId) -> Result<bool> {
             let n: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM refresh_tokens
-                 WHERE family_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
+                 WHERE family_id = $1 AND user_id = $3
+                   AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
             )
             .bind(family)
             .bind($crate::store::now())
+            .bind(user)
             .fetch_one(&self.pool)
             .await?;
             Ok(n > 0)

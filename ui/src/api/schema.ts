@@ -44,6 +44,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -98,6 +107,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -126,6 +144,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -209,6 +236,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         options?: never;
@@ -244,6 +280,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -288,6 +333,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -369,6 +423,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         options?: never;
@@ -426,6 +489,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -463,6 +535,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["AgentStatus"][];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
             };
@@ -527,6 +608,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -544,7 +634,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in. Wrong e-mail and wrong password give the same answer in the same time. */
+        /**
+         * Sign in. Wrong e-mail and wrong password give the same answer in the same time. Failed
+         *     attempts count per account *and* client address, so failures from elsewhere never lock
+         *     the owner out.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -576,8 +670,26 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
-                /** @description see the body's schema */
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many attempts from this address; see Retry-After */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many password checks at once; try again */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -628,6 +740,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -664,6 +785,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -710,6 +840,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -747,6 +886,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["AuthMode"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
             };
@@ -800,8 +948,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many wrong current passwords from this address; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many password checks at once; try again */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -857,6 +1032,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -876,7 +1060,8 @@ export interface paths {
         put?: never;
         /**
          * Create an account: the very first one becomes admin without an invite; after that an
-         *     admin's invite is needed. Signs the new user in.
+         *     admin's invite is needed. Signs the new user in. Refused before any password hashing when
+         *     registration is closed or the invite cannot be used.
          */
         post: {
             parameters: {
@@ -918,8 +1103,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many attempts from this address; see Retry-After */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many password checks at once; try again */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -973,6 +1185,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1011,6 +1232,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1071,6 +1301,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -1121,6 +1360,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         options?: never;
@@ -1154,6 +1402,15 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialNames"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         /** Allow custom credential names (admins). */
@@ -1181,6 +1438,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1241,6 +1507,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1294,6 +1569,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -1328,6 +1612,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1371,6 +1664,24 @@ export interface paths {
                         "application/json": components["schemas"]["BoardEvent"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many open sockets (of this user, or in all) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1407,6 +1718,15 @@ export interface paths {
                         "application/json": components["schemas"]["Project"][];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1435,6 +1755,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1494,6 +1823,15 @@ export interface paths {
                         "application/json": components["schemas"]["CloneStatus"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -1549,6 +1887,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1587,6 +1934,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1635,6 +1991,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1699,6 +2064,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1743,6 +2117,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1823,6 +2206,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -1875,6 +2267,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         options?: never;
@@ -1913,6 +2314,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1960,6 +2370,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2043,6 +2462,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         options?: never;
@@ -2096,6 +2524,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2167,6 +2604,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -2207,6 +2653,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2257,6 +2712,15 @@ export interface paths {
                         "application/json": components["schemas"]["QueueStatus"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2303,6 +2767,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2359,6 +2832,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2426,6 +2908,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2474,6 +2965,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2540,6 +3040,24 @@ export interface paths {
                         "application/json": components["schemas"]["LogMessage"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description too many open sockets (of this user, or in all) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2592,6 +3110,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2653,6 +3180,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2726,6 +3262,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2783,6 +3328,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -2822,6 +3376,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2871,6 +3434,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         options?: never;
@@ -2903,6 +3475,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2979,6 +3560,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 422: {
                     headers: {
@@ -3043,6 +3633,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -3079,6 +3678,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3138,6 +3746,15 @@ export interface paths {
                         "application/json": components["schemas"]["Health"];
                     };
                 };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         put?: never;
@@ -3172,6 +3789,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Ready"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -3509,7 +4135,7 @@ export interface components {
         ErrorBody: {
             /**
              * @description A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
-             *     `too_many_requests`, `bad_gateway`, `unavailable`, `internal`.
+             *     `too_many_requests`, `bad_gateway`, `unavailable`, `misdirected`, `internal`.
              */
             error: string;
             /** @description The request field at fault, when one is. */
