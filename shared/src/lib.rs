@@ -10,6 +10,8 @@ pub mod events;
 pub mod git;
 pub mod logs;
 pub mod model;
+pub mod outbound;
 pub mod projects;
 pub mod runner;
+pub mod security;
 pub mod store;
