@@ -191,7 +191,7 @@ impl SecuritySettings {
     /// Whether members may use the agent `name`.
     pub fn member_may_use(&self, name: &str) -> bool {
         let name = canonical_agent(name);
-        self.member_agents.iter().any(|a| *a == name)
+        self.member_agents.contains(&name)
     }
 
     /// Where a member may add a repository from: `path` made canonical, if it lies under the

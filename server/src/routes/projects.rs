@@ -145,8 +145,9 @@ pub async fn list(State(app): State<AppState>, actor: Actor) -> Result<Json<Vec<
     Ok(Json(app.store().list_projects(actor.scope()).await?))
 }
 
-/// Add a local git repository (its root folder). On a team server this is for admins, and
-/// for members under the folder the admins set as `project_root`; members are told the same
+/// Add a local git repository (its root folder).
+///
+/// On a team server this is for admins, and for members under the folder the admins set as `project_root`; members are told the same
 /// for a path that is missing, not a repository or not allowed.
 #[utoipa::path(post, path = "/api/projects", tag = "projects", request_body = CreateProject,
     responses((status = 201, body = Project), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -197,7 +198,9 @@ pub async fn create(
 }
 
 /// Start cloning a repository; progress and the outcome arrive on `/api/events` and at
-/// `/api/clones/{clone_id}`. The host must resolve to public addresses on a team server
+/// `/api/clones/{clone_id}`.
+///
+/// The host must resolve to public addresses on a team server
 /// (or be allowed by the admins); a user runs at most a few clones, pulls and pushes at once
 /// (429 beyond).
 #[utoipa::path(post, path = "/api/projects/clone", tag = "projects", request_body = CloneProject,

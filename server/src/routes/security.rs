@@ -32,7 +32,9 @@ pub async fn get(State(app): State<AppState>, actor: Actor) -> Result<Json<Secur
     Ok(Json(SecuritySettings::load(app.store()).await))
 }
 
-/// Change the `security` setting (admins; in local mode, the owner). Unknown fields, bad host
+/// Change the `security` setting (admins; in local mode, the owner).
+///
+/// Unknown fields, bad host
 /// names, address ranges, folders and agent names are refused with 422 naming the field.
 #[utoipa::path(put, path = "/api/settings/security", tag = "settings", request_body = SecuritySettings,
     responses((status = 200, body = SecuritySettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]

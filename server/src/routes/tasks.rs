@@ -147,7 +147,9 @@ pub async fn list(
     }
 }
 
-/// Create a task in the backlog. On a team server members may use only the agents the
+/// Create a task in the backlog.
+///
+/// On a team server members may use only the agents the
 /// admins allow them (403 otherwise).
 #[utoipa::path(post, path = "/api/projects/{id}/tasks", tag = "tasks",
     params(("id" = ProjectId, Path, description = "The project's id")),
@@ -289,8 +291,9 @@ pub async fn runs(
     Ok(Json(runs))
 }
 
-/// Start the task: a new run with the task's description as the prompt (403 for a member
-/// when the task's agent is not one members may use).
+/// Start the task: a new run with the task's description as the prompt.
+///
+/// A member gets 403 when the task's agent is not one members may use.
 #[utoipa::path(post, path = "/api/tasks/{id}/runs", tag = "runs",
     params(("id" = TaskId, Path, description = "The task's id")),
     responses((status = 201, body = Run), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -34,10 +34,8 @@ pub(super) struct Network<'a> {
     pub policy: &'a Policy,
 }
 
-/// What a successful command printed on stdout, and the last progress it reported.
+/// What a successful command reported last.
 pub(super) struct Finished {
-    #[allow(dead_code)] // Kept for callers that read porcelain output on success.
-    pub stdout: String,
     pub progress: CloneProgress,
 }
 
@@ -205,10 +203,11 @@ pub(super) fn run(
     let status = loop {
         match lines.recv_timeout(Duration::from_millis(50)) {
             Ok(line) => {
-                if let Some(p) = progress.as_mut() {
-                    if parse_progress(&line, &mut current) && !p(&current) {
-                        ended = Some(GitError::Cancelled);
-                    }
+                if let Some(p) = progress.as_mut()
+                    && parse_progress(&line, &mut current)
+                    && !p(&current)
+                {
+                    ended = Some(GitError::Cancelled);
                 }
                 if !line.contains("objects:") && !line.contains("deltas:") {
                     stderr_tail.push_str(&line);
@@ -272,7 +271,7 @@ pub(super) fn run(
     if status.success() {
         current.received_objects = current.received_objects.max(current.total_objects);
         current.indexed_deltas = current.indexed_deltas.max(current.total_deltas);
-        return Ok(Finished { stdout, progress: current });
+        return Ok(Finished { progress: current });
     }
     Err(classify(&redact(&stderr_tail, net.token), &stdout))
 }
