@@ -427,7 +427,10 @@ async fn dispatch<S: Store>(
                 None => None,
             };
             let dest = projects::clone_destination(data_dir, &url);
-            let project = projects::clone_remote(&store, &url, dest, token, name, None, |p| {
+            // The command line is the machine's own user: no address checks, as in local mode.
+            let policy = taskyard_core::outbound::Policy::open();
+            let target = projects::vet_remote(&url, &policy).await?;
+            let project = projects::clone_remote(&store, target, dest, token, name, None, policy, |p| {
                 if p.total_objects > 0 {
                     eprint!(
                         "\rreceiving objects: {}/{} ({} KiB)",

@@ -193,12 +193,25 @@ fn body_for(method: &str, path: &str, fresh: &str) -> Option<Value> {
         ("post", "/api/admin/invites") => json!({"role": "member"}),
         ("put", "/api/credentials/names") => json!({"allowed": ["MY_TOOL_KEY"]}),
         ("put", "/api/queue/settings") => json!({"max_per_user": 2}),
+        ("put", "/api/settings/security") => matrix_security(),
         ("put", "/api/credentials/global/{key}")
         | ("put", "/api/credentials/user/{key}")
         | ("put", "/api/projects/{id}/credentials/{key}") => json!({"value": "ghp_TESTmatrixvalue0000000"}),
         _ => return None,
     };
     Some(body)
+}
+
+/// The matrix's `security` setting: members may use every agent (the fixtures' tasks are
+/// `custom`), the clone fixture's 127.0.0.1 is allowed, and clones are not limited, so each
+/// cell's answer reflects the authorization only.
+fn matrix_security() -> Value {
+    json!({
+        "allowed_hosts": ["127.0.0.1"],
+        "member_agents": ["claude", "codex", "gemini", "custom"],
+        "max_git_operations": 256,
+        "max_git_operations_per_user": 256
+    })
 }
 
 const PUBLIC: &[&str] =
@@ -235,8 +248,12 @@ fn expected(method: &str, path: &str, caller: Caller, own: bool) -> Expect {
     if path.starts_with("/api/credentials/") && caller != Caller::Anonymous {
         return Expect::Allowed;
     }
-    // The queue's limits and retry policy are server-wide: admins only.
-    if path == "/api/queue/settings" && member {
+    // The queue's limits and retry policy, and the security setting, are server-wide: admins only.
+    if (path == "/api/queue/settings" || path == "/api/settings/security") && member {
+        return Expect::Forbidden;
+    }
+    // Members add projects from server folders only under the admins' project root (none here).
+    if path == "/api/projects" && method == "post" && member {
         return Expect::Forbidden;
     }
     // Testing an agent spends the server's credentials: admins only.
@@ -290,6 +307,7 @@ async fn authorization_matrix_over_every_route() {
     let (admin, _) = team.user("admin@example.com", Role::Admin).await;
     let (a, a_token) = team.user("a@example.com", Role::Member).await;
     let (b, b_token) = team.user("b@example.com", Role::Member).await;
+    team.store.put_setting("security", &matrix_security().to_string()).await.expect("security setting");
 
     let doc: Value = serde_json::from_str(&taskyard_server::http::openapi_json()).expect("openapi");
     let mut cells = 0;
@@ -557,6 +575,13 @@ async fn registration_invites_and_members(t: Team) {
             std::process::Command::new("git").args(args).current_dir(&repo).status().expect("git").success()
         );
     }
+    let (status, _, _) = t
+        .call("post", "/api/projects", Some(&bob_token), Some(json!({"path": repo.display().to_string()})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "server folders are the admins' unless they set a root");
+    let root = json!({"project_root": t._dirs.path().display().to_string()});
+    let (status, _, _) = t.call("put", "/api/settings/security", Some(&admin), Some(root)).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, project, _) = t
         .call("post", "/api/projects", Some(&bob_token), Some(json!({"path": repo.display().to_string()})))
         .await;

@@ -1,18 +1,25 @@
 //! Git operations for Taskyard: adding and cloning repositories, per-run worktrees, commits,
-//! diffs, merges and pushes. Every function blocks (git2); call them from `spawn_blocking`.
+//! diffs, merges and pushes. Every function blocks; call them from `spawn_blocking`. Local work
+//! uses git2; network operations (clone, fetch, push) run the git command line against a
+//! target vetted by [`crate::outbound`], pinned to its address (see `cli`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use git2::build::{CheckoutBuilder, RepoBuilder};
+use git2::build::CheckoutBuilder;
 use git2::{
-    BranchType, CheckoutNotificationType, Cred, CredentialType, Delta, DiffFindOptions, DiffOptions,
-    ErrorClass, ErrorCode, FetchOptions, IndexAddOption, Oid, Patch, PushOptions, Reference, RemoteCallbacks,
-    Repository, RepositoryState, Signature, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
+    BranchType, CheckoutNotificationType, ConfigLevel, Delta, DiffFindOptions, DiffOptions, ErrorCode,
+    IndexAddOption, Oid, Patch, Reference, Repository, RepositoryState, Signature, StatusOptions,
+    WorktreeAddOptions, WorktreePruneOptions,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::outbound::{self, OutboundError, Policy, Target};
+
+mod cli;
 
 /// The largest unified diff text kept for one file; the rest is cut and the file marked
 /// `truncated`, so that one giant generated file cannot blow up memory or the UI.
@@ -116,6 +123,20 @@ pub enum GitError {
     /// Any other git or file-system error.
     #[error("git error: {0}")]
     Git(String),
+}
+
+impl GitError {
+    /// Whether this is the outbound policy refusing the remote's address (not its URL's
+    /// syntax), which callers may word differently for people who may not see addresses.
+    pub fn is_address_refusal(&self) -> bool {
+        matches!(self, GitError::UnsupportedUrl { reason, .. } if reason.ends_with(outbound::ALLOW_HINT))
+    }
+
+    /// Whether the remote failed or refused (unreachable, unauthorised, not found, stalled):
+    /// what members of a team server see only as one "could not reach or read" answer.
+    pub fn is_remote_failure(&self) -> bool {
+        matches!(self, GitError::Unreachable(_) | GitError::AuthFailed | GitError::Git(_))
+    }
 }
 
 /// The result of the git operations.
@@ -335,25 +356,54 @@ pub fn validate_remote_url(url: &str) -> Result<()> {
     if path.trim_start_matches('/').is_empty() || path.starts_with(['?', '#']) {
         return refuse("the URL has no repository path");
     }
+    if let Err(OutboundError::Invalid(reason)) = outbound::Endpoint::parse(url) {
+        return refuse(&reason);
+    }
     Ok(())
+}
+
+/// Vets `url` against `policy` (resolving its host once): the target every network operation
+/// connects to, pinned to the addresses checked here.
+pub fn vet_remote(url: &str, policy: &Policy) -> Result<Target> {
+    validate_remote_url(url)?;
+    outbound::vet(url, policy).map_err(|e| match e {
+        OutboundError::Invalid(reason) => GitError::UnsupportedUrl { url: strip_credentials(url), reason },
+        OutboundError::Forbidden { .. } => {
+            GitError::UnsupportedUrl { url: strip_credentials(url), reason: e.to_string() }
+        }
+        OutboundError::Unresolved { .. } => GitError::Unreachable(e.to_string()),
+    })
 }
 
 /// Clones `url` into `dest` and describes the result.
 ///
 /// `dest` must not exist or be an empty directory; on any failure what the clone left there is
-/// removed again. The `token` is offered only when the server asks for credentials. Returning
-/// `false` from `progress` cancels the clone. git2 offers no timeout without `unsafe` global
-/// options, so a host that swallows packets can block until the OS gives up on the connection.
+/// removed again. The host is vetted against `policy` first (see [`vet_remote`]). Returning
+/// `false` from `progress` cancels the clone.
 pub fn clone(
     url: &str,
     dest: &Path,
     token: Option<&str>,
+    policy: &Policy,
     progress: &mut dyn FnMut(&CloneProgress) -> bool,
 ) -> Result<RepoInfo> {
-    validate_remote_url(url)?;
+    let target = vet_remote(url, policy)?;
+    clone_vetted(&target, dest, token, policy, progress)
+}
+
+/// Clones an already vetted target (see [`clone`]); the connection goes to one of its vetted
+/// addresses, the token only to its host, redirects are not followed, and the clone ends when
+/// the remote stalls (`policy.low_speed_*`) or at `policy.deadline`.
+pub fn clone_vetted(
+    target: &Target,
+    dest: &Path,
+    token: Option<&str>,
+    policy: &Policy,
+    progress: &mut dyn FnMut(&CloneProgress) -> bool,
+) -> Result<RepoInfo> {
     let cleanup = Cleanup::prepare(dest)?;
-    tracing::debug!(url = %strip_credentials(url), dest = %dest.display(), "cloning");
-    let result = clone_into(url, dest, token, progress);
+    tracing::debug!(url = %strip_credentials(&target.url), dest = %dest.display(), "cloning");
+    let result = clone_into(target, dest, token, policy, progress);
     if result.is_err() {
         cleanup.run();
     }
@@ -365,18 +415,27 @@ pub fn clone(
 ///
 /// Local changes are kept unless the update touches them, which is refused with
 /// [`GitError::DirtyWorkingTree`]; a local branch ahead of its upstream is
-/// [`PullOutcome::UpToDate`].
-pub fn pull(repo: &Path, token: Option<&str>) -> Result<PullOutcome> {
+/// [`PullOutcome::UpToDate`]. The origin's host is vetted against `policy`.
+pub fn pull(repo: &Path, token: Option<&str>, policy: &Policy) -> Result<PullOutcome> {
+    let path = repo;
     let repo = open_repo(repo)?;
     let (refname, branch, local) = checked_out_branch(&repo)?;
-    let mut remote = find_origin(&repo)?;
-    let auth = Auth::new(token);
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(|_, _, allowed| auth.credentials(allowed));
-    let mut options = FetchOptions::new();
-    options.remote_callbacks(callbacks);
-    remote.fetch::<&str>(&[], Some(&mut options), None).map_err(|e| remote_error(e, &auth, false))?;
-    drop(options);
+    let remote = find_origin(&repo)?;
+    let url = remote.url().map_err(|_| GitError::NoOrigin)?.to_owned();
+    let mut refspecs: Vec<String> =
+        remote.fetch_refspecs().or_git()?.iter().flatten().flatten().map(str::to_owned).collect();
+    if refspecs.is_empty() {
+        refspecs.push("+refs/heads/*:refs/remotes/origin/*".to_owned());
+    }
+    drop(remote);
+    check_network_config(&repo, policy)?;
+    let target = vet_remote(&url, policy)?;
+    let mut args: Vec<OsString> = ["fetch", "--no-write-fetch-head", "--", &url].map(OsString::from).into();
+    args.extend(refspecs.into_iter().map(OsString::from));
+    let network = cli::Network { target: &target, token, policy };
+    cli::run(Some(repo.path()), &args, &network, None)?;
+    drop(repo);
+    let repo = open_repo(path)?;
 
     let upstream_name = repo
         .branch_upstream_name(&refname)
@@ -396,6 +455,37 @@ pub fn pull(repo: &Path, token: Option<&str>) -> Result<PullOutcome> {
     move_checked_out_branch(&repo, &refname, local, upstream, "pull: fast-forward")?;
     tracing::debug!(%branch, from = %local, to = %upstream, "pulled");
     Ok(PullOutcome::FastForwarded { from: local.to_string(), to: upstream.to_string() })
+}
+
+/// Refuses, where addresses are checked, a repository whose own configuration could send
+/// git elsewhere than the vetted host (URL rewrites, proxies, any `http.*` setting).
+fn check_network_config(repo: &Repository, policy: &Policy) -> Result<()> {
+    if !policy.check_addresses {
+        return Ok(());
+    }
+    let config = repo.config().or_git()?;
+    for level in [ConfigLevel::Local, ConfigLevel::Worktree] {
+        let Ok(local) = config.open_level(level) else { continue };
+        let entries = local.entries(None).or_git()?;
+        let mut entries = entries;
+        while let Some(entry) = entries.next() {
+            let entry = entry.or_git()?;
+            let name = entry.name().unwrap_or_default().to_ascii_lowercase();
+            let risky = name.starts_with("url.")
+                || name.starts_with("http.")
+                || (name.starts_with("remote.") && (name.ends_with(".proxy") || name.ends_with(".vcs")))
+                || name.starts_with("include")
+                || name == "core.gitproxy"
+                || name == "core.sshcommand";
+            if risky {
+                return Err(GitError::Git(format!(
+                    "the repository's own git configuration sets `{name}`, which this server does not allow for \
+                     network operations: remove it from .git/config"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a local branch called `branch` exists (an invalid name never does).
@@ -706,35 +796,28 @@ pub fn merge(repo: &Path, branch: &str, into: &str, message: &str) -> Result<Mer
     Ok(outcome)
 }
 
-/// Pushes the local `branch` to the branch of the same name on `origin`.
+/// Pushes the local `branch` to the branch of the same name on `origin` (its push URL when
+/// one is set), vetted against `policy`, and moves `origin/<branch>` along.
 ///
-/// A remote branch with commits the local one lacks is [`GitError::NotFastForward`]; the
-/// `token` is offered only when the server asks for credentials.
-pub fn push(repo: &Path, branch: &str, token: Option<&str>) -> Result<()> {
+/// A remote branch with commits the local one lacks is [`GitError::NotFastForward`].
+pub fn push(repo: &Path, branch: &str, token: Option<&str>, policy: &Policy) -> Result<()> {
     let repo = open_repo(repo)?;
-    let (refname, _) = local_branch(&repo, branch)?;
-    let mut remote = find_origin(&repo)?;
-    let auth = Auth::new(token);
-    let rejection = RefCell::new(None::<String>);
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(|_, _, allowed| auth.credentials(allowed));
-    callbacks.push_update_reference(|_, status| {
-        if let Some(status) = status {
-            *rejection.borrow_mut() = Some(status.to_owned());
-        }
-        Ok(())
-    });
-    let mut options = PushOptions::new();
-    options.remote_callbacks(callbacks);
-    remote
-        .push(&[format!("{refname}:{refname}")], Some(&mut options))
-        .map_err(|e| remote_error(e, &auth, false))?;
-    drop(options);
-    if let Some(reason) = rejection.into_inner() {
-        if reason.contains("non-fast-forward") || reason.contains("fetch first") {
-            return Err(GitError::NotFastForward);
-        }
-        return Err(GitError::PushRejected { branch: branch.to_owned(), reason: redact(&reason, token) });
+    let (refname, tip) = local_branch(&repo, branch)?;
+    let remote = find_origin(&repo)?;
+    let url = match remote.pushurl() {
+        Ok(Some(url)) => url.to_owned(),
+        _ => remote.url().map_err(|_| GitError::NoOrigin)?.to_owned(),
+    };
+    drop(remote);
+    check_network_config(&repo, policy)?;
+    let target = vet_remote(&url, policy)?;
+    let args: Vec<OsString> =
+        ["push", "--porcelain", "--", &url, &format!("{refname}:{refname}")].map(OsString::from).into();
+    let network = cli::Network { target: &target, token, policy };
+    cli::run(Some(repo.path()), &args, &network, None)?;
+    let tracking = format!("refs/remotes/origin/{branch}");
+    if let Err(e) = repo.reference(&tracking, tip, true, "push") {
+        tracing::warn!(%branch, error = %e, "pushed, but could not move the remote-tracking branch");
     }
     tracing::debug!(%branch, "pushed");
     Ok(())
@@ -1151,35 +1234,48 @@ fn patch_text(patch: &mut Patch<'_>) -> Result<(String, bool)> {
 }
 
 fn clone_into(
-    url: &str,
+    target: &Target,
     dest: &Path,
     token: Option<&str>,
+    policy: &Policy,
     progress: &mut dyn FnMut(&CloneProgress) -> bool,
 ) -> Result<RepoInfo> {
-    let auth = Auth::new(token);
-    let cancelled = Cell::new(false);
-    let mut callbacks = RemoteCallbacks::new();
-    callbacks.credentials(|_, _, allowed| auth.credentials(allowed));
-    callbacks.transfer_progress(|stats| {
-        let keep_going = progress(&CloneProgress {
-            received_objects: stats.received_objects(),
-            total_objects: stats.total_objects(),
-            indexed_deltas: stats.indexed_deltas(),
-            total_deltas: stats.total_deltas(),
-            received_bytes: stats.received_bytes(),
-        });
-        if !keep_going {
-            cancelled.set(true);
-        }
-        keep_going
-    });
-    let mut options = FetchOptions::new();
-    options.remote_callbacks(callbacks);
-    let repo = RepoBuilder::new()
-        .fetch_options(options)
-        .clone(url, dest)
-        .map_err(|e| remote_error(e, &auth, cancelled.get()))?;
+    // Once before git starts, so a caller can cancel even a clone that never gets going.
+    if !progress(&CloneProgress::default()) {
+        return Err(GitError::Cancelled);
+    }
+    let args: Vec<OsString> = vec![
+        "clone".into(),
+        "--progress".into(),
+        "--origin".into(),
+        "origin".into(),
+        "--".into(),
+        target.url.clone().into(),
+        dest.as_os_str().to_owned(),
+    ];
+    let network = cli::Network { target, token, policy };
+    let finished = cli::run(None, &args, &network, Some(&mut *progress))?;
+    let mut last = finished.progress;
+    if last.received_bytes == 0 {
+        last.received_bytes = pack_bytes(dest);
+    }
+    progress(&last);
+    let repo = open_repo(dest)?;
     repo_info(&repo)
+}
+
+/// The size of the packs a clone received (git prints no byte count for small transfers).
+fn pack_bytes(dest: &Path) -> usize {
+    fs::read_dir(dest.join(".git/objects/pack"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len() as usize)
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// What [`clone`] must remove again when it fails.
@@ -1236,60 +1332,6 @@ impl Cleanup {
 fn is_empty_dir(path: &Path) -> Result<bool> {
     let mut entries = fs::read_dir(path).map_err(|e| io_error(path, e))?;
     Ok(entries.next().is_none())
-}
-
-/// Answers libgit2's credential requests with the token, once: libgit2 asks again each time
-/// the server rejects what it got, so a second request means the token was refused.
-struct Auth<'a> {
-    token: Option<&'a str>,
-    asked: Cell<u32>,
-    refused: Cell<bool>,
-}
-
-impl<'a> Auth<'a> {
-    fn new(token: Option<&'a str>) -> Self {
-        Self { token, asked: Cell::new(0), refused: Cell::new(false) }
-    }
-
-    fn credentials(&self, allowed: CredentialType) -> std::result::Result<Cred, git2::Error> {
-        let asked = self.asked.get();
-        self.asked.set(asked + 1);
-        match self.token {
-            Some(token) if asked == 0 && allowed.contains(CredentialType::USER_PASS_PLAINTEXT) => {
-                Cred::userpass_plaintext(TOKEN_USER, token)
-            }
-            _ => {
-                self.refused.set(true);
-                Err(git2::Error::from_str("authentication failed"))
-            }
-        }
-    }
-}
-
-/// Converts the error of a fetch, clone or push.
-fn remote_error(e: git2::Error, auth: &Auth<'_>, cancelled: bool) -> GitError {
-    if cancelled {
-        return GitError::Cancelled;
-    }
-    if auth.refused.get() || e.code() == ErrorCode::Auth {
-        return GitError::AuthFailed;
-    }
-    let message = redact(e.message(), auth.token);
-    match (e.code(), e.class()) {
-        (ErrorCode::NotFastForward, _) => GitError::NotFastForward,
-        (ErrorCode::Certificate, _) | (_, ErrorClass::Net | ErrorClass::Ssl) => {
-            GitError::Unreachable(message)
-        }
-        // A refused connection is reported as an OS error, like file-system failures.
-        (_, ErrorClass::Os) if message.starts_with("failed to connect") => GitError::Unreachable(message),
-        (_, ErrorClass::Http) => match message.strip_prefix("unexpected http status code: ") {
-            Some(status) => GitError::Git(format!(
-                "the remote answered with HTTP status {status}: check the repository URL"
-            )),
-            None => GitError::Git(message),
-        },
-        _ => GitError::Git(message),
-    }
 }
 
 fn convert(e: git2::Error) -> GitError {

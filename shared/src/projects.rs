@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::git::{self, CloneProgress, PullOutcome, RepoInfo};
 use crate::model::{NewProject, Project, ProjectId, UserId};
+use crate::outbound::{Policy, Target};
 use crate::runner::{Result, RunError, Runner};
 use crate::store::Store;
 
@@ -40,29 +41,40 @@ pub fn repo_name(url: &str) -> String {
     if name.is_empty() || name.starts_with('.') { "repo".to_owned() } else { name }
 }
 
-/// Clones `url` into `dest` and adds it as a project. `progress` is called as objects arrive;
-/// returning `false` cancels the clone.
+/// Vets a repository URL against `policy` (its host resolved once, off the runtime): the
+/// target [`clone_remote`] connects to.
+pub async fn vet_remote(url: &str, policy: &Policy) -> Result<Target> {
+    git::validate_remote_url(url)?;
+    let (url, policy) = (url.to_owned(), policy.clone());
+    Ok(tokio::task::spawn_blocking(move || git::vet_remote(&url, &policy))
+        .await
+        .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))??)
+}
+
+/// Clones the vetted `target` into `dest` and adds it as a project. `progress` is called as
+/// objects arrive; returning `false` cancels the clone.
+#[allow(clippy::too_many_arguments)] // One call per front end; a struct would only rename them.
 pub async fn clone_remote<S: Store>(
     store: &S,
-    url: &str,
+    target: Target,
     dest: PathBuf,
     token: Option<String>,
     name: Option<String>,
     owner: Option<UserId>,
+    policy: Policy,
     mut progress: impl FnMut(&CloneProgress) -> bool + Send + 'static,
 ) -> Result<Project> {
-    git::validate_remote_url(url)?;
-    let name = checked_name(name.or_else(|| Some(repo_name(url))), &dest)?;
+    let name = checked_name(name.or_else(|| Some(repo_name(&target.url))), &dest)?;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| RunError::Conflict(format!("cannot create {}: {e}", parent.display())))?;
     }
-    let url = url.to_owned();
-    let target = dest.clone();
-    let info =
-        tokio::task::spawn_blocking(move || git::clone(&url, &target, token.as_deref(), &mut progress))
-            .await
-            .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))??;
+    let target_dir = dest.clone();
+    let info = tokio::task::spawn_blocking(move || {
+        git::clone_vetted(&target, &target_dir, token.as_deref(), &policy, &mut progress)
+    })
+    .await
+    .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))??;
     match create(store, info, name, owner).await {
         Ok(project) => Ok(project),
         Err(e) => {
@@ -73,14 +85,19 @@ pub async fn clone_remote<S: Store>(
     }
 }
 
-/// Fast-forwards a project's checked-out branch from `origin`.
-pub async fn pull<S: Store>(store: &S, id: ProjectId, token: Option<String>) -> Result<PullOutcome> {
+/// Fast-forwards a project's checked-out branch from `origin`, within `policy`.
+pub async fn pull<S: Store>(
+    store: &S,
+    id: ProjectId,
+    token: Option<String>,
+    policy: Policy,
+) -> Result<PullOutcome> {
     let project = store.get_project(id).await?;
     if project.origin_url.is_none() {
         return Err(RunError::Conflict("the project has no origin remote to pull from".into()));
     }
     let repo = project.repo_path();
-    tokio::task::spawn_blocking(move || git::pull(&repo, token.as_deref()))
+    tokio::task::spawn_blocking(move || git::pull(&repo, token.as_deref(), &policy))
         .await
         .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))?
         .map_err(RunError::from)

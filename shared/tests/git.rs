@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use taskyard_core::git::{
     self, CloneProgress, FileStatus, GitError, MAX_PATCH_BYTES, MergeOutcome, PullOutcome,
 };
+use taskyard_core::outbound::Policy;
 use taskyard_test_support::git_http::GitHttpServer;
 use tempfile::TempDir;
 
@@ -74,6 +75,12 @@ fn no_progress() -> impl FnMut(&CloneProgress) -> bool {
     |_: &CloneProgress| true
 }
 
+/// The test servers listen on 127.0.0.1, which a checked policy refuses: these tests allow it
+/// explicitly (the address checks stay on for every other address).
+fn loopback_allowed() -> Policy {
+    Policy::checked().allow_host("127.0.0.1")
+}
+
 /// A smart-HTTP server with one bare repository, `project.git`, fed from a seed repository.
 struct Remote {
     server: GitHttpServer,
@@ -120,7 +127,7 @@ impl Remote {
     /// A fresh clone into `<tmp>/<name>` with the given token.
     fn clone(&self, name: &str, token: Option<&str>) -> PathBuf {
         let dest = self.tmp.path().join(name);
-        git::clone(&self.url(), &dest, token, &mut no_progress()).expect("clone");
+        git::clone(&self.url(), &dest, token, &loopback_allowed(), &mut no_progress()).expect("clone");
         dest
     }
 }
@@ -240,7 +247,7 @@ fn clone_public_repository_over_http_reports_progress() {
     let remote = Remote::start(None);
     let dest = remote.tmp.path().join("clones/public");
     let mut calls = Vec::new();
-    let info = git::clone(&remote.url(), &dest, None, &mut |p: &CloneProgress| {
+    let info = git::clone(&remote.url(), &dest, None, &loopback_allowed(), &mut |p: &CloneProgress| {
         calls.push(*p);
         true
     })
@@ -260,7 +267,8 @@ fn clone_public_repository_over_http_reports_progress() {
 fn clone_private_repository_with_the_token() {
     let remote = Remote::start(Some(TOKEN));
     let dest = remote.tmp.path().join("private");
-    let info = git::clone(&remote.url(), &dest, Some(TOKEN), &mut no_progress()).expect("clone");
+    let info = git::clone(&remote.url(), &dest, Some(TOKEN), &loopback_allowed(), &mut no_progress())
+        .expect("clone");
     assert_eq!(info.head_commit, rev(&remote.seed, "HEAD"));
     // The token is not stored anywhere in the clone's configuration.
     assert!(!read(&dest.join(".git/config")).contains(TOKEN));
@@ -270,7 +278,8 @@ fn clone_private_repository_with_the_token() {
 fn clone_with_a_wrong_token_fails_authentication_and_cleans_up() {
     let remote = Remote::start(Some(TOKEN));
     let dest = remote.tmp.path().join("wrong");
-    let err = git::clone(&remote.url(), &dest, Some("wrong-token"), &mut no_progress()).unwrap_err();
+    let err = git::clone(&remote.url(), &dest, Some("wrong-token"), &loopback_allowed(), &mut no_progress())
+        .unwrap_err();
     assert!(matches!(err, GitError::AuthFailed), "{err:?}");
     assert!(!err.to_string().contains("wrong-token"));
     assert!(!dest.exists(), "the failed clone left {}", dest.display());
@@ -280,7 +289,7 @@ fn clone_with_a_wrong_token_fails_authentication_and_cleans_up() {
 fn clone_without_a_token_from_a_private_repository_fails_authentication() {
     let remote = Remote::start(Some(TOKEN));
     let dest = remote.tmp.path().join("none");
-    let err = git::clone(&remote.url(), &dest, None, &mut no_progress()).unwrap_err();
+    let err = git::clone(&remote.url(), &dest, None, &loopback_allowed(), &mut no_progress()).unwrap_err();
     assert!(matches!(err, GitError::AuthFailed), "{err:?}");
     assert!(!dest.exists());
 }
@@ -290,7 +299,8 @@ fn clone_from_an_unreachable_address_fails_quickly_and_cleans_up() {
     let tmp = TempDir::new().unwrap();
     let dest = tmp.path().join("a/b/clone");
     let started = Instant::now();
-    let err = git::clone("http://127.0.0.1:1/x.git", &dest, None, &mut no_progress()).unwrap_err();
+    let err = git::clone("http://127.0.0.1:1/x.git", &dest, None, &loopback_allowed(), &mut no_progress())
+        .unwrap_err();
     assert!(matches!(err, GitError::Unreachable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!tmp.path().join("a").exists(), "created parents were left");
@@ -300,7 +310,9 @@ fn clone_from_an_unreachable_address_fails_quickly_and_cleans_up() {
 fn clone_of_a_missing_repository_is_a_clear_error() {
     let remote = Remote::start(None);
     let dest = remote.tmp.path().join("missing");
-    let err = git::clone(&remote.server.url("nope.git"), &dest, None, &mut no_progress()).unwrap_err();
+    let err =
+        git::clone(&remote.server.url("nope.git"), &dest, None, &loopback_allowed(), &mut no_progress())
+            .unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
     assert!(!dest.exists());
 }
@@ -310,12 +322,13 @@ fn clone_into_an_empty_directory_and_refuse_a_non_empty_one() {
     let remote = Remote::start(None);
     let empty = remote.tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    git::clone(&remote.url(), &empty, None, &mut no_progress()).expect("clone into empty dir");
+    git::clone(&remote.url(), &empty, None, &loopback_allowed(), &mut no_progress())
+        .expect("clone into empty dir");
     assert!(empty.join("README.md").exists());
 
     let full = remote.tmp.path().join("full");
     write(&full.join("keep.txt"), "mine");
-    let err = git::clone(&remote.url(), &full, None, &mut no_progress()).unwrap_err();
+    let err = git::clone(&remote.url(), &full, None, &loopback_allowed(), &mut no_progress()).unwrap_err();
     assert!(matches!(&err, GitError::DestinationNotEmpty(p) if *p == full), "{err:?}");
     assert_eq!(read(&full.join("keep.txt")), "mine");
     assert_eq!(fs::read_dir(&full).unwrap().count(), 1);
@@ -326,7 +339,7 @@ fn a_failed_clone_into_an_empty_directory_leaves_it_empty() {
     let remote = Remote::start(Some(TOKEN));
     let empty = remote.tmp.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    let err = git::clone(&remote.url(), &empty, None, &mut no_progress()).unwrap_err();
+    let err = git::clone(&remote.url(), &empty, None, &loopback_allowed(), &mut no_progress()).unwrap_err();
     assert!(matches!(err, GitError::AuthFailed), "{err:?}");
     assert!(empty.is_dir());
     assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
@@ -336,7 +349,8 @@ fn a_failed_clone_into_an_empty_directory_leaves_it_empty() {
 fn clone_can_be_cancelled_from_the_progress_callback() {
     let remote = Remote::start(None);
     let dest = remote.tmp.path().join("cancelled");
-    let err = git::clone(&remote.url(), &dest, None, &mut |_: &CloneProgress| false).unwrap_err();
+    let err = git::clone(&remote.url(), &dest, None, &loopback_allowed(), &mut |_: &CloneProgress| false)
+        .unwrap_err();
     assert!(matches!(err, GitError::Cancelled), "{err:?}");
     assert!(!dest.exists());
 }
@@ -350,7 +364,7 @@ fn clone_refuses_unsupported_urls_before_touching_the_destination() {
     commit(&source, "a", "a", "a");
     let dest = tmp.path().join("dest");
     let url = format!("file://{}", source.display());
-    let err = git::clone(&url, &dest, None, &mut no_progress()).unwrap_err();
+    let err = git::clone(&url, &dest, None, &loopback_allowed(), &mut no_progress()).unwrap_err();
     assert!(matches!(err, GitError::UnsupportedUrl { .. }), "{err:?}");
     assert!(!dest.exists());
 }
@@ -362,22 +376,22 @@ fn pull_fast_forwards_then_is_up_to_date_then_refuses_diverged_history() {
     let remote = Remote::start(None);
     let local = remote.clone("local", None);
     let before = rev(&local, "HEAD");
-    assert_eq!(git::pull(&local, None).unwrap(), PullOutcome::UpToDate);
+    assert_eq!(git::pull(&local, None, &loopback_allowed()).unwrap(), PullOutcome::UpToDate);
 
     let upstream = remote.advance("README.md", "hello again\n");
-    let outcome = git::pull(&local, None).expect("pull");
+    let outcome = git::pull(&local, None, &loopback_allowed()).expect("pull");
     assert_eq!(outcome, PullOutcome::FastForwarded { from: before, to: upstream.clone() });
     assert_eq!(rev(&local, "HEAD"), upstream);
     assert_eq!(read(&local.join("README.md")), "hello again\n");
     assert_eq!(git(&local, &["status", "--porcelain"]), "");
-    assert_eq!(git::pull(&local, None).unwrap(), PullOutcome::UpToDate);
+    assert_eq!(git::pull(&local, None, &loopback_allowed()).unwrap(), PullOutcome::UpToDate);
 
     // A local commit on top is still "up to date".
     let ahead = commit(&local, "local.txt", "mine\n", "local");
-    assert_eq!(git::pull(&local, None).unwrap(), PullOutcome::UpToDate);
+    assert_eq!(git::pull(&local, None, &loopback_allowed()).unwrap(), PullOutcome::UpToDate);
 
     remote.advance("upstream.txt", "theirs\n");
-    let err = git::pull(&local, None).unwrap_err();
+    let err = git::pull(&local, None, &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::NotFastForward), "{err:?}");
     assert_eq!(rev(&local, "HEAD"), ahead);
     assert!(!local.join("upstream.txt").exists());
@@ -391,7 +405,7 @@ fn pull_refuses_to_overwrite_local_changes_but_keeps_unrelated_ones() {
     write(&local.join("README.md"), "local edit\n");
     remote.advance("README.md", "upstream edit\n");
 
-    let err = git::pull(&local, None).unwrap_err();
+    let err = git::pull(&local, None, &loopback_allowed()).unwrap_err();
     let GitError::DirtyWorkingTree { files, .. } = &err else {
         panic!("unexpected {err:?}");
     };
@@ -402,7 +416,7 @@ fn pull_refuses_to_overwrite_local_changes_but_keeps_unrelated_ones() {
     // Once that change is gone, an edit the update does not touch survives the pull.
     git(&local, &["checkout", "--", "README.md"]);
     write(&local.join("src/lib.rs"), "pub fn g() {}\n");
-    let outcome = git::pull(&local, None).expect("pull");
+    let outcome = git::pull(&local, None, &loopback_allowed()).expect("pull");
     assert!(matches!(outcome, PullOutcome::FastForwarded { .. }));
     assert_eq!(read(&local.join("README.md")), "upstream edit\n");
     assert_eq!(read(&local.join("src/lib.rs")), "pub fn g() {}\n");
@@ -413,18 +427,21 @@ fn pull_from_a_private_repository_needs_the_token() {
     let remote = Remote::start(Some(TOKEN));
     let local = remote.clone("local", Some(TOKEN));
     let upstream = remote.advance("new.txt", "new\n");
-    let err = git::pull(&local, None).unwrap_err();
+    let err = git::pull(&local, None, &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::AuthFailed), "{err:?}");
-    let err = git::pull(&local, Some("nope")).unwrap_err();
+    let err = git::pull(&local, Some("nope"), &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::AuthFailed), "{err:?}");
-    assert!(matches!(git::pull(&local, Some(TOKEN)).unwrap(), PullOutcome::FastForwarded { .. }));
+    assert!(matches!(
+        git::pull(&local, Some(TOKEN), &loopback_allowed()).unwrap(),
+        PullOutcome::FastForwarded { .. }
+    ));
     assert_eq!(rev(&local, "HEAD"), upstream);
 }
 
 #[test]
 fn pull_without_origin_is_a_clear_error() {
     let (_tmp, path) = repo();
-    let err = git::pull(&path, None).unwrap_err();
+    let err = git::pull(&path, None, &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::NoOrigin), "{err:?}");
 }
 
@@ -866,17 +883,17 @@ fn push_with_a_token_then_clone_it_back() {
     write(&wt.join("pushed.txt"), "pushed\n");
     let tip = git::commit_all(&wt, "to push").unwrap().unwrap();
 
-    let err = git::push(&local, "taskyard/pushed", None).unwrap_err();
+    let err = git::push(&local, "taskyard/pushed", None, &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::AuthFailed), "{err:?}");
-    let err = git::push(&local, "taskyard/pushed", Some("bad")).unwrap_err();
+    let err = git::push(&local, "taskyard/pushed", Some("bad"), &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::AuthFailed), "{err:?}");
 
-    git::push(&local, "taskyard/pushed", Some(TOKEN)).expect("push");
+    git::push(&local, "taskyard/pushed", Some(TOKEN), &loopback_allowed()).expect("push");
     assert_eq!(rev(&remote.bare, "taskyard/pushed"), tip);
     assert_eq!(rev(&local, "origin/taskyard/pushed"), tip);
 
     let back = remote.tmp.path().join("back");
-    git::clone(&remote.url(), &back, Some(TOKEN), &mut no_progress()).unwrap();
+    git::clone(&remote.url(), &back, Some(TOKEN), &loopback_allowed(), &mut no_progress()).unwrap();
     assert_eq!(rev(&back, "origin/taskyard/pushed"), tip);
     assert_eq!(git(&back, &["show", "origin/taskyard/pushed:pushed.txt"]), "pushed");
 }
@@ -888,14 +905,208 @@ fn push_refuses_a_non_fast_forward_and_needs_origin() {
     commit(&local, "local.txt", "local\n", "local");
     let upstream = remote.advance("upstream.txt", "upstream\n");
 
-    let err = git::push(&local, "main", None).unwrap_err();
+    let err = git::push(&local, "main", None, &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::NotFastForward), "{err:?}");
     assert_eq!(rev(&remote.bare, "main"), upstream);
 
-    let err = git::push(&local, "nope", None).unwrap_err();
+    let err = git::push(&local, "nope", None, &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::BranchNotFound(_)), "{err:?}");
 
     let (_tmp, lonely) = repo();
-    let err = git::push(&lonely, "main", None).unwrap_err();
+    let err = git::push(&lonely, "main", None, &loopback_allowed()).unwrap_err();
     assert!(matches!(err, GitError::NoOrigin), "{err:?}");
+}
+
+// ---- outbound checks ----------------------------------------------------------------------
+
+#[test]
+fn a_checked_policy_refuses_the_loopback_server_until_it_is_allowed() {
+    let remote = Remote::start(None);
+    let dest = remote.tmp.path().join("refused");
+    let err = git::clone(&remote.url(), &dest, None, &Policy::checked(), &mut no_progress()).unwrap_err();
+    let GitError::UnsupportedUrl { reason, .. } = &err else { panic!("unexpected {err:?}") };
+    assert!(reason.contains("127.0.0.1") && reason.contains("loopback"), "{reason}");
+    assert!(!dest.exists());
+    // The same URL by another name of the same address is refused too.
+    let by_name = remote.url().replace("127.0.0.1", "localhost");
+    let err = git::clone(&by_name, &dest, None, &loopback_allowed(), &mut no_progress()).unwrap_err();
+    assert!(matches!(err, GitError::UnsupportedUrl { .. }), "{err:?}");
+    // Allowing the host, or its network, opens it.
+    git::clone(&remote.url(), &dest, None, &loopback_allowed(), &mut no_progress()).expect("allowed host");
+    let net = Policy::checked().allow_net("127.0.0.0/8".parse().unwrap());
+    git::clone(&by_name, &remote.tmp.path().join("by-net"), None, &net, &mut no_progress())
+        .expect("allowed net");
+    // Local mode checks nothing.
+    git::clone(&by_name, &remote.tmp.path().join("open"), None, &Policy::open(), &mut no_progress())
+        .expect("open");
+}
+
+#[test]
+fn odd_spellings_of_addresses_are_not_urls_we_use() {
+    for url in [
+        "http://2130706433/x.git",
+        "http://0x7f000001/x.git",
+        "http://0177.0.0.1/x.git",
+        "http://127.1/x.git",
+        "http://0x7f.0.0.1/x.git",
+        "http://1.2.3.4.5/x.git",
+        "http://127.0.0.1./x.git",
+    ] {
+        let err = git::validate_remote_url(url).unwrap_err();
+        assert!(matches!(err, GitError::UnsupportedUrl { .. }), "{url}: {err:?}");
+    }
+}
+
+/// A loopback HTTP server that answers every request with `response` and records the
+/// requests' heads; stops after `max` connections or 30 s.
+fn answering(response: String, max: usize) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        let mut served = 0;
+        while served < max && Instant::now() < until {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            served += 1;
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            if head.is_empty() {
+                continue; // the connect check
+            }
+            let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+            let _ = conn.write_all(response.as_bytes());
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn redirects_are_not_followed_and_the_token_stays_with_its_host() {
+    // The second server stands for the redirect's host: it must see nothing.
+    let (elsewhere, seen_elsewhere) = answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".into(), 8);
+    for location in [
+        format!("http://localhost:{elsewhere}/y.git/info/refs?service=git-upload-pack"),
+        format!("http://127.0.0.1:{elsewhere}/y.git/info/refs?service=git-upload-pack"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+    ] {
+        let redirect = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let (port, seen) = answering(redirect, 4);
+        let tmp = TempDir::new().unwrap();
+        let url = format!("http://127.0.0.1:{port}/x.git");
+        let err =
+            git::clone(&url, &tmp.path().join("c"), Some(TOKEN), &loopback_allowed(), &mut no_progress())
+                .unwrap_err();
+        let GitError::Unreachable(message) = &err else { panic!("{location}: unexpected {err:?}") };
+        assert!(message.contains("redirect") && !message.contains(TOKEN), "{message}");
+        let head = seen.recv_timeout(Duration::from_secs(5)).expect("the first host was asked");
+        assert!(head.contains("Authorization: Basic"), "the token goes to its own host: {head}");
+    }
+    assert!(seen_elsewhere.recv_timeout(Duration::from_millis(300)).is_err(), "the redirect was followed");
+}
+
+#[test]
+fn a_remote_that_never_answers_times_out_and_the_token_is_not_on_any_command_line() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/x.git", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        // Accept and hold connections, never answering.
+        silent.set_nonblocking(true).unwrap();
+        let mut conns = Vec::new();
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until && conns.len() < 4 {
+            match silent.accept() {
+                Ok((c, _)) => conns.push(c),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        std::thread::sleep(Duration::from_secs(4));
+    });
+    let token = "ghp_TESTnotOnTheCommandLine0123456789";
+    let mut policy = loopback_allowed();
+    policy.low_speed_time = Duration::from_secs(2);
+    policy.deadline = Duration::from_secs(20);
+    let tmp = TempDir::new().unwrap();
+    let dest = tmp.path().join("c");
+    let started = Instant::now();
+    let clone = std::thread::spawn(move || git::clone(&url, &dest, Some(token), &policy, &mut no_progress()));
+    // While git waits, no process shows the token (or its Basic encoding) in its arguments.
+    let mut looked = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                assert!(!cmdline.contains(token) && !cmdline.contains("Authorization"), "{cmdline}");
+                looked += usize::from(cmdline.contains("x.git"));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(looked > 0, "git was never seen running");
+    let err = clone.join().unwrap().unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(&err, GitError::Unreachable(m) if m.contains("stopped answering")), "{err:?}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    assert!(!err.to_string().contains(token));
+    held.join().unwrap();
+}
+
+#[test]
+fn the_overall_deadline_ends_a_remote_that_trickles() {
+    // A server that sends a byte a second forever: faster than nothing, slower than useful.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/x.git", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::Write as _;
+        listener.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(15);
+        let mut conns = Vec::new();
+        while Instant::now() < until {
+            if let Ok((mut c, _)) = listener.accept() {
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nX-Slow: ");
+                conns.push(c);
+            }
+            for c in &mut conns {
+                let _ = c.write_all(b"a");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let mut policy = loopback_allowed();
+    policy.low_speed_bytes = 1;
+    policy.low_speed_time = Duration::from_secs(60);
+    policy.deadline = Duration::from_secs(3);
+    let tmp = TempDir::new().unwrap();
+    let started = Instant::now();
+    let err = git::clone(&url, &tmp.path().join("c"), None, &policy, &mut no_progress()).unwrap_err();
+    assert!(matches!(&err, GitError::Unreachable(m) if m.contains("did not finish")), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(!tmp.path().join("c").exists());
+}
+
+#[test]
+fn a_checked_policy_refuses_a_repository_whose_config_rewrites_urls() {
+    let remote = Remote::start(None);
+    let local = remote.clone("local", None);
+    git(&local, &["config", "url.http://169.254.169.254/.insteadOf", "http://127.0.0.1/"]);
+    let err = git::pull(&local, None, &loopback_allowed()).unwrap_err();
+    assert!(err.to_string().contains("url."), "{err}");
+    // Local mode: the user's own configuration is theirs.
+    git(&local, &["config", "--unset", "url.http://169.254.169.254/.insteadOf"]);
+    assert_eq!(git::pull(&local, None, &Policy::open()).unwrap(), PullOutcome::UpToDate);
 }

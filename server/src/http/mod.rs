@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::routes::{
     admin, agents, auth as auth_routes, board, credentials, events, health, members, projects, queue, runs,
-    tasks, ui,
+    security, tasks, ui,
 };
 
 pub mod access;
@@ -272,6 +272,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::retry))
         .routes(routes!(queue::status))
         .routes(routes!(queue::set_settings))
+        .routes(routes!(security::get, security::set))
         .routes(routes!(runs::logs))
         .routes(routes!(runs::logs_ws))
         .routes(routes!(runs::diff))

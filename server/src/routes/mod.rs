@@ -12,5 +12,6 @@ pub mod members;
 pub mod projects;
 pub mod queue;
 pub mod runs;
+pub mod security;
 pub mod tasks;
 pub mod ui;

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use taskyard_core::events::BoardEvent;
 use taskyard_core::git::{CloneProgress, PullOutcome};
 use taskyard_core::model::{Project, ProjectId, UserId};
+use taskyard_core::outbound::{self, OutboundError, Slots};
 use taskyard_core::projects as core_projects;
+use taskyard_core::security::SecuritySettings;
 use taskyard_core::store::Store;
 use uuid::Uuid;
 
@@ -20,6 +22,7 @@ use crate::http::AppState;
 use crate::http::access::{Actor, ClientIp};
 use crate::http::audit::Audit;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::routes::security;
 
 /// Add a local repository.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -88,14 +91,20 @@ impl std::fmt::Debug for PullProject {
 }
 
 /// Clones in progress and recently finished, for clients that missed the socket events, with
-/// who started each (only they see it).
+/// who started each (only they see it); and the slots of running clones, pulls and pushes.
 #[derive(Debug, Default)]
 pub struct Clones {
     map: Mutex<HashMap<Uuid, CloneStatus>>,
     owners: Mutex<HashMap<Uuid, Option<UserId>>>,
+    slots: std::sync::Arc<Slots>,
 }
 
 impl Clones {
+    /// The outbound operations running on this server, per user and in total.
+    pub fn slots(&self) -> &std::sync::Arc<Slots> {
+        &self.slots
+    }
+
     fn start(&self, id: Uuid, owner: Option<UserId>) {
         let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
         if owners.len() > 1024 {
@@ -137,8 +146,11 @@ pub async fn list(State(app): State<AppState>, actor: Actor) -> Result<Json<Vec<
 }
 
 /// Add a local git repository (its root folder).
+///
+/// On a team server this is for admins, and for members under the folder the admins set as `project_root`; members are told the same
+/// for a path that is missing, not a repository or not allowed.
 #[utoipa::path(post, path = "/api/projects", tag = "projects", request_body = CreateProject,
-    responses((status = 201, body = Project), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Project), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     actor: Actor,
@@ -146,7 +158,35 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     let path = check_path(&body.path)?;
     let owner = actor.user().map(|u| u.id);
-    let project = core_projects::add_local(app.store(), &path, body.name, owner).await?;
+    let project = if security::is_member(&actor) {
+        let settings = SecuritySettings::load(app.store()).await;
+        let Some(root) = settings.project_root.clone() else {
+            return Err(ApiError::forbidden(
+                "adding a repository from a folder of the server is for admins: clone it from its URL instead",
+            ));
+        };
+        let refused = || {
+            ApiError::invalid(
+                "path",
+                format!(
+                    "there is no repository you may add at this path: members may add repositories under {root}"
+                ),
+            )
+        };
+        let checked = tokio::task::spawn_blocking(move || settings.member_project_path(&path))
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(refused)?;
+        match core_projects::add_local(app.store(), &checked, body.name, owner).await {
+            Err(taskyard_core::runner::RunError::Git(e)) => {
+                tracing::info!(error = %e, "a member's project path was refused");
+                return Err(refused());
+            }
+            other => other?,
+        }
+    } else {
+        core_projects::add_local(app.store(), &path, body.name, owner).await?
+    };
     app.bus().publish_board(BoardEvent::ProjectUpdated { project: project.clone() });
     Ok((StatusCode::CREATED, Json(project)))
 }
@@ -185,14 +225,36 @@ fn check_path(path: &str) -> Result<std::path::PathBuf, ApiError> {
 
 /// Start cloning a repository; progress and the outcome arrive on `/api/events` and at
 /// `/api/clones/{clone_id}`.
+///
+/// The host must resolve to public addresses on a team server
+/// (or be allowed by the admins); a user runs at most a few clones, pulls and pushes at once
+/// (429 beyond).
 #[utoipa::path(post, path = "/api/projects/clone", tag = "projects", request_body = CloneProject,
-    responses((status = 202, body = CloneStatus), (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = CloneStatus), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn clone(
     State(app): State<AppState>,
     actor: Actor,
     ApiJson(body): ApiJson<CloneProject>,
 ) -> Result<(StatusCode, Json<CloneStatus>), ApiError> {
     taskyard_core::git::validate_remote_url(&body.url)?;
+    let settings = SecuritySettings::load(app.store()).await;
+    let policy = security::policy(&app, &settings);
+    let slot = security::slot(&app, &actor, &settings)?;
+    let (url, vet_policy) = (body.url.clone(), policy.clone());
+    // Resolving may take a while; the slot bounds how many threads wait on it.
+    let target = tokio::task::spawn_blocking(move || outbound::vet(&url, &vet_policy))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            let member = security::is_member(&actor);
+            tracing::info!(error = %e, member, "a clone's host was refused");
+            match e {
+                OutboundError::Invalid(reason) => ApiError::invalid("url", reason),
+                _ if member => ApiError::invalid("url", security::NOT_CONNECTED),
+                OutboundError::Forbidden { .. } => ApiError::invalid("url", e.to_string()),
+                OutboundError::Unresolved { .. } => ApiError::bad_gateway(e.to_string()),
+            }
+        })?;
     let clone_id = Uuid::now_v7();
     let owner = actor.user().map(|u| u.id);
     app.clones().start(clone_id, owner);
@@ -207,6 +269,7 @@ pub async fn clone(
     let dest = core_projects::clone_destination(app.data_dir(), &body.url);
     let task_app = app.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let app = task_app;
         let progress_app = app.clone();
         let mut last = Instant::now() - Duration::from_secs(1);
@@ -227,11 +290,12 @@ pub async fn clone(
         };
         let result = core_projects::clone_remote(
             app.store(),
-            &body.url,
+            target,
             dest,
             body.token,
             body.name,
             owner,
+            policy,
             on_progress,
         )
         .await;
@@ -242,7 +306,8 @@ pub async fn clone(
                 CloneStatus { clone_id, state: "done", progress, project: Some(project), error: None }
             }
             Err(e) => {
-                CloneStatus { clone_id, state: "failed", progress, project: None, error: Some(e.to_string()) }
+                let error = security::remote_error_text(&actor, "clone", &e);
+                CloneStatus { clone_id, state: "failed", progress, project: None, error: Some(error) }
             }
         };
         app.bus().publish_board(BoardEvent::CloneFinished {
@@ -308,7 +373,7 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/projects/{id}/pull", tag = "projects",
     params(("id" = ProjectId, Path, description = "The project's id")),
     request_body(content = Option<PullProject>),
-    responses((status = 200, body = PullOutcome), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 200, body = PullOutcome), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn pull(
     State(app): State<AppState>,
     actor: Actor,
@@ -317,5 +382,11 @@ pub async fn pull(
 ) -> Result<Json<PullOutcome>, ApiError> {
     actor.project(&app, id).await?;
     let token = body.and_then(|ApiJson(b)| b.token);
-    Ok(Json(core_projects::pull(app.store(), id, token).await?))
+    let settings = SecuritySettings::load(app.store()).await;
+    let _slot = security::slot(&app, &actor, &settings)?;
+    let policy = security::policy(&app, &settings);
+    match core_projects::pull(app.store(), id, token, policy).await {
+        Ok(outcome) => Ok(Json(outcome)),
+        Err(e) => Err(security::remote_error(&actor, "pull", e)),
+    }
 }

@@ -122,13 +122,14 @@ pub async fn with_position(app: &AppState, run: Run) -> Result<Run, ApiError> {
 /// Retry a run that waits for credentials or a quota now, without waiting for its retry time.
 #[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs",
     params(("id" = RunId, Path, description = "The run's id")),
-    responses((status = 202, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 202, body = Run), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn retry(
     State(app): State<AppState>,
     actor: Actor,
     ApiPath(id): ApiPath<RunId>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    actor.run(&app, id).await?;
+    let run = actor.run(&app, id).await?;
+    crate::routes::security::check_agent(&app, &actor, &run.agent).await?;
     let run = app.runner().retry_now(id).await?;
     Ok((StatusCode::ACCEPTED, Json(with_position(&app, run).await?)))
 }
@@ -298,7 +299,7 @@ pub async fn merge(
 #[utoipa::path(post, path = "/api/runs/{id}/push", tag = "runs",
     params(("id" = RunId, Path, description = "The run's id")),
     request_body(content = Option<PushRun>),
-    responses((status = 200, body = Pushed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+    responses((status = 200, body = Pushed), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 502, body = ErrorBody)))]
 pub async fn push(
     State(app): State<AppState>,
     actor: Actor,
@@ -307,6 +308,11 @@ pub async fn push(
 ) -> Result<Json<Pushed>, ApiError> {
     actor.run(&app, id).await?;
     let token = body.and_then(|ApiJson(b)| b.token);
-    let branch = app.runner().push(id, token).await?;
-    Ok(Json(Pushed { branch }))
+    let settings = taskyard_core::security::SecuritySettings::load(app.store()).await;
+    let _slot = crate::routes::security::slot(&app, &actor, &settings)?;
+    let policy = crate::routes::security::policy(&app, &settings);
+    match app.runner().push(id, token, policy).await {
+        Ok(branch) => Ok(Json(Pushed { branch })),
+        Err(e) => Err(crate::routes::security::remote_error(&actor, "push", e)),
+    }
 }

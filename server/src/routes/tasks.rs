@@ -148,10 +148,13 @@ pub async fn list(
 }
 
 /// Create a task in the backlog.
+///
+/// On a team server members may use only the agents the
+/// admins allow them (403 otherwise).
 #[utoipa::path(post, path = "/api/projects/{id}/tasks", tag = "tasks",
     params(("id" = ProjectId, Path, description = "The project's id")),
     request_body = CreateTask,
-    responses((status = 201, body = Task), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = Task), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(app): State<AppState>,
     actor: Actor,
@@ -162,6 +165,7 @@ pub async fn create(
     let title = check_title(&body.title)?;
     check_description(&body.description)?;
     let agent = body.agent.unwrap_or_else(|| agent::command::NAME.to_owned());
+    crate::routes::security::check_agent(&app, &actor, &agent).await?;
     let config = body.agent_config.unwrap_or_else(|| serde_json::json!({}));
     let agent_config = if config.as_object().is_some_and(|o| o.is_empty()) {
         // An empty config is allowed while drafting; starting the task validates it.
@@ -194,7 +198,7 @@ pub async fn get(
 #[utoipa::path(patch, path = "/api/tasks/{id}", tag = "tasks",
     params(("id" = TaskId, Path, description = "The task's id")),
     request_body = UpdateTask,
-    responses((status = 200, body = Task), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Task), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(app): State<AppState>,
     actor: Actor,
@@ -210,6 +214,9 @@ pub async fn update(
         && !p.is_finite()
     {
         return Err(ApiError::invalid("position", "must be a finite number"));
+    }
+    if let Some(agent) = &body.agent {
+        crate::routes::security::check_agent(&app, &actor, agent).await?;
     }
     let agent_config = match (&body.agent, &body.agent_config) {
         (None, None) => None,
@@ -285,16 +292,19 @@ pub async fn runs(
 }
 
 /// Start the task: a new run with the task's description as the prompt.
+///
+/// A member gets 403 when the task's agent is not one members may use.
 #[utoipa::path(post, path = "/api/tasks/{id}/runs", tag = "runs",
     params(("id" = TaskId, Path, description = "The task's id")),
-    responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    responses((status = 201, body = Run), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, description = "Runs must be confined on this server and cannot be", body = ErrorBody)))]
 pub async fn start(
     State(app): State<AppState>,
     actor: Actor,
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    actor.task(&app, id).await?;
+    let task = actor.task(&app, id).await?;
+    crate::routes::security::check_agent(&app, &actor, &task.agent).await?;
     let by = actor.user().map(|u| u.id);
     Ok((StatusCode::CREATED, Json(app.runner().start_by(id, by).await?)))
 }
@@ -304,7 +314,7 @@ pub async fn start(
 #[utoipa::path(post, path = "/api/tasks/{id}/follow-ups", tag = "runs",
     params(("id" = TaskId, Path, description = "The task's id")),
     request_body = FollowUp,
-    responses((status = 201, body = Run), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+    responses((status = 201, body = Run), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
         (status = 503, description = "Runs must be confined on this server and cannot be", body = ErrorBody)))]
 pub async fn follow_up(
     State(app): State<AppState>,
@@ -312,7 +322,8 @@ pub async fn follow_up(
     ApiPath(id): ApiPath<TaskId>,
     ApiJson(body): ApiJson<FollowUp>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
-    actor.task(&app, id).await?;
+    let task = actor.task(&app, id).await?;
+    crate::routes::security::check_agent(&app, &actor, &task.agent).await?;
     if body.message.chars().count() > MAX_DESCRIPTION {
         return Err(ApiError::invalid("message", format!("at most {MAX_DESCRIPTION} characters")));
     }

@@ -66,13 +66,18 @@ impl<S: Store> Runner<S> {
         Ok(Merged { outcome, branch, into: base })
     }
 
-    /// Pushes a run's branch to the project's `origin`.
-    pub async fn push(&self, run_id: RunId, token: Option<String>) -> Result<String> {
+    /// Pushes a run's branch to the project's `origin`, within the outbound policy `net`.
+    pub async fn push(
+        &self,
+        run_id: RunId,
+        token: Option<String>,
+        net: crate::outbound::Policy,
+    ) -> Result<String> {
         let run = self.inner.store.get_run(run_id).await?;
         self.refuse_if_busy(&run)?;
         let (repo, branch, _) = self.branch_of(&run).await?;
         let b = branch.clone();
-        blocking(move || Ok(git::push(&repo, &b, token.as_deref())?)).await?;
+        blocking(move || Ok(git::push(&repo, &b, token.as_deref(), &net)?)).await?;
         Ok(branch)
     }
 

@@ -12,6 +12,7 @@ import { ConfirmDialog, Dialog } from '../widgets/Dialog.tsx';
 import { Field } from '../widgets/Field.tsx';
 import { useNotify } from '../widgets/notices.ts';
 import { QueueSection } from '../queue/QueueSection.tsx';
+import { SecuritySection } from '../security/SecuritySection.tsx';
 import { AUDIT_PAGE, inviteLink, inviteState } from './invites.ts';
 
 type Tab = 'users' | 'invites' | 'audit' | 'projects' | 'settings';
@@ -507,6 +508,7 @@ function SettingsSection() {
         <a href={href({ name: 'credentials' })}>credentials settings page</a>.
       </p>
       <QueueSection />
+      <SecuritySection />
     </div>
   );
 }

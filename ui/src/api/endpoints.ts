@@ -17,6 +17,7 @@ import type {
   CreateTask,
   Cursor,
   QueueSettings,
+  SecuritySettings,
   TaskStatus,
   UpdateTask,
 } from './types.ts';
@@ -98,6 +99,10 @@ export const api = {
   // The run queue
   queue: () => unwrap(http.GET('/api/queue')),
   setQueueSettings: (body: QueueSettings) => unwrap(http.PUT('/api/queue/settings', { body })),
+
+  // Who may do what: the security setting (admins)
+  securitySettings: () => unwrap(http.GET('/api/settings/security')),
+  setSecuritySettings: (body: SecuritySettings) => unwrap(http.PUT('/api/settings/security', { body })),
 
   // Project members (team mode)
   members: (projectId: string) => unwrap(http.GET('/api/projects/{id}/members', byId(projectId))),

@@ -1730,7 +1730,11 @@ export interface paths {
             };
         };
         put?: never;
-        /** Add a local git repository (its root folder). */
+        /**
+         * Add a local git repository (its root folder).
+         * @description On a team server this is for admins, and for members under the folder the admins set as `project_root`; members are told the same
+         *     for a path that is missing, not a repository or not allowed.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -1751,6 +1755,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Project"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -1800,6 +1813,9 @@ export interface paths {
         /**
          * Start cloning a repository; progress and the outcome arrive on `/api/events` and at
          *     `/api/clones/{clone_id}`.
+         * @description The host must resolve to public addresses on a team server
+         *     (or be allowed by the admins); a user runs at most a few clones, pulls and pushes at once
+         *     (429 beyond).
          */
         post: {
             parameters: {
@@ -1834,6 +1850,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2541,6 +2566,24 @@ export interface paths {
                     };
                 };
                 /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -2625,7 +2668,11 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create a task in the backlog. */
+        /**
+         * Create a task in the backlog.
+         * @description On a team server members may use only the agents the
+         *     admins allow them (403 otherwise).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -2649,6 +2696,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Task"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -3197,6 +3253,24 @@ export interface paths {
                     };
                 };
                 /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
                 502: {
                     headers: {
                         [name: string]: unknown;
@@ -3242,6 +3316,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Run"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -3339,6 +3422,115 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/settings/security": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The `security` setting. */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SecuritySettings"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        /**
+         * Change the `security` setting (admins; in local mode, the owner).
+         * @description Unknown fields, bad host
+         *     names, address ranges, folders and agent names are refused with 422 naming the field.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SecuritySettings"];
+                };
+            };
+            responses: {
+                /** @description see the body's schema */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SecuritySettings"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description team mode: the request names a host this server does not answer to */
+                421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+            };
+        };
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3474,6 +3666,15 @@ export interface paths {
                     };
                 };
                 /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description see the body's schema */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -3540,6 +3741,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Run"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -3645,7 +3855,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Start the task: a new run with the task's description as the prompt. */
+        /**
+         * Start the task: a new run with the task's description as the prompt.
+         * @description A member gets 403 when the task's agent is not one members may use.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -3665,6 +3878,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Run"];
+                    };
+                };
+                /** @description see the body's schema */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -4643,6 +4865,68 @@ export interface components {
          * @enum {string}
          */
         RunStatus: "queued" | "running" | "waiting_auth" | "waiting_quota" | "succeeded" | "failed" | "cancelled" | "interrupted" | "auth_required" | "quota_exceeded" | "billing" | "server_error" | "max_turns";
+        /**
+         * @description Admins change it at run time (`PUT /api/settings/security`); fields left out take their
+         *     defaults. Local mode ignores what concerns members and never checks addresses.
+         */
+        SecuritySettings: {
+            /**
+             * @description Networks whose addresses may be reached although they are not public (`10.20.0.0/16`).
+             * @default []
+             */
+            allowed_cidrs: string[];
+            /**
+             * @description Hosts outbound git operations may reach whatever they resolve to (as written in URLs:
+             *     `git.corp.example`, `10.1.2.3`, `[fd00::1]`).
+             * @default []
+             */
+            allowed_hosts: string[];
+            /**
+             * Format: int64
+             * @description Seconds a connection to a git host may take.
+             * @default 10
+             */
+            connect_timeout_seconds: number;
+            /**
+             * Format: int64
+             * @description Seconds one clone, pull or push may take in all.
+             * @default 1800
+             */
+            deadline_seconds: number;
+            /**
+             * Format: int32
+             * @description Clone, pull and push operations this server runs at once.
+             * @default 8
+             */
+            max_git_operations: number;
+            /**
+             * Format: int32
+             * @description Of those, how many one user may have running.
+             * @default 2
+             */
+            max_git_operations_per_user: number;
+            /**
+             * @description The agents members may create and start tasks with (admins may use every agent).
+             * @default [
+             *       "claude",
+             *       "codex",
+             *       "gemini"
+             *     ]
+             */
+            member_agents: string[];
+            /**
+             * @description The folder under which members may add repositories from the server's disk (absolute;
+             *     none: only admins add such projects, members clone).
+             * @default null
+             */
+            project_root: string | null;
+            /**
+             * Format: int64
+             * @description Seconds a transfer may stay below 1 KB/s before it is ended.
+             * @default 30
+             */
+            stall_seconds: number;
+        };
         /**
          * @description A signed-in session: the access token for `Authorization: Bearer`, with the refresh token
          *     in an HttpOnly cookie.

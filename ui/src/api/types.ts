@@ -54,6 +54,7 @@ export type AuditEntry = Schemas['AuditEntry'];
 export type QueueStatus = Schemas['QueueStatus'];
 export type QueueCounts = Schemas['QueueCounts'];
 export type QueueSettings = Schemas['QueueSettings'];
+export type SecuritySettings = Schemas['SecuritySettings'];
 
 /** Waiting to be retried: for credentials or for a usage limit to reset. Live, not ended. */
 export function isRunWaiting(run: Pick<Run, 'status'> | null | undefined): boolean {
