@@ -75,22 +75,16 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over an open store.
+    /// State over an open store, with runs executed as `config` says.
     pub fn new(
         store: AnyStore,
-        data_dir: PathBuf,
         auth: Auth,
         shutdown: watch::Receiver<bool>,
-        credentials: Option<Arc<Credentials>>,
-        queue: taskyard_core::runner::queue::QueueConfig,
-        sandbox: taskyard_core::sandbox::Policy,
+        mut config: RunnerConfig,
         limits: Limits,
     ) -> Self {
         let bus = Arc::new(Bus::new());
-        let mut config = RunnerConfig::new(&data_dir);
-        config.credentials = credentials;
-        config.queue = queue;
-        config.sandbox = sandbox;
+        let data_dir = config.data_dir.clone();
         // One user's credentials may go wherever that user's tasks say; a team's only to the
         // endpoints the server is configured with.
         config.trust_task_base_urls = matches!(auth, Auth::Local(_));
@@ -462,16 +456,11 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
         Auth::Team(_) => taskyard_core::sandbox::Policy::Required,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = AppState::new(
-        options.store,
-        options.data_dir,
-        auth,
-        stop_rx.clone(),
-        Some(credentials),
-        options.queue,
-        sandbox,
-        options.limits,
-    );
+    let mut config = RunnerConfig::new(&options.data_dir);
+    config.credentials = Some(credentials);
+    config.queue = options.queue;
+    config.sandbox = sandbox;
+    let state = AppState::new(options.store, auth, stop_rx.clone(), config, options.limits);
 
     // The runner's queue worker (started with the state) recovers what a previous server left
     // running in its first round (awaited below, before the server says it runs).
