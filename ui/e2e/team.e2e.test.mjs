@@ -177,6 +177,12 @@ step('the admin creates an invite in the admin console', async () => {
   await queue.getByLabel('Runs at once per user').fill('2');
   await queue.getByRole('button', { name: 'Save queue settings' }).click();
   await queue.getByText('Saved.').waitFor();
+  // Members may add repositories from the server's disk only under the project folder.
+  const security = admin.getByRole('region', { name: 'Security' });
+  await security.getByLabel('Project folder').fill(tmp);
+  const saved = admin.waitForResponse((r) => r.url().endsWith('/api/settings/security') && r.request().method() === 'PUT');
+  await security.getByRole('button', { name: 'Save security settings' }).click();
+  assert.equal((await saved).status(), 200);
   await admin.screenshot({ path: join(SCREENSHOTS, 'team-admin-settings.png') });
 });
 
