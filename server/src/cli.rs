@@ -583,6 +583,9 @@ async fn agents(
         }
     }
     if let Some(name) = test {
+        // As a run would: the agent gets placeholders, this proxy the real credentials.
+        let proxy = taskyard_core::proxy::CredentialProxy::start(Default::default()).await;
+        let opts = status::StatusOptions { proxy: proxy.map(Some).map_err(|e| e.to_string()), ..opts };
         let report = status::test(name, &opts).await?;
         println!(
             "test {name}: {} — {} ({} ms)",

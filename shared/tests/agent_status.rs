@@ -33,6 +33,9 @@ fn options(scratch: &Path, env: &[(&str, &str)]) -> StatusOptions {
         sources: BTreeMap::new(),
         settings: BTreeMap::new(),
         scratch: scratch.to_path_buf(),
+        sandbox: Ok(None),
+        hidden: Vec::new(),
+        proxy: Ok(None),
     }
 }
 
@@ -186,4 +189,67 @@ async fn the_test_action_works_for_codex_and_gemini_too() {
             assert_eq!(report.message, "ok");
         }
     }
+}
+
+/// A stand-in for the CLI that reports, as its answer, what it could reach: the key file
+/// beside the scratch folder, the real credential in its environment, a write outside.
+const PROBE: &str = r#"#!/bin/sh
+key=$(cat "$PROBE_SECRET" >/dev/null 2>&1 && echo leaked || echo denied)
+real=$(env | grep -q 'not-a-real-key' && echo present || echo absent)
+held=$(printf %s "$ANTHROPIC_API_KEY" | grep -q 'taskyard-placeholder' && echo placeholder || echo other)
+wrote=$(touch "$PROBE_OUTSIDE" 2>/dev/null && echo wrote || echo refused)
+text="key=$key real=$real held=$held write=$wrote"
+printf '{"type":"assistant","message":{"content":[{"type":"text","text":"%s"}]},"session_id":"s"}\n' "$text"
+printf '{"type":"result","subtype":"success","is_error":false,"result":"%s","session_id":"s"}\n' "$text"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_action_runs_as_a_run_would_confined_and_holding_only_a_placeholder() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let data = tempfile::tempdir().expect("tmp");
+    let outside = tempfile::tempdir().expect("tmp");
+    let secret = data.path().join("fernet.key");
+    std::fs::write(&secret, "server-key").expect("key");
+    let probe = outside.path().join("claude-probe");
+    std::fs::write(&probe, PROBE).expect("probe");
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let wrote_to = outside.path().join("written");
+
+    let confined = |opts: &mut StatusOptions| {
+        opts.sandbox = Ok(Some(taskyard_core::sandbox::Bubblewrap::probe(&opts.path).expect("bubblewrap")));
+        opts.hidden = vec![data.path().to_path_buf()];
+    };
+    let proxy = taskyard_core::proxy::CredentialProxy::start(Default::default()).await.expect("proxy");
+    let mock = MockApi::start(Dialect::Anthropic).await.expect("mock");
+    let base = mock.scenario("ok", Scenario::text("ok"));
+    let credentials = [("ANTHROPIC_API_KEY", API_KEY), ("ANTHROPIC_BASE_URL", base.as_str())];
+
+    let mut opts = options(&data.path().join("tmp"), &credentials);
+    confined(&mut opts);
+    opts.proxy = Ok(Some(proxy.clone()));
+    opts.settings.insert(
+        "claude".into(),
+        json!({"program": probe, "env": {"PROBE_SECRET": secret, "PROBE_OUTSIDE": wrote_to}}),
+    );
+    let report = status::test("claude", &opts).await.expect("test");
+    assert_eq!(report.result, TestResult::Ok, "{}", report.message);
+    assert_eq!(report.message, "key=denied real=absent held=placeholder write=refused");
+    assert!(!wrote_to.exists());
+    assert_eq!(proxy.live_grants(), 0, "the test's placeholder died with it");
+
+    // The real CLI, confined, answers through the proxy, which sent the real key upstream.
+    let mut opts = options(&data.path().join("tmp"), &credentials);
+    confined(&mut opts);
+    opts.proxy = Ok(Some(proxy.clone()));
+    opts.settings.insert("claude".into(), json!({"env": {"CLAUDE_CODE_MAX_RETRIES": "0"}}));
+    let report = status::test("claude", &opts).await.expect("test");
+    assert_eq!(report.result, TestResult::Ok, "{}", report.message);
+    let call = mock.model_calls("ok").pop().expect("the mock was called");
+    assert_eq!(call.header("x-api-key"), Some(API_KEY), "the proxy swapped the placeholder for the key");
+
+    // Where runs must be confined and cannot be, the test is refused the same way.
+    let mut opts = options(&data.path().join("tmp"), &credentials);
+    opts.sandbox = Err("bubblewrap is not installed".into());
+    let report = status::test("claude", &opts).await.expect("test");
+    assert_eq!((report.result, report.message.as_str()), (TestResult::Failed, "bubblewrap is not installed"));
 }

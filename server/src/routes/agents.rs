@@ -13,7 +13,7 @@ use crate::http::error::{ApiError, ApiPath, ErrorBody};
 /// What a run started by `actor` would see, before a project's own credentials: the
 /// global tier and the actor's user tier.
 async fn options(app: &AppState, actor: &Actor) -> Result<StatusOptions, ApiError> {
-    let opts = StatusOptions::for_runner(app.runner().config());
+    let opts = app.runner().status_options().await;
     Ok(match app.credentials() {
         Some(service) => {
             let resolution = service.resolve(app.store(), None, actor.user().map(|u| u.id)).await?;

@@ -5,10 +5,12 @@
 //!
 //! Everything is seen as a run would see it: the program is looked up in the runner's
 //! agent `PATH`, credentials are the resolved global and user tiers (plus per-agent
-//! settings, as a task's settings would add them), and the test runs in a private home.
+//! settings, as a task's settings would add them), and the test runs in a private home,
+//! in the runs' sandbox and with the runs' credential proxy holding the real credentials.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -16,8 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Adapter, AgentError, CliSettings, ExitInfo, LineParser, RunContext, Stream};
-use crate::model::{RunKind, RunStatus};
+use crate::model::{RunId, RunKind, RunStatus};
+use crate::proxy::CredentialProxy;
 use crate::runner::{RunnerConfig, lines, process};
+use crate::sandbox::{Bubblewrap, Confinement};
 
 /// How long `--version` may take.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(15);
@@ -42,6 +46,14 @@ pub struct StatusOptions {
     pub settings: BTreeMap<String, Value>,
     /// A directory for the test's private home and working directory (removed afterwards).
     pub scratch: PathBuf,
+    /// The sandbox the test runs in, as runs do: `None` unconfined, an error (why) when runs
+    /// must be confined and cannot be, and the test is then refused as a run would be.
+    pub sandbox: Result<Option<Bubblewrap>, String>,
+    /// Folders the sandbox never shows (the data directory).
+    pub hidden: Vec<PathBuf>,
+    /// The proxy that holds the real credentials while the agent gets placeholders: `None`
+    /// when runs get credentials directly, an error when runs use a proxy that cannot start.
+    pub proxy: Result<Option<Arc<CredentialProxy>>, String>,
 }
 
 impl StatusOptions {
@@ -53,6 +65,9 @@ impl StatusOptions {
             sources: BTreeMap::new(),
             settings: BTreeMap::new(),
             scratch: config.data_dir.join("tmp"),
+            sandbox: Ok(None),
+            hidden: vec![config.data_dir.clone()],
+            proxy: Ok(None),
         }
     }
 
@@ -278,6 +293,41 @@ pub async fn test(name: &str, opts: &StatusOptions) -> Result<TestReport, AgentE
     }
     let mut env = process::base_env(&opts.path, &home, &tmp);
     env.extend(opts.env.clone());
+    // Held until the test ends: its placeholders die with it.
+    let mut _grant = None;
+    match &opts.proxy {
+        Ok(None) => {}
+        Ok(Some(proxy)) => {
+            let (secured_env, secured_config, grant, _) =
+                // The settings come from whoever asks for the test (the server, the command
+            // line), never from a task: their base URLs are trusted.
+            crate::runner::secure_environment(proxy, RunId::new(), env, config, true);
+            (env, config, _grant) = (secured_env, secured_config, Some(grant));
+        }
+        Err(why) => {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Ok(refused(adapter.name(), why.clone(), started));
+        }
+    }
+    let confinement = match &opts.sandbox {
+        Ok(None) => None,
+        Ok(Some(bwrap)) => Some((
+            bwrap,
+            Confinement {
+                writable: vec![work.clone(), home.clone(), tmp.clone()],
+                readable: Vec::new(),
+                git_worktree: None,
+                etc_dir: dir.join("etc"),
+                cwd: work.clone(),
+                home: home.clone(),
+                hidden: opts.hidden.clone(),
+            },
+        )),
+        Err(why) => {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Ok(refused(adapter.name(), why.clone(), started));
+        }
+    };
     let ctx = RunContext {
         prompt: TEST_PROMPT.into(),
         kind: RunKind::Start,
@@ -288,7 +338,7 @@ pub async fn test(name: &str, opts: &StatusOptions) -> Result<TestReport, AgentE
         tmp: tmp.clone(),
         env,
     };
-    let report = run_test(adapter.as_ref(), &ctx, &id).await;
+    let report = run_test(adapter.as_ref(), &ctx, &id, confinement).await;
     let _ = tokio::fs::remove_dir_all(&dir).await;
     let (result, message, retry_at) = report;
     Ok(TestReport {
@@ -300,10 +350,22 @@ pub async fn test(name: &str, opts: &StatusOptions) -> Result<TestReport, AgentE
     })
 }
 
+/// A test that could not start for a reason of the server's (no sandbox, no proxy).
+fn refused(name: &'static str, why: String, started: Instant) -> TestReport {
+    TestReport {
+        name,
+        result: TestResult::Failed,
+        message: why,
+        retry_at: None,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
 async fn run_test(
     adapter: &dyn Adapter,
     ctx: &RunContext,
     id: &str,
+    confinement: Option<(&Bubblewrap, Confinement)>,
 ) -> (TestResult, String, Option<DateTime<Utc>>) {
     let spec = match adapter.command(ctx) {
         Ok(spec) => spec,
@@ -316,7 +378,12 @@ async fn run_test(
     env.extend(spec.env.clone());
     let marker = format!("agent-test-{id}");
     env.insert(process::RUN_MARKER.to_owned(), marker.clone());
-    let mut child = match process::spawn(&spec, &env, &ctx.worktree) {
+    let path = env.get("PATH").cloned().unwrap_or_default();
+    let wrapped = match &confinement {
+        Some((bwrap, conf)) => bwrap.wrap(&spec, conf, &path),
+        None => Ok(spec.clone()),
+    };
+    let mut child = match wrapped.and_then(|wrapped| process::spawn(&wrapped, &env, &ctx.worktree)) {
         Ok(child) => child,
         Err(e) => return (TestResult::NotFound, process::spawn_error(&spec.program, &e), None),
     };

@@ -1093,6 +1093,21 @@ impl<S: Store> Runner<S> {
             .clone()
     }
 
+    /// What the agent status check and its test action see: this runner's agent `PATH` and
+    /// environment, its sandbox and its credential proxy, as a run would.
+    pub async fn status_options(&self) -> crate::agent::status::StatusOptions {
+        let mut opts = crate::agent::status::StatusOptions::for_runner(&self.inner.config);
+        opts.sandbox = self.sandbox().await;
+        opts.proxy = match (self.inner.config.credential_proxy, self.credential_proxy().await) {
+            (false, _) => Ok(None),
+            (true, Some(proxy)) => Ok(Some(proxy)),
+            (true, None) => {
+                Err("the credential proxy could not start, so agents cannot get credentials".into())
+            }
+        };
+        opts
+    }
+
     /// Whether runs are confined, for `/health` and the admin console.
     pub async fn sandbox_status(&self) -> crate::sandbox::Status {
         use crate::sandbox::Policy;
@@ -1528,7 +1543,7 @@ const FORGE_TOKENS: &[&str] = &["GITHUB_TOKEN", "GH_TOKEN", "GITLAB_TOKEN"];
 
 /// The run's environment and the task's own `env` setting with every model credential
 /// replaced by a placeholder of the proxy's (see [`crate::proxy`]).
-fn secure_environment(
+pub(crate) fn secure_environment(
     proxy: &crate::proxy::CredentialProxy,
     run: RunId,
     mut env: BTreeMap<String, String>,
