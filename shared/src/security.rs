@@ -27,14 +27,19 @@ pub struct SecuritySettings {
     /// The agents members may create and start tasks with (admins may use every agent).
     pub member_agents: Vec<String>,
     /// Clone, pull and push operations this server runs at once.
+    #[schema(minimum = 1, maximum = 256)]
     pub max_git_operations: u32,
     /// Of those, how many one user may have running.
+    #[schema(minimum = 1, maximum = 256)]
     pub max_git_operations_per_user: u32,
     /// Seconds a connection to a git host may take.
+    #[schema(minimum = 1, maximum = 300)]
     pub connect_timeout_seconds: u64,
     /// Seconds a transfer may stay below 1 KB/s before it is ended.
+    #[schema(minimum = 1, maximum = 3600)]
     pub stall_seconds: u64,
     /// Seconds one clone, pull or push may take in all.
+    #[schema(minimum = 1, maximum = 86400)]
     pub deadline_seconds: u64,
 }
 

@@ -18,8 +18,9 @@ use taskyard_core::store::StoreError;
 /// The JSON body of every error response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
-    /// `too_many_requests`, `bad_gateway`, `unavailable`, `misdirected`, `internal`.
+    /// A stable code: `not_found`, `invalid`, `bad_request`, `unsupported_media_type`,
+    /// `too_large`, `timeout`, `conflict`, `unauthorized`, `forbidden`, `too_many_requests`,
+    /// `bad_gateway`, `unavailable`, `misdirected`, `internal`.
     pub error: &'static str,
     /// What went wrong, for people.
     pub message: String,
@@ -183,7 +184,8 @@ impl From<RunError> for ApiError {
 }
 
 /// `Json<T>` whose rejections are API errors: 422 naming the field for a body that does not
-/// fit, 400 for one that is not JSON, 415 without a JSON content type.
+/// fit, 400 for one that is not JSON, 413 for one past the body limit, 415 without a JSON
+/// content type.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -191,26 +193,67 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                let detail = e.body_text();
-                let field = field_of(&detail).unwrap_or_else(|| "body".to_owned());
-                let detail = detail.replace("Failed to deserialize the JSON body into the target type: ", "");
-                Err(ApiError::invalid(field, hide_strings(&detail)))
+        decode(read_value(req, state).await?).map(ApiJson)
+    }
+}
+
+/// The body as a JSON value: its content type, size and syntax checked.
+async fn read_value<S: Send + Sync>(req: Request, state: &S) -> Result<serde_json::Value, ApiError> {
+    Json::<serde_json::Value>::from_request(req, state).await.map(|Json(value)| value).map_err(rejected)
+}
+
+/// A body read as a JSON value, into `T`: every body is an object (serde would also take a
+/// struct from an array), and a whole number written with a fraction (`5.0`) is the integer
+/// JSON says it is.
+fn decode<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "send a JSON object"));
+    }
+    let bytes = serde_json::to_vec(&integral(value)).map_err(ApiError::internal)?;
+    Json::<T>::from_bytes(&bytes).map(|Json(v)| v).map_err(rejected)
+}
+
+/// `value` with every number that is a whole number written with a fraction (and fits an
+/// `i64`/`u64`) written as that integer.
+fn integral(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => {
+                Value::from(f as i64)
             }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            )),
-            Err(other) if body_timed_out(&other) => Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                "the request body took too long to arrive",
-            )),
-            Err(other) => Err(ApiError::bad_request(other.body_text())),
+            Some(f) if f.fract() == 0.0 && f >= 0.0 && f < u64::MAX as f64 => Value::from(f as u64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, integral(v))).collect()),
+        other => other,
+    }
+}
+
+/// A JSON extractor's rejection as an API error.
+fn rejected(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            let detail = e.body_text();
+            let field = field_of(&detail).unwrap_or_else(|| "body".to_owned());
+            let detail = detail.replace("Failed to deserialize the JSON body into the target type: ", "");
+            ApiError::invalid(field, hide_strings(&detail))
         }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ),
+        other if body_timed_out(&other) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the request body took too long to arrive")
+        }
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is larger than the server accepts",
+        ),
+        other => ApiError::bad_request(other.body_text()),
     }
 }
 
@@ -239,7 +282,11 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> 
         if empty {
             return Ok(None);
         }
-        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+        // A body that is JSON `null` says "nothing" as well as no body does.
+        match read_value(req, state).await? {
+            serde_json::Value::Null => Ok(None),
+            value => decode(value).map(|v| Some(ApiJson(v))),
+        }
     }
 }
 

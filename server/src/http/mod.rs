@@ -180,7 +180,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// What the route registrations leave out of the document: operation ids unique across the
 /// API (handlers of different resources share verb names), a description on every response,
-/// the `421` of team mode's `Host` check, and how requests authenticate.
+/// the statuses the middleware and extractors answer on every route (`common_statuses`), and
+/// how requests authenticate.
 fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
     for (path, item) in doc.paths.paths.iter_mut() {
@@ -194,7 +195,9 @@ fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
         for (method, op) in operations {
             let Some(op) = op.as_mut() else { continue };
             op.operation_id = Some(operation_id(method, path));
-            op.responses.responses.entry("421".into()).or_insert_with(misdirected);
+            for (status, description) in common_statuses(path, op) {
+                op.responses.responses.entry(status.into()).or_insert_with(|| error_response(description));
+            }
             for response in op.responses.responses.values_mut() {
                 if let utoipa::openapi::RefOr::T(r) = response
                     && r.description.is_empty()
@@ -220,11 +223,55 @@ fn finish_document(doc: &mut utoipa::openapi::OpenApi) {
     );
 }
 
-/// Team mode answers every route `421` when `Host` names another server.
-fn misdirected() -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+/// The statuses the middleware and extractors answer whatever the handler does, as
+/// `(status, description)`; a route's own annotation says more where it has more to say.
+fn common_statuses(path: &str, op: &utoipa::openapi::path::Operation) -> Vec<(&'static str, &'static str)> {
+    use utoipa::openapi::path::ParameterIn;
+    let probe = matches!(path, "/health" | "/ready");
+    let mut statuses = vec![
+        ("403", "the request comes from another origin, or (local mode) names another host"),
+        ("421", "team mode: the request names a host this server does not answer to"),
+        ("503", "the server is at its limit of connections; try again (see Retry-After)"),
+    ];
+    if !probe {
+        statuses.push(("401", "no valid launch token (local mode) or access token (team mode)"));
+    }
+    if path.contains('{') {
+        statuses.push(("404", "nothing has this id (an id that cannot exist names nothing either)"));
+    }
+    if team_only(path) {
+        statuses.push(("404", "local mode: there are no accounts"));
+    }
+    let query = op.parameters.iter().flatten().any(|p| match p {
+        utoipa::openapi::RefOr::T(p) => p.parameter_in == ParameterIn::Query,
+        utoipa::openapi::RefOr::Ref(_) => false,
+    });
+    if query {
+        statuses.push(("422", "a query parameter is not acceptable (`field` names it)"));
+    }
+    if op.request_body.is_some() {
+        statuses.push(("400", "the body is not JSON"));
+        statuses.push(("408", "the body took too long to arrive"));
+        statuses.push(("413", "the body is larger than the server accepts"));
+        statuses.push(("415", "the body was not sent as `application/json`"));
+        statuses.push(("422", "a field of the body is not acceptable (`field` names it)"));
+    }
+    statuses
+}
+
+/// Routes of team mode's accounts, which local mode answers `404`.
+fn team_only(path: &str) -> bool {
+    (path.starts_with("/api/auth/") && path != "/api/auth/mode")
+        || path.starts_with("/api/admin/")
+        || path.starts_with("/api/credentials/user")
+        || path.contains("/members")
+}
+
+/// An error response of the document: an [`ErrorBody`](error::ErrorBody) described.
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     ResponseBuilder::new()
-        .description("team mode: the request names a host this server does not answer to")
+        .description(description)
         .content(
             "application/json",
             ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),

@@ -9,7 +9,7 @@ use taskyard_core::auth;
 use taskyard_core::model::{AuditEntry, Invite, InviteId, NewInvite, NewUser, Role, User, UserId, UserPatch};
 use taskyard_core::store::Store;
 
-use super::auth::{MAX_NAME, check_email, check_password, hash};
+use super::auth::{check_email, check_name, check_password, hash};
 use crate::http::AppState;
 use crate::http::access::{Actor, ClientIp};
 use crate::http::audit::Audit;
@@ -20,10 +20,20 @@ use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Sign-in address.
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$"
+    )]
     pub email: String,
     /// Display name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// Initial password (at least 10 characters).
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
     /// Role (default member).
     #[serde(default)]
@@ -36,6 +46,11 @@ pub struct CreateUser {
 pub struct UpdateUser {
     /// New display name.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// New role.
     #[serde(default)]
@@ -45,6 +60,7 @@ pub struct UpdateUser {
     pub disabled: Option<bool>,
     /// A new password (their sessions end).
     #[serde(default)]
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -70,14 +86,19 @@ impl std::fmt::Debug for UpdateUser {
 #[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvite {
-    /// Only this address may use it.
+    /// Only this address may use it (empty: anyone).
     #[serde(default)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*$|^\s*[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$"
+    )]
     pub email: Option<String>,
     /// The new user's role (default member).
     #[serde(default)]
     pub role: Option<Role>,
     /// Hours until it expires (default 72, at most 720).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 720)]
     pub expires_in_hours: Option<u32>,
 }
 
@@ -106,6 +127,7 @@ pub struct AuditQuery {
     /// Entries older than this entry id.
     pub before: Option<uuid::Uuid>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -128,10 +150,7 @@ pub async fn create_user(
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     actor.admin()?;
     let email = check_email(&body.email)?;
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(ApiError::invalid("name", format!("1 to {MAX_NAME} characters")));
-    }
+    let name = check_name(&body.name)?;
     check_password(&body.password)?;
     let role = body.role.unwrap_or(Role::Member);
     let password_hash = hash(&app, body.password).await?;
@@ -177,11 +196,7 @@ pub async fn update_user(
     if demotes && last_admin(&app, &before).await? {
         return Err(ApiError::conflict("this is the last active admin: make another admin first"));
     }
-    if let Some(name) = &body.name
-        && (name.trim().is_empty() || name.chars().count() > MAX_NAME)
-    {
-        return Err(ApiError::invalid("name", format!("1 to {MAX_NAME} characters")));
-    }
+    let name = body.name.as_deref().map(check_name).transpose()?;
     if let Some(p) = &body.password {
         check_password(p)?;
     }
@@ -190,12 +205,7 @@ pub async fn update_user(
         None => None,
     };
     let reset = password_hash.is_some();
-    let patch = UserPatch {
-        name: body.name.map(|n| n.trim().to_owned()),
-        role: body.role,
-        disabled: body.disabled,
-        password_hash,
-    };
+    let patch = UserPatch { name, role: body.role, disabled: body.disabled, password_hash };
     let user = app.store().update_user(id, patch).await?;
     if reset || user.disabled {
         app.store().revoke_user_sessions(id).await?;

@@ -37,10 +37,20 @@ pub struct AuthMode {
 #[serde(deny_unknown_fields)]
 pub struct Register {
     /// Sign-in address.
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$"
+    )]
     pub email: String,
     /// Display name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
     /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
     /// The invite code (not needed for the very first account).
     #[serde(default)]
@@ -64,6 +74,7 @@ pub struct ChangePassword {
     /// The password now.
     pub current_password: String,
     /// The new one (at least 10 characters).
+    #[schema(min_length = 10, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -72,6 +83,11 @@ pub struct ChangePassword {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     /// New display name.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
@@ -108,7 +124,7 @@ fn internal(e: AuthError) -> ApiError {
     ApiError::internal(e)
 }
 
-fn check_name(name: &str) -> Result<String, ApiError> {
+pub(crate) fn check_name(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::invalid("name", format!("1 to {MAX_NAME} characters")));

@@ -71,6 +71,7 @@ pub struct Board {
 #[serde(deny_unknown_fields)]
 pub struct BoardQuery {
     /// Cards per column (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 

@@ -38,6 +38,11 @@ pub struct CredentialView {
 #[serde(deny_unknown_fields)]
 pub struct SetCredential {
     /// The secret; write-only.
+    #[schema(
+        min_length = 1,
+        max_length = 16384,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub value: String,
     /// Global tier only: lock it so no user or project can override it.
     #[serde(default)]
@@ -252,7 +257,7 @@ pub async fn list_global(
 
 /// Set a global value (admins).
 #[utoipa::path(put, path = "/api/credentials/global/{key}", tag = "credentials", request_body = SetCredential,
-    params(("key" = String, Path, description = "The credential's name")),
+    params(("key" = String, Path, description = "The credential's name: a known one, or a custom name an admin allowed", pattern = r"^[A-Z_][A-Z0-9_]{0,63}$")),
     responses((status = 200, body = CredentialView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_global(
     State(app): State<AppState>,
@@ -267,7 +272,7 @@ pub async fn set_global(
 
 /// Delete a global value (admins).
 #[utoipa::path(delete, path = "/api/credentials/global/{key}", tag = "credentials",
-    params(("key" = String, Path, description = "The credential's name")),
+    params(("key" = String, Path, description = "The credential's name: a known one, or a custom name an admin allowed", pattern = r"^[A-Z_][A-Z0-9_]{0,63}$")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_global(
     State(app): State<AppState>,
@@ -293,7 +298,7 @@ pub async fn list_user(
 
 /// Set one of the caller's own values.
 #[utoipa::path(put, path = "/api/credentials/user/{key}", tag = "credentials", request_body = SetCredential,
-    params(("key" = String, Path, description = "The credential's name")),
+    params(("key" = String, Path, description = "The credential's name: a known one, or a custom name an admin allowed", pattern = r"^[A-Z_][A-Z0-9_]{0,63}$")),
     responses((status = 200, body = CredentialView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_user(
     State(app): State<AppState>,
@@ -308,7 +313,7 @@ pub async fn set_user(
 
 /// Delete one of the caller's own values.
 #[utoipa::path(delete, path = "/api/credentials/user/{key}", tag = "credentials",
-    params(("key" = String, Path, description = "The credential's name")),
+    params(("key" = String, Path, description = "The credential's name: a known one, or a custom name an admin allowed", pattern = r"^[A-Z_][A-Z0-9_]{0,63}$")),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_user(
     State(app): State<AppState>,
@@ -336,7 +341,7 @@ pub async fn list_project(
 
 /// Set a project value (its owners).
 #[utoipa::path(put, path = "/api/projects/{id}/credentials/{key}", tag = "credentials", request_body = SetCredential,
-    params(("id" = ProjectId, Path, description = "The project's id"), ("key" = String, Path, description = "The credential's name")),
+    params(("id" = ProjectId, Path, description = "The project's id"), ("key" = String, Path, description = "The credential's name: a known one, or a custom name an admin allowed", pattern = r"^[A-Z_][A-Z0-9_]{0,63}$")),
     responses((status = 200, body = CredentialView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_project(
     State(app): State<AppState>,
@@ -351,7 +356,7 @@ pub async fn set_project(
 
 /// Delete a project value (its owners).
 #[utoipa::path(delete, path = "/api/projects/{id}/credentials/{key}", tag = "credentials",
-    params(("id" = ProjectId, Path, description = "The project's id"), ("key" = String, Path, description = "The credential's name")),
+    params(("id" = ProjectId, Path, description = "The project's id"), ("key" = String, Path, description = "The credential's name: a known one, or a custom name an admin allowed", pattern = r"^[A-Z_][A-Z0-9_]{0,63}$")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete_project(
     State(app): State<AppState>,

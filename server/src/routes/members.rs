@@ -18,6 +18,10 @@ use crate::http::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// Their sign-in address.
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]{1,64}@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]\s*$"
+    )]
     pub email: String,
     /// Their role in the project (default member).
     #[serde(default)]

@@ -29,6 +29,7 @@ use crate::routes::security;
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// The repository's root folder on the server's machine.
+    #[schema(max_length = 4096, pattern = r"^\s*/[^\x00]*$")]
     pub path: String,
     /// Display name (default: the folder name).
     #[serde(default)]

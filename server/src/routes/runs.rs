@@ -26,8 +26,10 @@ pub const CLOSE_NOT_FOUND: u16 = 4404;
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Entries after this seq (default 0: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// At most this many (default 1000, at most 5000); pages only.
+    #[param(minimum = 1, maximum = 5000)]
     pub limit: Option<usize>,
     /// Team mode, sockets only: the access token (browsers cannot set headers on WebSockets).
     pub access_token: Option<String>,

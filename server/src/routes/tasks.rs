@@ -25,16 +25,18 @@ pub const MAX_DESCRIPTION: usize = 100_000;
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// Short title (1–200 characters).
+    #[schema(max_length = 200, pattern = r"\S")]
     pub title: String,
     /// What the agent is asked to do.
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub description: String,
     /// The agent adapter (default `command`).
     #[serde(default)]
     pub agent: Option<String>,
     /// The adapter's settings, e.g. `{"command": "make test"}` for `command`.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub agent_config: Option<serde_json::Value>,
 }
 
@@ -44,9 +46,11 @@ pub struct CreateTask {
 pub struct UpdateTask {
     /// New title.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = r"\S")]
     pub title: Option<String>,
     /// New description.
     #[serde(default)]
+    #[schema(max_length = 100_000)]
     pub description: Option<String>,
     /// New column.
     #[serde(default)]
@@ -77,6 +81,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 #[serde(deny_unknown_fields)]
 pub struct FollowUp {
     /// What to tell the agent next.
+    #[schema(max_length = 100_000)]
     pub message: String,
 }
 
@@ -92,6 +97,7 @@ pub struct ListQuery {
     /// …and this id (both from a column's `next`).
     pub after_id: Option<TaskId>,
     /// At most this many (default 100, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 

@@ -15,22 +15,31 @@ use crate::model::{Run, RunStatus};
 #[serde(default, deny_unknown_fields)]
 pub struct QueueSettings {
     /// Runs one server executes at once (0 = the server's own configuration).
+    #[schema(maximum = 2_147_483_647)]
     pub max_concurrent: u32,
     /// Runs one user may have running at once across all servers (0 = no limit).
+    #[schema(maximum = 2_147_483_647)]
     pub max_per_user: u32,
     /// Runs one project may have running at once across all servers (0 = no limit).
+    #[schema(maximum = 2_147_483_647)]
     pub max_per_project: u32,
     /// Executions of one run before it fails instead of waiting again.
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
     pub max_attempts: u32,
     /// Seconds between retries of a run waiting for credentials.
+    #[schema(minimum = 10, maximum = 9_223_372_036_854_775_807_u64)]
     pub auth_retry_seconds: u64,
     /// Seconds of the first quota wait when the agent reported no reset time.
+    #[schema(minimum = 10, maximum = 9_223_372_036_854_775_807_u64)]
     pub quota_retry_seconds: u64,
     /// Each further quota wait is this much longer.
+    #[schema(minimum = 1, maximum = 10)]
     pub quota_backoff: f64,
     /// The longest quota wait, in seconds.
+    #[schema(minimum = 10, maximum = 9_223_372_036_854_775_807_u64)]
     pub quota_max_seconds: u64,
     /// Hours an idle worktree of a finished task is kept (0 = forever).
+    #[schema(maximum = 2_147_483_647)]
     pub worktree_idle_hours: u32,
 }
 
@@ -58,6 +67,16 @@ impl QueueSettings {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_attempts == 0 {
             return Err("max_attempts must be at least 1".into());
+        }
+        // The document states these as 32- and 64-bit signed integers (as most clients read
+        // them); larger values are refused rather than kept where no client could show them.
+        let counts = [self.max_concurrent, self.max_per_user, self.max_per_project, self.max_attempts];
+        if counts.into_iter().chain([self.worktree_idle_hours]).any(|n| n > i32::MAX as u32) {
+            return Err(format!("counts and hours must be at most {}", i32::MAX));
+        }
+        let waits = [self.auth_retry_seconds, self.quota_retry_seconds, self.quota_max_seconds];
+        if waits.into_iter().any(|n| n > i64::MAX as u64) {
+            return Err(format!("waits must be at most {} seconds", i64::MAX));
         }
         if self.auth_retry_seconds < 10 || self.quota_retry_seconds < 10 {
             return Err("retries must be at least 10 seconds apart".into());

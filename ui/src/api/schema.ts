@@ -35,8 +35,26 @@ export interface paths {
                         "application/json": components["schemas"]["AuditEntry"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -55,6 +73,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -98,6 +125,15 @@ export interface paths {
                         "application/json": components["schemas"]["Invite"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -107,8 +143,26 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -142,8 +196,62 @@ export interface paths {
                         "application/json": components["schemas"]["CreatedInvite"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -162,6 +270,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -209,6 +326,15 @@ export interface paths {
                         "application/json": components["schemas"]["Invite"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -238,6 +364,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -278,6 +413,15 @@ export interface paths {
                         "application/json": components["schemas"]["User"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -287,8 +431,26 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -322,6 +484,24 @@ export interface paths {
                         "application/json": components["schemas"]["User"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -331,8 +511,44 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -351,6 +567,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -396,6 +621,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -425,6 +659,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -462,6 +705,24 @@ export interface paths {
                         "application/json": components["schemas"]["User"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -480,8 +741,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -500,6 +788,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -537,8 +834,35 @@ export interface paths {
                         "application/json": components["schemas"]["AgentStatus"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -590,6 +914,15 @@ export interface paths {
                         "application/json": components["schemas"]["TestReport"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -610,6 +943,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -661,6 +1003,15 @@ export interface paths {
                         "application/json": components["schemas"]["Session"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 401: {
                     headers: {
@@ -670,8 +1021,62 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description a field of the body is not acceptable (`field` names it) */
+                422: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -740,8 +1145,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -792,8 +1224,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -831,8 +1290,62 @@ export interface paths {
                         "application/json": components["schemas"]["User"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -851,6 +1364,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -888,8 +1410,35 @@ export interface paths {
                         "application/json": components["schemas"]["AuthMode"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -939,8 +1488,62 @@ export interface paths {
                         "application/json": components["schemas"]["Session"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1032,8 +1635,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1085,6 +1715,24 @@ export interface paths {
                         "application/json": components["schemas"]["Session"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -1094,8 +1742,44 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description local mode: there are no accounts */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1176,6 +1860,24 @@ export interface paths {
                         "application/json": components["schemas"]["CloneStatus"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -1187,6 +1889,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1230,6 +1941,15 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialView"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -1241,6 +1961,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1272,7 +2001,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The credential's name */
+                    /** @description The credential's name: a known one, or a custom name an admin allowed */
                     key: string;
                 };
                 cookie?: never;
@@ -1292,8 +2021,62 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialView"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description nothing has this id (an id that cannot exist names nothing either) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1319,6 +2102,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         post?: never;
@@ -1328,7 +2120,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The credential's name */
+                    /** @description The credential's name: a known one, or a custom name an admin allowed */
                     key: string;
                 };
                 cookie?: never;
@@ -1341,6 +2133,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
                 };
                 /** @description see the body's schema */
                 403: {
@@ -1362,6 +2163,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1402,8 +2212,35 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialNames"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1436,8 +2273,53 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialNames"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1456,6 +2338,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1498,6 +2389,24 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialView"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -1509,6 +2418,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1540,7 +2458,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The credential's name */
+                    /** @description The credential's name: a known one, or a custom name an admin allowed */
                     key: string;
                 };
                 cookie?: never;
@@ -1560,8 +2478,71 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialView"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description nothing has this id (an id that cannot exist names nothing either) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1587,6 +2568,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         post?: never;
@@ -1596,7 +2586,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description The credential's name */
+                    /** @description The credential's name: a known one, or a custom name an admin allowed */
                     key: string;
                 };
                 cookie?: never;
@@ -1610,6 +2600,24 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -1621,6 +2629,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1662,6 +2679,24 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["BoardEvent"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description team mode: the request names a host this server does not answer to */
@@ -1718,8 +2753,35 @@ export interface paths {
                         "application/json": components["schemas"]["Project"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1757,6 +2819,24 @@ export interface paths {
                         "application/json": components["schemas"]["Project"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -1766,8 +2846,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1786,6 +2893,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1839,6 +2955,60 @@ export interface paths {
                         "application/json": components["schemas"]["CloneStatus"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
                     headers: {
@@ -1859,6 +3029,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1903,6 +3082,24 @@ export interface paths {
                         "application/json": components["schemas"]["Project"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -1914,6 +3111,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1948,6 +3154,24 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -1968,6 +3192,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2014,6 +3247,24 @@ export interface paths {
                         "application/json": components["schemas"]["Board"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2034,6 +3285,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2080,6 +3340,24 @@ export interface paths {
                         "application/json": components["schemas"]["CredentialView"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2091,6 +3369,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2140,6 +3427,24 @@ export interface paths {
                         "application/json": components["schemas"]["Effective"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2151,6 +3456,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2184,7 +3498,7 @@ export interface paths {
                 path: {
                     /** @description The project's id */
                     id: components["schemas"]["ProjectId"];
-                    /** @description The credential's name */
+                    /** @description The credential's name: a known one, or a custom name an admin allowed */
                     key: string;
                 };
                 cookie?: never;
@@ -2202,6 +3516,24 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["CredentialView"];
+                    };
+                };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -2222,8 +3554,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2249,6 +3608,15 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
             };
         };
         post?: never;
@@ -2260,7 +3628,7 @@ export interface paths {
                 path: {
                     /** @description The project's id */
                     id: components["schemas"]["ProjectId"];
-                    /** @description The credential's name */
+                    /** @description The credential's name: a known one, or a custom name an admin allowed */
                     key: string;
                 };
                 cookie?: never;
@@ -2273,6 +3641,15 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content?: never;
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
                 };
                 /** @description see the body's schema */
                 403: {
@@ -2294,6 +3671,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2337,6 +3723,24 @@ export interface paths {
                         "application/json": components["schemas"]["Member"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2348,6 +3752,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2384,6 +3797,24 @@ export interface paths {
                         "application/json": components["schemas"]["Member"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -2402,6 +3833,33 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
                     headers: {
@@ -2413,6 +3871,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2460,6 +3927,15 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -2489,6 +3965,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2538,6 +4023,33 @@ export interface paths {
                         "application/json": components["schemas"]["PullOutcome"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2547,8 +4059,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2585,6 +4124,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2638,6 +4186,24 @@ export interface paths {
                         "application/json": components["schemas"]["Task"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2658,6 +4224,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2698,6 +4273,24 @@ export interface paths {
                         "application/json": components["schemas"]["Task"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -2716,6 +4309,33 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
                     headers: {
@@ -2727,6 +4347,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2768,8 +4397,35 @@ export interface paths {
                         "application/json": components["schemas"]["QueueStatus"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2821,8 +4477,53 @@ export interface paths {
                         "application/json": components["schemas"]["QueueSettings"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2841,6 +4542,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2886,6 +4596,24 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2897,6 +4625,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -2946,6 +4683,24 @@ export interface paths {
                         "application/json": components["schemas"]["Diff"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -2966,6 +4721,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3019,6 +4783,24 @@ export interface paths {
                         "application/json": components["schemas"]["LogPage"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -3039,6 +4821,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3096,8 +4887,44 @@ export interface paths {
                         "application/json": components["schemas"]["LogMessage"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description nothing has this id (an id that cannot exist names nothing either) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description a query parameter is not acceptable (`field` names it) */
+                422: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3155,6 +4982,24 @@ export interface paths {
                         "application/json": components["schemas"]["MergeResult"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -3175,6 +5020,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3225,6 +5079,33 @@ export interface paths {
                         "application/json": components["schemas"]["Pushed"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -3234,8 +5115,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3272,6 +5180,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3318,6 +5235,15 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -3347,6 +5273,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3393,6 +5328,24 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -3413,6 +5366,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3454,6 +5416,15 @@ export interface paths {
                         "application/json": components["schemas"]["SecuritySettings"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -3465,6 +5436,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3501,8 +5481,53 @@ export interface paths {
                         "application/json": components["schemas"]["SecuritySettings"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3521,6 +5546,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3566,6 +5600,24 @@ export interface paths {
                         "application/json": components["schemas"]["Task"];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -3577,6 +5629,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3608,6 +5669,24 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -3628,6 +5707,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3665,6 +5753,24 @@ export interface paths {
                         "application/json": components["schemas"]["Task"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -3683,6 +5789,33 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
                     headers: {
@@ -3694,6 +5827,15 @@ export interface paths {
                 };
                 /** @description see the body's schema */
                 422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3743,6 +5885,24 @@ export interface paths {
                         "application/json": components["schemas"]["Run"];
                     };
                 };
+                /** @description the body is not JSON */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 403: {
                     headers: {
@@ -3761,8 +5921,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
+                /** @description the body took too long to arrive */
+                408: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body is larger than the server accepts */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the body was not sent as `application/json` */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3834,6 +6021,24 @@ export interface paths {
                         "application/json": components["schemas"]["Run"][];
                     };
                 };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description see the body's schema */
                 404: {
                     headers: {
@@ -3845,6 +6050,15 @@ export interface paths {
                 };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -3878,6 +6092,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Run"];
+                    };
+                };
+                /** @description no valid launch token (local mode) or access token (team mode) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description see the body's schema */
@@ -3968,8 +6191,26 @@ export interface paths {
                         "application/json": components["schemas"]["Health"];
                     };
                 };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
                 /** @description team mode: the request names a host this server does not answer to */
                 421: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description the server is at its limit of connections; try again (see Retry-After) */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -4011,6 +6252,15 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Ready"];
+                    };
+                };
+                /** @description the request comes from another origin, or (local mode) names another host */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
                     };
                 };
                 /** @description team mode: the request names a host this server does not answer to */
@@ -4236,7 +6486,7 @@ export interface components {
         };
         /** @description A new invite. */
         CreateInvite: {
-            /** @description Only this address may use it. */
+            /** @description Only this address may use it (empty: anyone). */
             email?: string | null;
             /**
              * Format: int32
@@ -4257,7 +6507,7 @@ export interface components {
             /** @description The agent adapter (default `command`). */
             agent?: string | null;
             /** @description The adapter's settings, e.g. `{"command": "make test"}` for `command`. */
-            agent_config?: Record<string, unknown>;
+            agent_config?: Record<string, unknown> | null;
             /** @description What the agent is asked to do. */
             description?: string;
             /** @description Short title (1–200 characters). */
@@ -4356,8 +6606,9 @@ export interface components {
         /** @description The JSON body of every error response. */
         ErrorBody: {
             /**
-             * @description A stable code: `not_found`, `invalid`, `conflict`, `unauthorized`, `forbidden`,
-             *     `too_many_requests`, `bad_gateway`, `unavailable`, `misdirected`, `internal`.
+             * @description A stable code: `not_found`, `invalid`, `bad_request`, `unsupported_media_type`,
+             *     `too_large`, `timeout`, `conflict`, `unauthorized`, `forbidden`, `too_many_requests`,
+             *     `bad_gateway`, `unavailable`, `misdirected`, `internal`.
              */
             error: string;
             /** @description The request field at fault, when one is. */
