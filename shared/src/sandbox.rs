@@ -102,12 +102,20 @@ pub struct Bubblewrap {
 pub struct Confinement {
     /// Folders it may read and write (its worktree, home, tmp), at the same paths.
     pub writable: Vec<PathBuf>,
-    /// Folders or files it may read, at the same paths (the agent's program, its PATH).
+    /// Folders or files it may read, at the same paths: the server's own PATH entries (and
+    /// the programs on them).
     pub readable: Vec<PathBuf>,
-    /// The worktree whose repository's git metadata it needs: the common git directory
-    /// read-write (objects, refs) but its `config`, `hooks` and other worktrees' metadata
-    /// read-only, so an agent cannot plant a hook or a config command that git would later
-    /// run outside the sandbox.
+    /// Whether the program and the PATH a task names may bring their folders in too (one
+    /// user on their own machine, whose folders they all are). Otherwise a program must lie
+    /// in a folder the sandbox shows anyway (the system's, `readable`): a task cannot make
+    /// another project's folder visible by naming it as its program or on its PATH.
+    pub trust_task_paths: bool,
+    /// The worktree whose repository's git metadata it needs: the common git directory's
+    /// `objects`, `refs` and `logs` read-write, the rest of it (`config`, `hooks`, other
+    /// worktrees' metadata, its top level) and the files that link the worktree to it
+    /// read-only, so an agent can neither plant a hook or config command that git would
+    /// later run outside the sandbox nor point Taskyard's own git work at another
+    /// repository.
     pub git_worktree: Option<PathBuf>,
     /// Where the sandbox's `passwd` and `group` files are written (outside anything the
     /// agent can write).
@@ -159,20 +167,29 @@ impl Bubblewrap {
             };
             io::Error::new(kind, problem)
         })?;
-        let mut args = self.namespace_args();
-        args.extend(system_args());
-        args.extend(self.identity_args(conf)?);
         let mut readable = conf.readable.clone();
-        readable.push(program.clone());
-        readable.extend(path.split(':').filter(|d| !d.is_empty()).map(PathBuf::from));
+        if conf.trust_task_paths {
+            readable.push(program.clone());
+            readable.extend(path.split(':').filter(|d| !d.is_empty()).map(PathBuf::from));
+        }
         let hidden: Vec<PathBuf> = conf
             .hidden
             .iter()
             .flat_map(|h| [h.clone(), std::fs::canonicalize(h).unwrap_or(h.clone())])
             .collect();
-        let shown = program_roots(&readable)
+        let shown: Vec<PathBuf> = program_roots(&readable)
             .into_iter()
-            .filter(|dir| !hidden.iter().any(|h| h.starts_with(dir) || dir.starts_with(h)));
+            .filter(|dir| !hidden.iter().any(|h| h.starts_with(dir) || dir.starts_with(h)))
+            .collect();
+        if !is_shown(&program, &shown) {
+            return Err(io::Error::other(
+                "it lies outside the folders this server runs agents from (the system's and the \
+                 server's PATH)",
+            ));
+        }
+        let mut args = self.namespace_args();
+        args.extend(system_args());
+        args.extend(self.identity_args(conf)?);
         for dir in shown {
             args.extend(bind("--ro-bind", &dir));
         }
@@ -272,6 +289,15 @@ fn in_system_dirs(path: &Path) -> bool {
     SYSTEM_DIRS.iter().any(|d| path.starts_with(d))
 }
 
+/// Whether `program` (as given and as its canonical target) is seen inside: in a system
+/// directory or one of the `shown` folders.
+fn is_shown(program: &Path, shown: &[PathBuf]) -> bool {
+    let canonical = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
+    [program, canonical.as_path()]
+        .iter()
+        .all(|p| in_system_dirs(p) || shown.iter().any(|dir| p.starts_with(dir)))
+}
+
 /// The folders to show for programs and PATH entries outside the system directories: a
 /// program inside a `node_modules` folder needs that whole folder (its `.bin` entries are
 /// symlinks into the packages beside them), anything else its own folder. Both the path as
@@ -312,8 +338,16 @@ fn node_modules_root(path: &Path) -> Option<PathBuf> {
     None
 }
 
-/// The binds git needs for a linked worktree: the common directory read-write, its config,
-/// hooks and the other worktrees' metadata read-only, this worktree's metadata read-write.
+/// The binds git needs for a linked worktree, and no more: in the repository's common
+/// directory only `objects`, `refs` and `logs` are writable (commits and branches), and in
+/// the worktree's own metadata everything but the files that say where the repository is.
+///
+/// Everything Taskyard's own git work (outside the sandbox, as the server) reads to find a
+/// repository stays read-only: the worktree's `.git` file, its metadata's `commondir` and
+/// `gitdir`, the common directory's top level (where a planted `commondir` would send the
+/// project's repository elsewhere), `config`, `hooks`, `info`, the other worktrees'
+/// metadata and `objects/info` (alternates would lend the repository another one's
+/// objects). Made missing folders first, so they can be shown read-only.
 fn git_args(worktree: &Path) -> Vec<String> {
     let Some(own) = linked_git_dir(worktree) else { return Vec::new() };
     let common = std::fs::read_to_string(own.join("commondir"))
@@ -321,14 +355,19 @@ fn git_args(worktree: &Path) -> Vec<String> {
         .map(|c| own.join(c.trim()))
         .and_then(|p| std::fs::canonicalize(p).ok());
     let Some(common) = common else { return Vec::new() };
-    let mut args = Vec::from(bind("--bind", &common));
-    for protected in ["config", "hooks", "worktrees"] {
-        let p = common.join(protected);
-        if p.exists() {
-            args.extend(bind("--ro-bind", &p));
-        }
+    for dir in ["objects/info", "refs", "logs"] {
+        let _ = std::fs::create_dir_all(common.join(dir));
     }
+    let mut args = Vec::from(bind("--ro-bind", &common));
+    for writable in ["objects", "refs", "logs"] {
+        args.extend(bind("--bind", &common.join(writable)));
+    }
+    args.extend(bind("--ro-bind", &common.join("objects/info")));
     args.extend(bind("--bind", &own));
+    let pointers = [own.join("commondir"), own.join("gitdir"), worktree.join(".git")];
+    for file in pointers.iter().filter(|f| f.is_file()) {
+        args.extend(bind("--ro-bind", file));
+    }
     args
 }
 

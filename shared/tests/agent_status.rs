@@ -35,6 +35,7 @@ fn options(scratch: &Path, env: &[(&str, &str)]) -> StatusOptions {
         scratch: scratch.to_path_buf(),
         sandbox: Ok(None),
         hidden: Vec::new(),
+        trust_task_paths: false,
         proxy: Ok(None),
     }
 }
@@ -215,7 +216,9 @@ async fn the_test_action_runs_as_a_run_would_confined_and_holding_only_a_placeho
     std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let wrote_to = outside.path().join("written");
 
+    // The probe is on the agents' PATH: a program elsewhere is not shown in the sandbox.
     let confined = |opts: &mut StatusOptions| {
+        opts.path = format!("{}:{}", outside.path().display(), opts.path);
         opts.sandbox = Ok(Some(taskyard_core::sandbox::Bubblewrap::probe(&opts.path).expect("bubblewrap")));
         opts.hidden = vec![data.path().to_path_buf()];
     };

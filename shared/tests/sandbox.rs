@@ -37,6 +37,11 @@ fn attack_script(f: &Fixture, other_repo: &Path, other_home: &Path) -> String {
         ("write-git-config", format!("{}/config", git_dir.display())),
         ("write-root", "/planted".into()),
         ("write-usr", "/usr/planted".into()),
+        // What Taskyard's own git work reads to find the repository: pointed elsewhere, it
+        // would commit into (or show the files of) another project as the server.
+        ("plant-commondir", format!("{}/commondir", git_dir.display())),
+        ("write-alternates", format!("{}/objects/info/alternates", git_dir.display())),
+        ("write-worktree-link", ".git".into()),
     ];
     let mut script = String::from("set +e\n");
     for (name, path) in reads {
@@ -47,6 +52,12 @@ fn attack_script(f: &Fixture, other_repo: &Path, other_home: &Path) -> String {
     for (name, path) in writes {
         script += &format!(
             "if echo x >> '{path}' 2>/dev/null; then echo 'OPEN {name}'; else echo 'DENIED {name}'; fi\n"
+        );
+    }
+    script += "own=$(sed -n 's/^gitdir: //p' .git)\n";
+    for file in ["commondir", "gitdir"] {
+        script += &format!(
+            "if echo x >> \"$own/{file}\" 2>/dev/null; then echo 'OPEN write-worktree-{file}'; else echo 'DENIED write-worktree-{file}'; fi\n"
         );
     }
     // Another process of the server's: none is visible in the sandbox's own /proc.
@@ -97,7 +108,7 @@ async fn a_confined_command_reaches_nothing_but_its_own() {
     let run = f.run(&task).await;
     let logs = f.logs(run.id).await;
     let seen = verdicts(&logs);
-    assert_eq!(seen.len(), 15, "every attack reported: {seen:#?}");
+    assert_eq!(seen.len(), 20, "every attack reported: {seen:#?}");
     assert!(open_attacks(&seen).is_empty(), "attacks that got through: {seen:#?}");
     assert!(
         logs.iter().any(|e| e.text.contains("confined: bubblewrap sandbox")),
@@ -142,9 +153,15 @@ async fn a_stop_reaches_the_confined_agent_and_ends_it() {
 
 #[tokio::test]
 async fn claude_codes_bash_tool_cannot_read_the_key_file() {
-    let f = fixture_configured(Dialect::Anthropic, |c| c.sandbox = Policy::Required).await;
-    let (other_repo, other_home) = plant_targets(&f);
     let claude = tool("claude-code", "claude");
+    // The CLI is on the server's PATH, as a team server's image has it.
+    let bin = claude.parent().expect("bin").to_path_buf();
+    let f = fixture_configured(Dialect::Anthropic, |c| {
+        c.sandbox = Policy::Required;
+        c.agent_path = format!("{}:{}", bin.display(), c.agent_path);
+    })
+    .await;
+    let (other_repo, other_home) = plant_targets(&f);
     // The Bash tool refuses some shell forms: one script file, run by one command.
     let script_path = f.dir.path().join("attack.sh");
     std::fs::write(&script_path, attack_script(&f, &other_repo, &other_home)).unwrap();
@@ -199,4 +216,36 @@ async fn a_required_sandbox_that_cannot_be_made_refuses_runs_and_says_why() {
     .await;
     let status = f.runner.sandbox_status().await;
     assert!(status.confined, "bubblewrap is on this PATH: {status:?}");
+}
+
+#[tokio::test]
+async fn a_task_cannot_show_another_folder_by_naming_it_as_its_program_or_on_its_path() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let f = fixture_configured(Dialect::Anthropic, |c| c.sandbox = Policy::Required).await;
+    let (other_repo, _) = plant_targets(&f);
+    let there = other_repo.join("run.sh");
+    std::fs::write(&there, "#!/bin/sh\necho RAN\n").unwrap();
+    std::fs::set_permissions(&there, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // On its PATH: the folder stays out of the sandbox.
+    let probe = format!(
+        "if cat '{}/README.md' >/dev/null 2>&1; then echo 'OPEN via-path'; else echo 'DENIED via-path'; fi",
+        other_repo.display()
+    );
+    let path = format!("{}:/usr/bin:/bin", other_repo.display());
+    let task = f.task("custom", "path", json!({ "command": probe, "env": { "PATH": path } })).await;
+    let run = f.run(&task).await;
+    let seen = verdicts(&f.logs(run.id).await);
+    assert_eq!(seen, ["DENIED via-path"], "{:?}", run.error);
+
+    // As its program: refused, saying why, with nothing run.
+    let task = f.task("custom", "program", json!({ "command": [there.display().to_string()] })).await;
+    let run = f.run(&task).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let logs = f.logs(run.id).await;
+    assert!(!logs.iter().any(|e| e.text == "RAN"), "{logs:#?}");
+    assert!(
+        logs.iter().any(|e| e.text.contains("outside the folders this server runs agents from")),
+        "{logs:#?}"
+    );
 }

@@ -36,10 +36,22 @@ impl ServerProcess {
     /// Starts `taskyard serve` on a free port with `data` (and `database_url` when given) and
     /// waits for the URL it prints. Its stderr is appended to `data/../server-<name>.log`.
     pub fn start(name: &str, data: &Path, database_url: Option<&str>, args: &[&str]) -> Self {
+        Self::start_with_env(name, data, database_url, args, &[])
+    }
+
+    /// [`ServerProcess::start`] with more variables in the server's environment. A team
+    /// server prints no token: `token` is empty then.
+    pub fn start_with_env(
+        name: &str,
+        data: &Path,
+        database_url: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let log = data.with_file_name(format!("server-{name}.log"));
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
         let mut cmd = taskyard(data);
-        cmd.env("TASKYARD_LOG", "info");
+        cmd.env("TASKYARD_LOG", "info").envs(env.iter().copied());
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
@@ -63,7 +75,8 @@ impl ServerProcess {
         let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
             panic!("{name} printed no URL: {}", std::fs::read_to_string(&log).unwrap_or_default())
         });
-        let (base, token) = url.split_once("/?token=").expect("url with token");
+        let url = url.trim_end_matches('/');
+        let (base, token) = url.split_once("/?token=").unwrap_or((url, ""));
         Self { child, base: base.to_owned(), token: token.to_owned(), log }
     }
 

@@ -51,6 +51,9 @@ pub struct StatusOptions {
     pub sandbox: Result<Option<Bubblewrap>, String>,
     /// Folders the sandbox never shows (the data directory).
     pub hidden: Vec<PathBuf>,
+    /// Whether a `program` or `PATH` in the settings may bring its folder into the sandbox
+    /// (see [`Confinement::trust_task_paths`]).
+    pub trust_task_paths: bool,
     /// The proxy that holds the real credentials while the agent gets placeholders: `None`
     /// when runs get credentials directly, an error when runs use a proxy that cannot start.
     pub proxy: Result<Option<Arc<CredentialProxy>>, String>,
@@ -67,6 +70,7 @@ impl StatusOptions {
             scratch: config.data_dir.join("tmp"),
             sandbox: Ok(None),
             hidden: vec![config.data_dir.clone()],
+            trust_task_paths: config.trust_task_base_urls,
             proxy: Ok(None),
         }
     }
@@ -315,7 +319,8 @@ pub async fn test(name: &str, opts: &StatusOptions) -> Result<TestReport, AgentE
             bwrap,
             Confinement {
                 writable: vec![work.clone(), home.clone(), tmp.clone()],
-                readable: Vec::new(),
+                readable: std::env::split_paths(&opts.path).collect(),
+                trust_task_paths: opts.trust_task_paths,
                 git_worktree: None,
                 etc_dir: dir.join("etc"),
                 cwd: work.clone(),

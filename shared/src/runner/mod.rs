@@ -743,7 +743,8 @@ impl<S: Store> Runner<S> {
             Ok(Isolation::Sandbox(bwrap)) => {
                 let confinement = crate::sandbox::Confinement {
                     writable: vec![workspace.worktree.path.clone(), ctx.home.clone(), ctx.tmp.clone()],
-                    readable: Vec::new(),
+                    readable: std::env::split_paths(&cfg.agent_path).collect(),
+                    trust_task_paths: cfg.trust_task_base_urls,
                     git_worktree: Some(workspace.worktree.path.clone()),
                     etc_dir: cfg.sandbox_dir(run.id),
                     cwd: workspace.worktree.path.clone(),
