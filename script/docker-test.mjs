@@ -168,7 +168,12 @@ async function main() {
 
   let t = Date.now();
   say(`building ${image} from docker/Dockerfile`);
+  const imageId = () => run('docker', ['image', 'inspect', '-f', '{{.Id}}', image], { allowFail: true, quiet: true }).stdout.trim();
+  const previous = imageId();
   await runLoud('docker', ['build', '--progress=plain', '-f', 'docker/Dockerfile', '-t', image, '.']);
+  // The image this tag named before is of no further use: without this every CI run would
+  // leave one behind.
+  if (previous && previous !== imageId()) run('docker', ['image', 'rm', previous], { allowFail: true, quiet: true });
   say(`built in ${secs(t)}`);
 
   const port = await freePort();
