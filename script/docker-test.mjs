@@ -5,7 +5,7 @@
 // server mid-run, and the data surviving `down` and `up`.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -295,6 +295,27 @@ async function main() {
   const onMain = inTaskyard('git', '-C', proj.repo_path, 'show', `${merged.into}:from-docker.txt`);
   check(onMain.stdout.trim() === 'written in a container', `after the merge ${merged.into} lacks the file: ${onMain.stderr}`);
 
+  // Claude Code, the image's own CLI, in the sandbox against the project's mock of the
+  // Anthropic API on this machine: the model writes a file, which the diff shows.
+  const pin = /^ARG CLAUDE_CODE_VERSION=(\S+)$/m.exec(readFileSync(path.join(repo, 'docker/Dockerfile'), 'utf8'))[1];
+  const mock = await mockAnthropic(gateway, 'from-claude.txt', 'written by Claude Code\n');
+  const claudeTask = await api('POST', `/api/projects/${proj.id}/tasks`, {
+    title: 'Claude in Docker', description: 'Write from-claude.txt.', agent: 'claude',
+    agent_config: { env: { ANTHROPIC_BASE_URL: mock.url, ANTHROPIC_API_KEY: `sk-ant-api03-FAKE-${randomBytes(8).toString('hex')}` } },
+  });
+  t = Date.now();
+  const claudeRun = await api('POST', `/api/tasks/${claudeTask.id}/runs`);
+  const claudeDone = await finished(claudeRun.id, 300);
+  const claudeLog = await logText(claudeRun.id);
+  check(claudeDone.status === 'succeeded', `the Claude Code run ended ${claudeDone.status}: ${claudeLog}`);
+  check(claudeLog.includes(`Claude Code ${pin}`), `the run did not use Claude Code ${pin}: ${claudeLog}`);
+  const calls = await mock.stop();
+  check(calls.some((l) => l.startsWith('write true ')), `the mock API saw no model call: ${calls.join('\n')}`);
+  const claudeDiff = await api('GET', `/api/runs/${claudeRun.id}/diff`);
+  check(claudeDiff.files.some((f) => f.path === 'from-claude.txt' && f.patch.includes('written by Claude Code')),
+    `Claude's file is not in the diff: ${JSON.stringify(claudeDiff.files.map((f) => f.path))}`);
+  say(`Claude Code ${pin} run ${claudeDone.status} in ${secs(t)}`);
+
   // The server restarted in the middle of a run: the run is recovered and completes.
   const slow = await api('POST', `/api/projects/${proj.id}/tasks`, {
     title: 'Outlives a restart', agent: 'custom',
@@ -328,6 +349,28 @@ async function main() {
   say('data intact after down and up');
 }
 
+/// The project's mock of the Anthropic API (test-support/examples/mock_anthropic.rs), built by
+/// script/docker-test, listening on `ip`; `stop()` ends it and returns the requests it saw.
+async function mockAnthropic(ip, file, content) {
+  const bin = process.env.TASKYARD_MOCK_ANTHROPIC;
+  check(bin, 'TASKYARD_MOCK_ANTHROPIC is not set: run this through script/docker-test');
+  const child = spawn(bin, [ip, file, content], { stdio: ['pipe', 'pipe', 'inherit'] });
+  mocks.push(child);
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  const url = await until('the mock API', 30, async () => out.includes('\n') && out.split('\n')[0]);
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  return {
+    url,
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      return out.split('\n').slice(1).filter(Boolean);
+    },
+  };
+}
+const mocks = [];
+
 async function finished(runId, seconds) {
   const terminal = new Set(['succeeded', 'failed', 'cancelled', 'interrupted', 'auth_required', 'quota_exceeded', 'billing', 'server_error', 'max_turns']);
   return until(`run ${runId} to end`, seconds, async () => {
@@ -351,6 +394,7 @@ try {
   console.error(logs.stdout + logs.stderr);
 } finally {
   git?.close();
+  for (const m of mocks) m.kill();
   run('docker', compose('down', '-v', '--remove-orphans'), { allowFail: true, quiet: true });
   rmSync(tmp, { recursive: true, force: true });
 }
