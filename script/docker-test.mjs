@@ -181,8 +181,8 @@ async function main() {
     ...Object.entries(secrets).map(([k, v]) => `${k}=${v}`),
     `TASKYARD_IMAGE=${image}`,
     `TASKYARD_PUBLISH=127.0.0.1:${port}`,
-    // Short runs here; the restart below must find the run's lease expired quickly.
-    'TASKYARD_MAX_CONCURRENT_RUNS=2',
+    // A killed server's runs are taken over when their lease expires: soon, in this test.
+    'TASKYARD_RUN_LEASE_SECONDS=5',
     '',
   ].join('\n'), { mode: 0o600 });
   base = `http://127.0.0.1:${port}`;
@@ -335,6 +335,23 @@ async function main() {
   check((log2.match(/^started$/gm) ?? []).length === recovered.tries && /^finished$/m.test(log2),
     `the recovered run's log lost lines: ${log2}`);
   say(`restart mid-run: recovered, ${recovered.status} ${secs(t)} after the restart`);
+
+  // The server killed (SIGKILL to its process; tini, PID 1, exits with it and the restart
+  // policy brings the container back): the run's lease expires and the new server recovers it.
+  const third = await api('POST', `/api/tasks/${slow.id}/runs`);
+  await until('the third run to start', 60, async () => /^started$/m.test(await logText(third.id)));
+  t = Date.now();
+  const killed = inTaskyard('sh', '-c',
+    'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = taskyard ] && kill -KILL "${p#/proc/}" && exit 0; done; exit 1');
+  check(killed.status === 0, `could not kill the server: ${killed.stderr}`);
+  await until('the container to come back', 90, async () => (await request('GET', '/ready').catch(() => null))?.status === 200);
+  const revived = await finished(third.id, 180);
+  const log3 = await logText(third.id);
+  check(revived.status === 'succeeded' && revived.recoveries >= 1,
+    `after SIGKILL the run is ${revived.status} with ${revived.recoveries} recoveries: ${log3}`);
+  check(/^finished$/m.test(log3) && (log3.match(/^started$/gm) ?? []).length === revived.tries,
+    `the recovered run's log lost lines: ${log3}`);
+  say(`SIGKILL mid-run: recovered, ${revived.status} ${secs(t)} after the kill`);
 
   // down and up without -v: the volumes keep accounts, projects and runs.
   run('docker', compose('down'));
