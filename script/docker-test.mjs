@@ -71,9 +71,9 @@ function request(method, route, body, headers = {}) {
   });
 }
 
-async function api(method, route, body, { expect = [200, 201, 202], auth = true } = {}) {
+async function api(method, route, body, { expect = [200, 201, 202], auth = true, bearer = token } = {}) {
   const headers = { accept: 'application/json' };
-  if (auth && token) headers.authorization = `Bearer ${token}`;
+  if (auth && bearer) headers.authorization = `Bearer ${bearer}`;
   const { status, text } = await request(method, route, body, headers);
   if (!expect.includes(status)) throw new Failure(`${method} ${route}: ${status} ${text.slice(0, 500)}`);
   return text ? JSON.parse(text) : null;
@@ -259,6 +259,20 @@ async function main() {
   });
   const proj = cloned.project;
   say(`cloned ${url} in ${secs(t)}`);
+
+  // Registration is by invitation after the first account: a member joins with the admin's
+  // invite and sees the project once added to it.
+  const memberPassword = `pw-${randomBytes(12).toString('hex')}`;
+  const member = { email: 'member@example.com', name: 'Member', password: memberPassword };
+  await api('POST', '/api/auth/register', member, { auth: false, expect: [400, 403, 422] });
+  const invite = await api('POST', '/api/admin/invites', { email: member.email, role: 'member' });
+  const joined = await api('POST', '/api/auth/register', { ...member, invite: invite.code }, { auth: false });
+  check(joined.user.role === 'member', `the invited account is ${joined.user.role}`);
+  const before = await api('GET', '/api/projects', undefined, { bearer: joined.access_token });
+  check(!before.some((p) => p.id === proj.id), 'a member sees a project before being added to it');
+  await api('POST', `/api/projects/${proj.id}/members`, { email: member.email });
+  const after = await api('GET', '/api/projects', undefined, { bearer: joined.access_token });
+  check(after.some((p) => p.id === proj.id), 'the member does not see the project after being added');
 
   // A run that tries what confinement must deny, and changes the repository.
   check(inTaskyard('test', '-r', '/data/fernet.key').status === 0, 'the server cannot read its own key file');
