@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -186,7 +186,13 @@ async function main() {
     '',
   ].join('\n'), { mode: 0o600 });
   base = `http://127.0.0.1:${port}`;
-  const pgBefore = await canConnect('127.0.0.1', 5432);
+  // This machine's own addresses (not the container bridges', which reach containers by
+  // design): what answers on Postgres's port there before compose up.
+  const hostAddresses = ['127.0.0.1', ...Object.entries(networkInterfaces())
+    .filter(([name]) => !/^(docker|br-|veth)/.test(name))
+    .flatMap(([, addrs]) => addrs.filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address))];
+  const pgBefore = new Set();
+  for (const a of hostAddresses) if (await canConnect(a, 5432)) pgBefore.add(a);
 
   t = Date.now();
   run('docker', compose('up', '-d', '--wait', '--no-build'));
@@ -213,7 +219,9 @@ async function main() {
   const pgPorts = run('docker', compose('port', 'postgres', '5432'), { allowFail: true, quiet: true });
   check(pgPorts.status !== 0 || pgPorts.stdout.trim() === '' || pgPorts.stdout.trim() === ':0',
     `the database is published: ${pgPorts.stdout}`);
-  if (!pgBefore) check(!(await canConnect('127.0.0.1', 5432)), 'something answers on 127.0.0.1:5432 since compose up');
+  for (const a of hostAddresses) {
+    if (!pgBefore.has(a)) check(!(await canConnect(a, 5432)), `something answers on ${a}:5432 since compose up`);
+  }
 
   const health = await api('GET', '/health', undefined, { auth: false });
   check(health.sandbox === 'required' && health.confined === true, `/health: ${JSON.stringify(health)}`);
