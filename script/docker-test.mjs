@@ -5,7 +5,7 @@
 // server mid-run, and the data surviving `down` and `up`.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
@@ -208,6 +208,19 @@ async function main() {
   }
   check(!config.Env.some((e) => /SECRET|PASSWORD|TOKEN|FERNET/.test(e.split('=')[0])),
     `the image's environment names a secret: ${config.Env.join(' ')}`);
+
+  // Test machines build with stand-in base images that trust this machine's extra CAs (a
+  // TLS-intercepting proxy's): none of that may reach the image people run.
+  const bundle = inTaskyard('cat', '/etc/ssl/certs/ca-certificates.crt').stdout;
+  check(bundle.includes('BEGIN CERTIFICATE'), "the image has no CA bundle");
+  const caDir = '/usr/local/share/ca-certificates';
+  const extraCas = (existsSync(caDir) ? readdirSync(caDir, { withFileTypes: true }) : [])
+    .filter((e) => e.isFile() && e.name.endsWith('.crt'))
+    .map((e) => readFileSync(path.join(caDir, e.name), 'utf8'));
+  for (const ca of extraCas) {
+    const body = ca.split('\n').filter((l) => l && !l.startsWith('-----')).slice(0, 3).join('\n');
+    check(!body || !bundle.includes(body), "one of this machine's own CA certificates is in the image");
+  }
 
   // The running container: every process of it as uid 10001, no capability.
   const uids = inTaskyard('sh', '-c', 'for s in /proc/[0-9]*/status; do sed -n "s/^Uid:\\t\\([0-9]*\\).*/\\1/p" "$s"; done').stdout.split('\n').filter(Boolean);
