@@ -13,8 +13,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const image = process.env.TASKYARD_TEST_IMAGE ?? 'taskyard:docker-test';
 const project = `taskyard-test-${process.pid}-${randomBytes(3).toString('hex')}`;
+// A tag of this run's own, removed at the end: runs at the same time (CI of two branches) do
+// not swap each other's image, and none is left behind. The build cache outlives it.
+const image = `taskyard-test:${project}`;
 const started = Date.now();
 const secs = (t) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
 const say = (msg) => console.error(`docker-test: ${msg}`);
@@ -168,12 +170,7 @@ async function main() {
 
   let t = Date.now();
   say(`building ${image} from docker/Dockerfile`);
-  const imageId = () => run('docker', ['image', 'inspect', '-f', '{{.Id}}', image], { allowFail: true, quiet: true }).stdout.trim();
-  const previous = imageId();
   await runLoud('docker', ['build', '--progress=plain', '-f', 'docker/Dockerfile', '-t', image, '.']);
-  // The image this tag named before is of no further use: without this every CI run would
-  // leave one behind.
-  if (previous && previous !== imageId()) run('docker', ['image', 'rm', previous], { allowFail: true, quiet: true });
   say(`built in ${secs(t)}`);
 
   const port = await freePort();
@@ -448,6 +445,7 @@ try {
   git?.close();
   for (const m of mocks) m.kill();
   run('docker', compose('down', '-v', '--remove-orphans'), { allowFail: true, quiet: true });
+  run('docker', ['image', 'rm', image], { allowFail: true, quiet: true });
   rmSync(tmp, { recursive: true, force: true });
 }
 say(`${failed ? 'failed' : 'passed'} in ${secs(started)}`);
