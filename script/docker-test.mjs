@@ -28,8 +28,8 @@ function check(ok, what) {
 
 // --- processes ------------------------------------------------------------------------------
 
-function run(cmd, args, { input, quiet = false, allowFail = false } = {}) {
-  const r = spawnSync(cmd, args, { cwd: repo, input, encoding: 'utf8', maxBuffer: 64 << 20 });
+function run(cmd, args, { input, quiet = false, allowFail = false, binary = false } = {}) {
+  const r = spawnSync(cmd, args, { cwd: repo, input, encoding: binary ? 'buffer' : 'utf8', maxBuffer: 256 << 20 });
   if (r.error) throw r.error;
   if (r.status !== 0 && !allowFail) {
     if (!quiet) process.stderr.write(r.stdout + r.stderr);
@@ -396,6 +396,26 @@ async function main() {
   check(kept.status === 'succeeded', `the first run reads ${kept.status} after down and up`);
   check(inTaskyard('cat', '/data/fernet.key').stdout.trim() === key, 'the key file changed after down and up');
   say('data intact after down and up');
+
+  // Backup and restore as the README says: a dump and the data volume with the server
+  // stopped, then both into fresh volumes.
+  t = Date.now();
+  run('docker', compose('stop', 'taskyard'));
+  const dump = run('docker', compose('exec', '-T', 'postgres', 'pg_dump', '-U', 'taskyard', '-d', 'taskyard', '--format=custom'), { binary: true }).stdout;
+  const archive = run('docker', compose('run', '--rm', '-T', '--no-deps', '--entrypoint', 'tar', 'taskyard', '-C', '/data', '-czf', '-', '.'), { binary: true }).stdout;
+  check(dump.length > 1000 && archive.length > 100, `backup too small: dump ${dump.length} B, archive ${archive.length} B`);
+  run('docker', compose('down', '-v'));
+  run('docker', compose('up', '-d', '--wait', 'postgres'));
+  run('docker', compose('exec', '-T', 'postgres', 'pg_restore', '-U', 'taskyard', '-d', 'taskyard', '--clean', '--if-exists', '--no-owner'), { input: dump });
+  run('docker', compose('run', '--rm', '-T', '--no-deps', '--entrypoint', 'tar', 'taskyard', '-C', '/data', '-xzf', '-'), { input: archive });
+  run('docker', compose('up', '-d', '--wait', '--no-build'));
+  token = (await api('POST', '/api/auth/login', { email: 'admin@example.com', password: adminPassword })).access_token;
+  check((await api('GET', '/api/projects')).some((p) => p.id === proj.id), 'the project is gone after the restore');
+  check((await logText(first.id)).includes('key-file: DENIED'), "the first run's log is gone after the restore");
+  check(inTaskyard('cat', '/data/fernet.key').stdout.trim() === key, 'the key file differs after the restore');
+  const restoredFile = inTaskyard('git', '-C', proj.repo_path, 'show', `${merged.into}:from-docker.txt`).stdout.trim();
+  check(restoredFile === 'written in a container', 'the merged change is gone from the repository after the restore');
+  say(`backup and restore into fresh volumes: ${secs(t)}`);
 }
 
 /// The project's mock of the Anthropic API (test-support/examples/mock_anthropic.rs), built by
