@@ -218,9 +218,15 @@ impl RecordedRequest {
 impl MockApi {
     /// Serves `dialect` on a free port of 127.0.0.1.
     pub async fn start(dialect: Dialect) -> anyhow::Result<Self> {
+        Self::start_on(dialect, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Serves `dialect` on `addr` (port 0: a free one), e.g. a container network's gateway
+    /// for CLIs running in containers.
+    pub async fn start_on(dialect: Dialect, addr: SocketAddr) -> anyhow::Result<Self> {
         let state = Arc::new(Shared { dialect, scenarios: Mutex::default(), requests: Mutex::default() });
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the mock API")?;
+        let listener = TcpListener::bind(addr).await.context("binding the mock API")?;
         let addr = listener.local_addr()?;
         let (shutdown, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
