@@ -14,6 +14,7 @@ use base64::Engine as _;
 use common::{Api, ServerProcess, eventually, git};
 use reqwest::Method;
 use serde_json::{Value, json};
+use taskyard_test_support::attacks::{self, verdicts};
 use taskyard_test_support::mock_api::{Dialect, MockApi, Reply, Scenario};
 
 const CANARY_ANTHROPIC: &str = "sk-ant-api03-TEST-canary-confinement-00000000000000";
@@ -45,23 +46,8 @@ fn attack_script(t: &Targets) -> String {
         ("write-worktree-link", ".git".into()),
         ("write-root", "/planted".into()),
     ];
-    let mut script = String::from("set +e\n");
-    for (name, path) in reads {
-        script += &format!(
-            "if cat '{path}' >/dev/null 2>&1; then echo 'OPEN {name}'; else echo 'DENIED {name}'; fi\n"
-        );
-    }
-    for (name, path) in writes {
-        script += &format!(
-            "if echo x >> '{path}' 2>/dev/null; then echo 'OPEN {name}'; else echo 'DENIED {name}'; fi\n"
-        );
-    }
-    script += "own=$(sed -n 's/^gitdir: //p' .git)\n";
-    script += "if echo x >> \"$own/commondir\" 2>/dev/null; then echo 'OPEN write-worktree-commondir'; else echo 'DENIED write-worktree-commondir'; fi\n";
-    script += &format!(
-        "if kill -0 {} 2>/dev/null; then echo 'OPEN signal-server'; else echo 'DENIED signal-server'; fi\n",
-        t.server_pid
-    );
+    let mut script = attacks::script(&reads, &writes);
+    script += &attacks::verdict("signal-server", &format!("kill -0 {} 2>/dev/null", t.server_pid));
     script
 }
 
@@ -74,11 +60,7 @@ struct Targets {
     server_pid: u32,
 }
 
-const ATTACKS: usize = 17;
-
-fn verdicts(text: &str) -> Vec<String> {
-    text.lines().filter(|l| l.starts_with("OPEN ") || l.starts_with("DENIED ")).map(str::to_owned).collect()
-}
+const ATTACKS: usize = 18;
 
 /// Verdicts of attacks that got through inside the sandbox. Writes to folders under the
 /// test's temporary folder land, if anywhere, in the sandbox's private `/tmp` (where the

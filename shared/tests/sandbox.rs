@@ -11,6 +11,7 @@ use common::*;
 use serde_json::json;
 use taskyard_core::model::*;
 use taskyard_core::sandbox::Policy;
+use taskyard_test_support::attacks;
 use taskyard_test_support::mock_api::{Dialect, Reply, Scenario};
 
 /// The attacks, as shell tests: each prints `OPEN <name>` when it got through, `DENIED
@@ -43,27 +44,9 @@ fn attack_script(f: &Fixture, other_repo: &Path, other_home: &Path) -> String {
         ("write-alternates", format!("{}/objects/info/alternates", git_dir.display())),
         ("write-worktree-link", ".git".into()),
     ];
-    let mut script = String::from("set +e\n");
-    for (name, path) in reads {
-        script += &format!(
-            "if cat '{path}' >/dev/null 2>&1; then echo 'OPEN {name}'; else echo 'DENIED {name}'; fi\n"
-        );
-    }
-    for (name, path) in writes {
-        script += &format!(
-            "if echo x >> '{path}' 2>/dev/null; then echo 'OPEN {name}'; else echo 'DENIED {name}'; fi\n"
-        );
-    }
-    script += "own=$(sed -n 's/^gitdir: //p' .git)\n";
-    for file in ["commondir", "gitdir"] {
-        script += &format!(
-            "if echo x >> \"$own/{file}\" 2>/dev/null; then echo 'OPEN write-worktree-{file}'; else echo 'DENIED write-worktree-{file}'; fi\n"
-        );
-    }
+    let mut script = attacks::script(&reads, &writes);
     // Another process of the server's: none is visible in the sandbox's own /proc.
-    script += &format!(
-        "if [ -e /proc/{me} ] && [ {me} != $$ ]; then echo 'OPEN server-proc'; else echo 'DENIED server-proc'; fi\n"
-    );
+    script += &attacks::verdict("server-proc", &format!("[ -e /proc/{me} ] && [ {me} != $$ ]"));
     script += "if ls /proc | grep -qx 1 && [ $(ls /proc | grep -c '^[0-9]') -lt 10 ]; then echo 'DENIED other-processes'; else echo 'OPEN other-processes'; fi\n";
     script
 }
@@ -83,10 +66,7 @@ fn plant_targets(f: &Fixture) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 fn verdicts(logs: &[LogEntry]) -> Vec<String> {
-    logs.iter()
-        .filter(|e| e.text.starts_with("OPEN ") || e.text.starts_with("DENIED "))
-        .map(|e| e.text.clone())
-        .collect()
+    logs.iter().flat_map(|e| attacks::verdicts(&e.text)).collect()
 }
 
 /// Verdicts of attacks that got through inside the sandbox, less the writes that can only

@@ -2,6 +2,7 @@
 //! up afterwards (an ephemeral Postgres cluster, a smart-HTTP git server, mocks of the APIs
 //! agent CLIs call).
 
+pub mod attacks;
 pub mod git_http;
 mod mock_anthropic;
 pub mod mock_api;
