@@ -627,10 +627,13 @@ async fn open_store(database: &Database, wait: std::time::Duration, source: &str
                     AnyStore::sqlite(path).await.with_context(|| format!("cannot open {}", path.display()))
                 }
                 Database::Postgres(url) => AnyStore::connect(url).await.map_err(|e| {
-                    let unreachable = e.is_unreachable();
                     let text = crate::config::scrub_password(&e.to_string(), url);
-                    let e = anyhow::anyhow!("{text}");
-                    if unreachable { e.context(Unreachable) } else { e }
+                    match e {
+                        _ if e.is_unreachable() => anyhow::anyhow!("{text}").context(Unreachable),
+                        // The URL itself is wrong: a usage error.
+                        taskyard_core::store::StoreError::Invalid(_) => UsageError(text).into(),
+                        _ => anyhow::anyhow!("{text}"),
+                    }
                 }),
             }
         };

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use taskyard_core::agent::status::{self, Presence};
 use taskyard_core::store::Store;
 
 use crate::http::AppState;
@@ -17,8 +18,20 @@ pub struct Health {
     pub version: &'static str,
     /// Seconds since start.
     pub uptime_seconds: u64,
-    /// Runs executing now.
+    /// Runs this server executes now.
     pub active_runs: usize,
+    /// Runs waiting for a worker, on every server of the database; `null` when the database
+    /// does not answer.
+    pub queued_runs: Option<i64>,
+    /// Runs waiting for credentials or a usage limit; `null` when the database does not
+    /// answer.
+    pub waiting_runs: Option<i64>,
+    /// "sqlite" or "postgres".
+    pub database: &'static str,
+    /// Whether the database answered (within 2 s).
+    pub database_reachable: bool,
+    /// Each agent CLI: installed, and whether a global credential is available for it.
+    pub agents: Vec<Presence>,
     /// How runs are confined: `required` (every run in a sandbox; runs are refused when
     /// none can be made), `if_available` (unconfined where none can be made, as the admin
     /// accepted), `off`.
@@ -32,6 +45,10 @@ pub struct Health {
 pub struct Ready {
     /// "ready" or "unavailable".
     pub status: &'static str,
+    /// Server version.
+    pub version: &'static str,
+    /// Whether the database answered.
+    pub database_reachable: bool,
     /// "sqlite" or "postgres".
     pub database: &'static str,
     /// Why it is not ready.
@@ -39,10 +56,23 @@ pub struct Ready {
     pub error: Option<String>,
 }
 
-/// Is the process alive?
+/// How long the health check waits for the database.
+const DATABASE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Is the process alive, and what does it have to work with? Always 200 while it answers:
+/// the database's and the agents' state are in the body (readiness is `/ready`).
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
     let sandbox = app.runner().sandbox_status().await;
+    let counts =
+        tokio::time::timeout(DATABASE_CHECK, app.store().queue_counts()).await.ok().and_then(Result::ok);
+    let mut opts = app.runner().status_options().await;
+    if let Some(service) = app.credentials() {
+        // The global tier: what every run can count on (users may add their own).
+        if let Ok(resolution) = service.resolve(app.store(), None, None).await {
+            opts = opts.with_credentials(&resolution);
+        }
+    }
     Json(Health {
         sandbox: sandbox.policy,
         confined: sandbox.confined,
@@ -50,6 +80,11 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: app.started().elapsed().as_secs(),
         active_runs: app.runner().active_runs(),
+        queued_runs: counts.as_ref().map(|c| c.queued),
+        waiting_runs: counts.as_ref().map(|c| c.waiting_auth + c.waiting_quota),
+        database: app.store().backend(),
+        database_reachable: counts.is_some(),
+        agents: status::presence(&opts),
     })
 }
 
@@ -57,11 +92,25 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
 #[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, body = Ready), (status = 503, body = Ready)))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Ready>) {
     let database = app.store().backend();
-    match app.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(Ready { status: "ready", database, error: None })),
-        Err(e) => {
+    let version = env!("CARGO_PKG_VERSION");
+    let ping = tokio::time::timeout(DATABASE_CHECK, app.store().ping()).await;
+    match ping {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(Ready { status: "ready", version, database_reachable: true, database, error: None }),
+        ),
+        failed => {
+            let e = failed
+                .map(|r| r.err().map(|e| e.to_string()).unwrap_or_default())
+                .unwrap_or_else(|_| "timed out".into());
             tracing::warn!(error = %e, "readiness check failed");
-            let body = Ready { status: "unavailable", database, error: Some("database unreachable".into()) };
+            let body = Ready {
+                status: "unavailable",
+                version,
+                database_reachable: false,
+                database,
+                error: Some("database unreachable".into()),
+            };
             (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
     }
