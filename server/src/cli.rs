@@ -36,6 +36,10 @@ pub struct Cli {
     /// still starting) before giving up.
     #[arg(long, env = "TASKYARD_DATABASE_WAIT_SECONDS", global = true, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub database_wait_seconds: u64,
+    /// The base branch of projects cloned from now on (API, command line, --clone-repos)
+    /// when the repository has it; else the repository's own default branch.
+    #[arg(long, env = "TASKYARD_DEFAULT_BRANCH", value_name = "BRANCH", global = true)]
+    pub default_branch: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -435,7 +439,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli, Config { layers, matches })) {
+    match runtime.block_on(run(cli, Config { layers, matches, default_branch: None })) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -455,6 +459,8 @@ pub struct Config {
     /// The environment and the config file.
     pub layers: Layers,
     matches: clap::ArgMatches,
+    /// `--default-branch`, for the commands that clone.
+    pub default_branch: Option<String>,
 }
 
 impl Config {
@@ -596,7 +602,10 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
     let store = open_store(&database, wait, &url_source).await?;
     let keys = configured_keys(&config.layers);
     match cli.command {
-        Command::Serve(args) => serve(store, data_dir, args, &config).await,
+        Command::Serve(args) => {
+            let config = Config { default_branch: cli.default_branch.clone(), ..config };
+            serve(store, data_dir, args, &config).await
+        }
         Command::ReencryptCredentials => reencrypt(&store, &data_dir, keys.as_ref()).await,
         Command::Migrate => migrate(&store),
         Command::Admin(command) => admin(&store, command).await,
@@ -605,7 +614,7 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
             if let Command::Agents { test } = &command {
                 return agents(&store, &credentials, &data_dir, test.as_deref()).await;
             }
-            dispatch(store, credentials, &data_dir, command).await
+            dispatch(store, credentials, &data_dir, cli.default_branch, command).await
         }
     }
 }
@@ -685,6 +694,7 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs, config: &Con
             None => Vec::new(),
         },
         clone_repos_owner: args.clone_repos_owner.clone(),
+        default_branch: config.default_branch.clone(),
         default_claude_model: args.default_claude_model.clone(),
     };
     let options = crate::http::ServeOptions {
@@ -715,9 +725,11 @@ async fn dispatch<S: Store>(
     store: S,
     credentials: Arc<Credentials>,
     data_dir: &Path,
+    default_branch: Option<String>,
     command: Command,
 ) -> Result<ExitCode> {
     let mut config = RunnerConfig::new(data_dir);
+    config.default_branch = default_branch;
     config.credentials = Some(credentials);
     // A command executes what it enqueues itself and leaves everything else (other queued
     // runs, recoveries) to the server.
@@ -743,20 +755,31 @@ async fn dispatch<S: Store>(
                 None => None,
             };
             let dest = projects::clone_destination(data_dir, &url);
+            let default_branch = runner.config().default_branch.clone();
             // The command line is the machine's own user: no address checks, as in local mode.
             let policy = taskyard_core::outbound::Policy::open();
             let target = projects::vet_remote(&url, &policy).await?;
-            let project = projects::clone_remote(&store, target, dest, token, name, None, policy, |p| {
-                if p.total_objects > 0 {
-                    eprint!(
-                        "\rreceiving objects: {}/{} ({} KiB)",
-                        p.received_objects,
-                        p.total_objects,
-                        p.received_bytes / 1024
-                    );
-                }
-                true
-            })
+            let project = projects::clone_remote(
+                &store,
+                target,
+                dest,
+                token,
+                name,
+                None,
+                policy,
+                default_branch,
+                |p| {
+                    if p.total_objects > 0 {
+                        eprint!(
+                            "\rreceiving objects: {}/{} ({} KiB)",
+                            p.received_objects,
+                            p.total_objects,
+                            p.received_bytes / 1024
+                        );
+                    }
+                    true
+                },
+            )
             .await?;
             eprintln!();
             println!("{}  {}  {} ({})", project.id, project.name, project.repo_path, project.default_branch);

@@ -439,6 +439,9 @@ async fn clone_repos_clones_once_with_the_global_token_and_skips_bad_entries() {
         .status()
         .expect("git");
     assert!(ok.success());
+    // A second branch, which DEFAULT_BRANCH makes the project's base.
+    git(&work, &["branch", "develop"]);
+    git(&work, &["push", "-q", root.join("demo.git").to_str().expect("utf-8"), "develop"]);
     let token = "ghp_fake_token_for_tests_000000000000";
     let git = GitHttpServer::start(&root, Some(token.into())).await.expect("git server");
     let free = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
@@ -448,7 +451,7 @@ async fn clone_repos_clones_once_with_the_global_token_and_skips_bad_entries() {
         git.url("missing.git")
     );
     let data = dir.path().join("data");
-    let env = [("CLONE_REPOS", list.as_str()), ("GITHUB_TOKEN", token)];
+    let env = [("CLONE_REPOS", list.as_str()), ("GITHUB_TOKEN", token), ("DEFAULT_BRANCH", "develop")];
 
     for life in ["first", "second"] {
         let mut cmd = taskyard(&data);
@@ -467,6 +470,7 @@ async fn clone_repos_clones_once_with_the_global_token_and_skips_bad_entries() {
         })
         .await;
         assert_eq!(projects[0]["name"], "demo");
+        assert_eq!(projects[0]["default_branch"], "develop");
         assert!(projects[0]["origin_url"].as_str().is_some_and(|u| !u.contains(token)));
         // The bad entries were logged by name, without the token.
         let text = wait_for_log(&log, "missing.git", Duration::from_secs(30));
@@ -529,4 +533,50 @@ fn wait_for_log(log: &Path, needle: &str, within: Duration) -> String {
         assert!(std::time::Instant::now() < deadline, "{needle} not in the log: {text}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_runs_without_a_model_get_auto_build_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = repo(&dir.path().join("work"));
+    // A stand-in for the CLI that records its command line.
+    let args_file = dir.path().join("args.txt");
+    let program = dir.path().join("fake-claude");
+    std::fs::write(&program, format!("#!/bin/sh\necho \"$@\" >> {}\n", args_file.display())).expect("write");
+    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let data = dir.path().join("data");
+    let mut cmd = taskyard(&data);
+    cmd.env("AUTO_BUILD_MODEL", "fake-default-model")
+        .env("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-fake-for-tests-0000");
+    let server = ServerProcessWith::start(cmd, &dir.path().join("server.log"));
+    let api = server.client();
+    let project = api.post("/api/projects", json!({"path": work.display().to_string()})).await;
+    let pid = project["id"].as_str().expect("id").to_owned();
+    for (title, settings) in [
+        ("default", json!({"program": program.display().to_string()})),
+        ("own", json!({"program": program.display().to_string(), "model": "own-model"})),
+    ] {
+        let task = api
+            .post(
+                &format!("/api/projects/{pid}/tasks"),
+                json!({"title": title, "agent": "claude", "agent_config": settings}),
+            )
+            .await;
+        let run = api.post(&format!("/api/tasks/{}/runs", task["id"].as_str().expect("id")), json!({})).await;
+        let run = run["id"].as_str().expect("id").to_owned();
+        eventually_value(Duration::from_secs(30), || {
+            let api = api.clone();
+            let run = run.clone();
+            async move {
+                let r = api.get(&format!("/api/runs/{run}")).await;
+                (!matches!(r["status"].as_str(), Some("queued" | "running"))).then_some(r)
+            }
+        })
+        .await;
+    }
+    let args = std::fs::read_to_string(&args_file).expect("the CLI ran");
+    let lines: Vec<&str> = args.lines().collect();
+    assert_eq!(lines.len(), 2, "{args}");
+    assert!(lines[0].contains("--model fake-default-model"), "{args}");
+    assert!(lines[1].contains("--model own-model") && !lines[1].contains("fake-default-model"), "{args}");
 }

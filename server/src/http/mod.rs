@@ -543,6 +543,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     config.credentials = Some(credentials);
     config.queue = options.queue;
     config.sandbox = sandbox;
+    config.default_branch = options.startup.default_branch.clone();
     if let Some(model) = &options.startup.default_claude_model {
         config.default_models.insert("claude".into(), model.clone());
     }

@@ -21,6 +21,8 @@ pub struct Startup {
     pub clone_repos: Vec<String>,
     /// Team mode: the e-mail of their owner (default: the first admin).
     pub clone_repos_owner: Option<String>,
+    /// The base branch of projects cloned from now on, where the repository has it.
+    pub default_branch: Option<String>,
     /// The model Claude Code runs use when their task names none.
     pub default_claude_model: Option<String>,
 }
@@ -141,11 +143,13 @@ async fn clone_one(app: &AppState, url: &str, owner: Option<UserId>) {
         None => None,
     };
     let dest = projects::clone_destination(app.data_dir(), url);
+    let branch = app.runner().config().default_branch.clone();
     let shutdown = app.shutdown().clone();
-    let cloned = projects::clone_remote(app.store(), target, dest, token, None, owner, policy, move |_| {
-        !*shutdown.borrow()
-    })
-    .await;
+    let cloned =
+        projects::clone_remote(app.store(), target, dest, token, None, owner, policy, branch, move |_| {
+            !*shutdown.borrow()
+        })
+        .await;
     match cloned {
         Ok(project) => {
             tracing::info!(entry = %shown, project = %project.id, "CLONE_REPOS: cloned");

@@ -116,6 +116,8 @@ pub struct RunnerConfig {
     pub replica_id: Option<String>,
     /// The model a run of an agent uses when its task names none (agent name → model).
     pub default_models: BTreeMap<String, String>,
+    /// The base branch of projects cloned from now on, where the repository has it.
+    pub default_branch: Option<String>,
 }
 
 impl RunnerConfig {
@@ -140,6 +142,7 @@ impl RunnerConfig {
             agent_niceness: 19,
             agent_idle_priority: true,
             default_models: BTreeMap::new(),
+            default_branch: None,
         }
     }
 
