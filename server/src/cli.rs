@@ -506,7 +506,8 @@ fn parse(args: &[OsString], env: Vec<(String, String)>) -> Result<(Cli, Layers, 
     let command = with_layers(Cli::command(), &layers);
     let matches = match command.clone().try_get_matches_from(args) {
         Ok(m) => m,
-        Err(e) => return Err(clap_error(e, &command, &layers, args)),
+        // The unlayered command still names every flag's variable.
+        Err(e) => return Err(clap_error(e, &Cli::command(), &layers, args)),
     };
     match Cli::from_arg_matches(&matches) {
         Ok(cli) => Ok((cli, layers, matches)),
@@ -525,6 +526,10 @@ fn with_layers(mut command: clap::Command, layers: &Layers) -> clap::Command {
     for (id, env) in args {
         if layers.in_env(&env) {
             continue;
+        }
+        if layers.env_is_empty(&env) {
+            // An empty variable (compose passes `NAME=` from `.env` as one) counts as unset.
+            command = command.mut_arg(&id, |a| a.env(None::<&'static str>));
         }
         if let Some(value) = layers.get(&env) {
             // Lives as long as the process: the command line is parsed once.
@@ -648,7 +653,7 @@ async fn open_store(database: &Database, wait: std::time::Duration, source: &str
         };
         let result = match tokio::time::timeout(left, attempt).await {
             Ok(r) => r,
-            Err(_) => Err(anyhow::anyhow!("no answer").context(Unreachable)),
+            Err(_) => Err(anyhow::anyhow!("no connection within {} s", left.as_secs()).context(Unreachable)),
         };
         let error = match result {
             Ok(store) => return Ok(store),

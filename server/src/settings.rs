@@ -142,6 +142,11 @@ impl Layers {
         self.env.get(name).is_some_and(|v| !v.trim().is_empty())
     }
 
+    /// Whether the variable is set but empty (or blank) in the environment.
+    pub fn env_is_empty(&self, name: &str) -> bool {
+        self.env.get(name).is_some_and(|v| v.trim().is_empty())
+    }
+
     /// A variable of the environment that is not a Taskyard setting (`GITHUB_TOKEN`).
     pub fn env_var(&self, name: &str) -> Option<&str> {
         self.env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
@@ -209,6 +214,10 @@ fn parse_file(text: &str, path: &Path, known: &[String]) -> Result<BTreeMap<Stri
         let name = name.trim();
         let is_alias = ALIASES.iter().any(|(_, a)| *a == name);
         let is_taskyard = known.iter().any(|k| k == name);
+        if NOT_SETTINGS.contains(&name) {
+            // Compose's own (`TASKYARD_PUBLISH`), not the server's.
+            continue;
+        }
         if !is_alias && !is_taskyard {
             if name.starts_with("TASKYARD_") || !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
                 let hint = closest(name, known).map(|k| format!(" (did you mean {k}?)")).unwrap_or_default();
@@ -316,7 +325,12 @@ mod tests {
         let l = layers(&[("WEB_PORT", "81")], Some("TASKYARD_PORT=82\n"));
         let v = l.get("TASKYARD_PORT").expect("value");
         assert_eq!((v.text.as_str(), v.source), ("81", Source::Env("WEB_PORT".into())));
-        let l = layers(&[], Some("# a comment\nexport WEB_PORT=\"83\"\nPOSTGRES_PASSWORD=x\n"));
+        let l = layers(
+            &[],
+            Some(
+                "# a comment\nexport WEB_PORT=\"83\"\nPOSTGRES_PASSWORD=x\nTASKYARD_PUBLISH=127.0.0.1:7777\n",
+            ),
+        );
         let v = l.get("TASKYARD_PORT").expect("value");
         assert_eq!(v.text, "83");
         assert!(v.source.to_string().starts_with("WEB_PORT in "), "{}", v.source);
