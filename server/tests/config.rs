@@ -172,10 +172,10 @@ async fn a_database_that_comes_up_late_is_waited_for_and_migrations_are_reported
         .spawn()
         .expect("spawn");
     // Once it said it waits, the database comes up.
-    let stderr = child.stderr.take().expect("stderr");
+    let errors = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(errors).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
@@ -195,6 +195,29 @@ async fn a_database_that_comes_up_late_is_waited_for_and_migrations_are_reported
     let stdout = String::from_utf8_lossy(&again.stdout).into_owned();
     assert!(again.status.success() && stdout.contains(": 0 migration(s) applied now"), "{stdout}");
     assert!(stdout.contains("already applied"), "{stdout}");
+
+    // The account commands work on Postgres too.
+    let created = taskyard(&data)
+        .env("DATABASE_URL", &db.url)
+        .env("PW", "postgres password 1")
+        .args(["admin", "create-user", "--email", "pg@example.com", "--name", "Pg", "--password-env", "PW"])
+        .output()
+        .expect("create-user");
+    assert!(created.status.success(), "{}", stderr(&created));
+    let taken = taskyard(&data)
+        .env("DATABASE_URL", &db.url)
+        .env("PW", "postgres password 1")
+        .args(["admin", "create-user", "--email", "pg@example.com", "--name", "Pg", "--password-env", "PW"])
+        .output()
+        .expect("create-user");
+    refused(&taken, 1, "exists");
+    let reset = taskyard(&data)
+        .env("DATABASE_URL", &db.url)
+        .env("PW", "postgres password 2")
+        .args(["admin", "reset-password", "--email", "pg@example.com", "--password-env", "PW"])
+        .output()
+        .expect("reset-password");
+    assert!(reset.status.success(), "{}", stderr(&reset));
 }
 
 fn socket_of(url: &str) -> (String, String) {
@@ -586,4 +609,90 @@ async fn claude_runs_without_a_model_get_auto_build_model() {
     assert_eq!(lines.len(), 2, "{args}");
     assert!(lines[0].contains("--model fake-default-model"), "{args}");
     assert!(lines[1].contains("--model own-model") && !lines[1].contains("fake-default-model"), "{args}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_repos_on_a_team_server_waits_for_its_owner_and_keeps_the_outbound_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("git");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let work = repo(&dir.path().join("work"));
+    let bare = root.join("team.git");
+    git(dir.path(), &["clone", "-q", "--bare", work.to_str().expect("utf-8"), bare.to_str().expect("utf-8")]);
+    let git_server = GitHttpServer::start(&root, None).await.expect("git server");
+    let data = dir.path().join("data");
+    let member = taskyard(&data)
+        .env("MEMBER_PASSWORD", "member password 1")
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "m@example.com",
+            "--name",
+            "M",
+            "--password-env",
+            "MEMBER_PASSWORD",
+        ])
+        .output()
+        .expect("create-user");
+    assert!(member.status.success(), "{}", stderr(&member));
+    let url = git_server.url("team.git");
+    let http = reqwest::Client::new();
+    let login = async |base: &str, email: &str, password: &str| -> String {
+        let res = http
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.expect("json")["access_token"].as_str().expect("token").to_owned()
+    };
+
+    // First life: no admin yet, so the clone waits; once one registers, the server's outbound
+    // rules refuse the loopback remote — as they would refuse it to the API.
+    let log = dir.path().join("first.log");
+    let (mut first, base) = team_server(&data, &[("CLONE_REPOS", &url)], &log);
+    wait_for_log(&log, "CLONE_REPOS waits for the first admin", Duration::from_secs(30));
+    let res = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"email": "admin@example.com", "name": "Admin", "password": "admin password 1"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    let text = wait_for_log(&log, "refused or unreachable", Duration::from_secs(30));
+    assert!(text.contains("team.git"), "{text}");
+    let admin = login(&base, "admin@example.com", "admin password 1").await;
+    let res = http
+        .put(format!("{base}/api/settings/security"))
+        .bearer_auth(&admin)
+        .json(&json!({"allowed_cidrs": ["127.0.0.1/32"]}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(res.status(), 200);
+    let _ = first.kill();
+    let _ = first.wait();
+
+    // Second life: allowed now, and owned by the account TASKYARD_CLONE_REPOS_OWNER names.
+    let log = dir.path().join("second.log");
+    let (mut second, base) =
+        team_server(&data, &[("CLONE_REPOS", &url), ("TASKYARD_CLONE_REPOS_OWNER", "M@example.com")], &log);
+    wait_for_log(&log, "CLONE_REPOS: cloned", Duration::from_secs(30));
+    let member = login(&base, "m@example.com", "member password 1").await;
+    let projects: Value = http
+        .get(format!("{base}/api/projects"))
+        .bearer_auth(&member)
+        .send()
+        .await
+        .expect("projects")
+        .json()
+        .await
+        .expect("json");
+    let projects = projects.as_array().expect("list");
+    assert_eq!(projects.len(), 1, "{projects:?}");
+    assert_eq!(projects[0]["name"], "team");
+    let _ = second.kill();
+    let _ = second.wait();
 }
