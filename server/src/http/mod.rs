@@ -68,6 +68,7 @@ struct Inner {
     clones: projects::Clones,
     sockets: Arc<sockets::Sockets>,
     shutdown: watch::Receiver<bool>,
+    health: health::Cache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -100,6 +101,7 @@ impl AppState {
             clones: projects::Clones::default(),
             sockets: sockets::Sockets::new(limits.max_websockets, limits.max_websockets_per_user),
             shutdown,
+            health: health::Cache::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -115,6 +117,10 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &AnyStore {
         self.inner.runner.store()
+    }
+    /// What `/health` last found in the database and on `PATH`.
+    pub(crate) fn health_cache(&self) -> &health::Cache {
+        &self.inner.health
     }
     /// The event bus.
     pub fn bus(&self) -> &Arc<Bus> {

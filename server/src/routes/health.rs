@@ -28,7 +28,7 @@ pub struct Health {
     pub waiting_runs: Option<i64>,
     /// "sqlite" or "postgres".
     pub database: &'static str,
-    /// Whether the database answered (within 2 s).
+    /// Whether the database answered (within 2 s, at most a second ago).
     pub database_reachable: bool,
     /// Each agent CLI: installed, and whether a global credential is available for it.
     pub agents: Vec<Presence>,
@@ -59,20 +59,74 @@ pub struct Ready {
 /// How long the health check waits for the database.
 const DATABASE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Is the process alive, and what does it have to work with? Always 200 while it answers:
-/// the database's and the agents' state are in the body (readiness is `/ready`).
-#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
-pub async fn health(State(app): State<AppState>) -> Json<Health> {
-    let sandbox = app.runner().sandbox_status().await;
+/// What `/health` reports beyond the process itself: counted in the database and on `PATH`,
+/// so it is computed at most once a second and shared (health checks of many balancers or
+/// replicas cost the database one query a second; a slow database never piles them up).
+#[derive(Debug, Clone)]
+struct Snapshot {
+    counts: Option<taskyard_core::store::queue::QueueCounts>,
+    agents: Vec<Presence>,
+}
+
+/// The last [`Snapshot`] and the one refresh allowed at a time.
+#[derive(Debug, Default)]
+pub struct Cache {
+    last: std::sync::Mutex<Option<(std::time::Instant, Snapshot)>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Cache {
+    fn fresh(&self, within: std::time::Duration) -> Option<Snapshot> {
+        let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.as_ref().filter(|(at, _)| at.elapsed() < within).map(|(_, s)| s.clone())
+    }
+
+    async fn get(&self, app: &AppState) -> Snapshot {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+        if let Some(s) = self.fresh(FRESH) {
+            return s;
+        }
+        let guard = match self.refreshing.try_lock() {
+            Ok(guard) => guard,
+            // Another request refreshes: the last snapshot will do, or wait for that one.
+            Err(_) => match self.fresh(std::time::Duration::MAX) {
+                Some(s) => return s,
+                None => self.refreshing.lock().await,
+            },
+        };
+        if let Some(s) = self.fresh(FRESH) {
+            return s;
+        }
+        let snapshot = compute(app).await;
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), snapshot.clone()));
+        drop(guard);
+        snapshot
+    }
+}
+
+async fn compute(app: &AppState) -> Snapshot {
     let counts =
         tokio::time::timeout(DATABASE_CHECK, app.store().queue_counts()).await.ok().and_then(Result::ok);
     let mut opts = app.runner().status_options().await;
     if let Some(service) = app.credentials() {
         // The global tier: what every run can count on (users may add their own).
-        if let Ok(resolution) = service.resolve(app.store(), None, None).await {
+        if let Ok(Ok(resolution)) =
+            tokio::time::timeout(DATABASE_CHECK, service.resolve(app.store(), None, None)).await
+        {
             opts = opts.with_credentials(&resolution);
         }
     }
+    Snapshot { counts, agents: status::presence(&opts) }
+}
+
+/// Is the process alive, and what does it have to work with? Always 200 while it answers:
+/// the database's and the agents' state are in the body (readiness is `/ready`), at most a
+/// second old.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
+pub async fn health(State(app): State<AppState>) -> Json<Health> {
+    let sandbox = app.runner().sandbox_status().await;
+    let Snapshot { counts, agents } = app.health_cache().get(&app).await;
     Json(Health {
         sandbox: sandbox.policy,
         confined: sandbox.confined,
@@ -84,7 +138,7 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
         waiting_runs: counts.as_ref().map(|c| c.waiting_auth + c.waiting_quota),
         database: app.store().backend(),
         database_reachable: counts.is_some(),
-        agents: status::presence(&opts),
+        agents,
     })
 }
 
