@@ -106,6 +106,27 @@ fn bad_values_are_refused_by_the_name_they_were_given() {
     std::fs::write(&file, "TASKYARD_AUTH=team\nJWT_SECRET_KEY=short\n").expect("write");
     refused(&run(&data, &[], &["--config", file.to_str().expect("utf-8"), "serve"]), 2, "JWT_SECRET_KEY in ");
 
+    let key_file = dir.path().join("jwt.key");
+    std::fs::write(&key_file, "short\n").expect("write");
+    let err = refused(
+        &run(
+            &data,
+            &[("TASKYARD_JWT_SECRET_FILE", key_file.to_str().expect("utf-8"))],
+            &["serve", "--auth", "team"],
+        ),
+        2,
+        "jwt.key",
+    );
+    assert!(err.contains("5 bytes"), "{err}");
+
+    // A log filter that is not one: a warning naming the alias, and the command still runs.
+    let out = run(&data, &[("LOG_LEVEL", "info,[")], &["migrate"]);
+    assert!(
+        out.status.success() && stderr(&out).contains("LOG_LEVEL is not a log filter"),
+        "{}",
+        stderr(&out)
+    );
+
     // A malformed database URL: refused at once, named, the password never shown.
     for url in ["mysql://admin:hunter2-fake@db/x", "postgres://admin:hunter2-fake@db:99999999/x"] {
         let err = refused(&run(&data, &[("DATABASE_URL", url)], &["migrate"]), 2, "DATABASE_URL");
