@@ -538,15 +538,21 @@ async fn clone_repos_clones_once_with_the_global_token_and_skips_bad_entries() {
 struct ServerProcessWith(ServerProcess);
 
 impl ServerProcessWith {
-    fn start(mut cmd: std::process::Command, log: &Path) -> Self {
+    fn start(cmd: std::process::Command, log: &Path) -> Self {
+        Self::ready(Self::spawn(cmd, log), log)
+    }
+
+    fn spawn(mut cmd: std::process::Command, log: &Path) -> Child {
         let stderr = std::fs::File::create(log).expect("log");
-        let mut child = cmd
-            .env("TASKYARD_LOG", "info")
+        cmd.env("TASKYARD_LOG", "info")
             .args(["serve", "--port", "0"])
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .expect("spawn");
+            .expect("spawn")
+    }
+
+    fn ready(mut child: Child, log: &Path) -> Self {
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
         let url = line.split("Open ").nth(1).expect("url").trim().to_owned();
@@ -716,4 +722,53 @@ async fn clone_repos_on_a_team_server_waits_for_its_owner_and_keeps_the_outbound
     assert_eq!(projects[0]["name"], "team");
     let _ = second.kill();
     let _ = second.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_keep_one_project_per_clone_repos_entry() {
+    let db = TestDatabase::create().await.expect("database");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("git");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let work = repo(&dir.path().join("work"));
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().expect("utf-8"),
+            root.join("shared.git").to_str().expect("utf-8"),
+        ],
+    );
+    let git_server = GitHttpServer::start(&root, None).await.expect("git server");
+    let url = git_server.url("shared.git");
+    let children: Vec<(Child, std::path::PathBuf)> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            let mut cmd = taskyard(&dir.path().join(format!("data-{name}")));
+            cmd.env("DATABASE_URL", &db.url).env("CLONE_REPOS", &url);
+            let log = dir.path().join(format!("server-{name}.log"));
+            (ServerProcessWith::spawn(cmd, &log), log)
+        })
+        .collect();
+    let servers: Vec<ServerProcessWith> =
+        children.into_iter().map(|(child, log)| ServerProcessWith::ready(child, &log)).collect();
+    // Each server has decided once its log says so; then one project is left.
+    for name in ["a", "b"] {
+        let log = dir.path().join(format!("server-{name}.log"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let outcomes = ["CLONE_REPOS: cloned", "already cloned", "keeping that one"];
+            if let Some(outcome) = outcomes.into_iter().find(|n| text.contains(n)) {
+                eprintln!("server {name}: {outcome}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name} never decided: {text}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let projects = servers[0].client().get("/api/projects").await;
+    assert_eq!(projects.as_array().map(Vec::len), Some(1), "{projects}");
 }

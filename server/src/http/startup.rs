@@ -152,6 +152,21 @@ async fn clone_one(app: &AppState, url: &str, owner: Option<UserId>) {
         .await;
     match cloned {
         Ok(project) => {
+            // Replicas starting together may both have cloned it: the project made first stays
+            // (ids grow with time), the later one goes, so every replica decides the same.
+            let first = app.store().list_projects(Scope::All).await.ok().and_then(|all| {
+                all.into_iter()
+                    .filter(|p| p.origin_url.as_deref().is_some_and(|o| same_repo(o, url)))
+                    .map(|p| p.id)
+                    .min_by_key(|id| id.0)
+            });
+            if first.is_some_and(|first| first != project.id) {
+                tracing::info!(entry = %shown, "CLONE_REPOS: another server cloned it at the same time; keeping that one");
+                if let Err(e) = projects::delete(app.runner(), project.id, app.data_dir()).await {
+                    tracing::warn!(entry = %shown, project = %project.id, error = %e, "CLONE_REPOS: cannot remove the second clone");
+                }
+                return;
+            }
             tracing::info!(entry = %shown, project = %project.id, "CLONE_REPOS: cloned");
             app.bus().publish_board(taskyard_core::events::BoardEvent::ProjectUpdated { project });
         }
