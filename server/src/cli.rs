@@ -666,7 +666,7 @@ async fn open_store(database: &Database, wait: std::time::Duration, source: &str
         let reason = error.root_cause().to_string();
         if Instant::now() + delay >= deadline {
             bail!(
-                "the database {what} ({source}) did not answer within {} s ({attempts} attempts; last: {reason}): \
+                "the database {what} ({source}) did not answer within {} s ({attempts} attempt(s); last: {reason}): \
                  check that it runs and is reachable, or wait longer with --database-wait-seconds \
                  (TASKYARD_DATABASE_WAIT_SECONDS)",
                 wait.as_secs()
