@@ -28,7 +28,7 @@ pub struct Health {
     pub waiting_runs: Option<i64>,
     /// "sqlite" or "postgres".
     pub database: &'static str,
-    /// Whether the database answered (within 2 s, at most a second ago).
+    /// Whether the database answered (within 2 s) when last asked (at most once a second).
     pub database_reachable: bool,
     /// Each agent CLI: installed, and whether a global credential is available for it.
     pub agents: Vec<Presence>,
@@ -59,48 +59,51 @@ pub struct Ready {
 /// How long the health check waits for the database.
 const DATABASE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// What `/health` reports beyond the process itself: counted in the database and on `PATH`,
-/// so it is computed at most once a second and shared (health checks of many balancers or
-/// replicas cost the database one query a second; a slow database never piles them up).
+/// What `/health` reports beyond the process itself: counted in the database and on `PATH`.
+/// It is refreshed in the background at most once a second and a probe answers from the last
+/// one, so health checks of many balancers or replicas cost the database one query a second
+/// and a slow database never makes a probe wait (only the very first computes in line).
 #[derive(Debug, Clone)]
 struct Snapshot {
     counts: Option<taskyard_core::store::queue::QueueCounts>,
     agents: Vec<Presence>,
 }
 
-/// The last [`Snapshot`] and the one refresh allowed at a time.
+/// The last [`Snapshot`], and whether a refresh is under way.
 #[derive(Debug, Default)]
 pub struct Cache {
     last: std::sync::Mutex<Option<(std::time::Instant, Snapshot)>>,
-    refreshing: tokio::sync::Mutex<()>,
+    refreshing: std::sync::atomic::AtomicBool,
 }
 
 impl Cache {
-    fn fresh(&self, within: std::time::Duration) -> Option<Snapshot> {
-        let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        last.as_ref().filter(|(at, _)| at.elapsed() < within).map(|(_, s)| s.clone())
+    fn last(&self) -> Option<(std::time::Instant, Snapshot)> {
+        self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn store(&self, snapshot: Snapshot) {
+        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), snapshot));
     }
 
     async fn get(&self, app: &AppState) -> Snapshot {
-        const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
-        if let Some(s) = self.fresh(FRESH) {
-            return s;
-        }
-        let guard = match self.refreshing.try_lock() {
-            Ok(guard) => guard,
-            // Another request refreshes: the last snapshot will do, or wait for that one.
-            Err(_) => match self.fresh(std::time::Duration::MAX) {
-                Some(s) => return s,
-                None => self.refreshing.lock().await,
-            },
+        use std::sync::atomic::Ordering;
+        let Some((at, snapshot)) = self.last() else {
+            let snapshot = compute(app).await;
+            self.store(snapshot.clone());
+            return snapshot;
         };
-        if let Some(s) = self.fresh(FRESH) {
-            return s;
+        let stale = at.elapsed() >= std::time::Duration::from_secs(1);
+        if stale && self.refreshing.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let fresh = compute(&app).await;
+                let cache = app.health_cache();
+                cache.store(fresh);
+                cache.refreshing.store(false, Ordering::Release);
+            });
         }
-        let snapshot = compute(app).await;
-        *self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((std::time::Instant::now(), snapshot.clone()));
-        drop(guard);
         snapshot
     }
 }
@@ -121,8 +124,8 @@ async fn compute(app: &AppState) -> Snapshot {
 }
 
 /// Is the process alive, and what does it have to work with? Always 200 while it answers:
-/// the database's and the agents' state are in the body (readiness is `/ready`), at most a
-/// second old.
+/// the database's and the agents' state are in the body (readiness is `/ready`), as last
+/// found (refreshed at most once a second).
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
     let sandbox = app.runner().sandbox_status().await;

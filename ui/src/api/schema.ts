@@ -6174,8 +6174,8 @@ export interface paths {
         };
         /**
          * Is the process alive, and what does it have to work with? Always 200 while it answers:
-         *     the database's and the agents' state are in the body (readiness is `/ready`), at most a
-         *     second old.
+         *     the database's and the agents' state are in the body (readiness is `/ready`), as last
+         *     found (refreshed at most once a second).
          */
         get: {
             parameters: {
@@ -6659,7 +6659,7 @@ export interface components {
             confined: boolean;
             /** @description "sqlite" or "postgres". */
             database: string;
-            /** @description Whether the database answered (within 2 s, at most a second ago). */
+            /** @description Whether the database answered (within 2 s) when last asked (at most once a second). */
             database_reachable: boolean;
             /**
              * Format: int64
