@@ -568,6 +568,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
 
     let app = app(state.clone());
     let clone_state = state.clone();
+    let health_state = state.clone();
     let stop_signal = stop_rx.clone();
     let runner = state.runner().clone();
     let limits = options.limits;
@@ -588,6 +589,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     if tokio::time::timeout(Duration::from_secs(30), runner.first_round()).await.is_err() {
         tracing::warn!("recovering the runs of the previous start takes long; serving meanwhile");
     }
+    // The first health probe answers from a snapshot made here, not in line.
+    health::warm(&health_state).await;
     // In the background: the server serves while the repositories clone.
     startup::clone_repos(clone_state, startup, stop_rx);
     Ok(Running { addr, url, stop: stop_tx, task })

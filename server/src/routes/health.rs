@@ -108,6 +108,11 @@ impl Cache {
     }
 }
 
+/// Makes the first snapshot (at start-up, so no probe computes one in line).
+pub async fn warm(app: &AppState) {
+    app.health_cache().store(compute(app).await);
+}
+
 async fn compute(app: &AppState) -> Snapshot {
     let counts =
         tokio::time::timeout(DATABASE_CHECK, app.store().queue_counts()).await.ok().and_then(Result::ok);
