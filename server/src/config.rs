@@ -42,6 +42,31 @@ impl Database {
     }
 }
 
+impl Database {
+    /// What to call it in messages (no password).
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// `text` with the password of `url` (if it has one) replaced, for messages that might quote it.
+pub fn scrub_password(text: &str, url: &str) -> String {
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?']).next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| !p.is_empty());
+    match password {
+        Some(p) => text.replace(url, &redact_url(url)).replace(p, "***"),
+        None => text.to_owned(),
+    }
+}
+
 /// The default data directory: `$TASKYARD_DATA_DIR`, else `$XDG_DATA_HOME/taskyard`, else
 /// `~/.local/share/taskyard`.
 pub fn default_data_dir() -> PathBuf {

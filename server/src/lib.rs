@@ -7,3 +7,4 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod routes;
+pub mod settings;

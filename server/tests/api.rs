@@ -63,6 +63,7 @@ impl Server {
             queue: Default::default(),
             sandbox: None,
             limits: Default::default(),
+            startup: Default::default(),
         })
         .await
         .expect("start");

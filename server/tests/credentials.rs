@@ -42,6 +42,7 @@ async fn no_secret_leaks_from_any_tier() {
         queue: Default::default(),
         sandbox: None,
         limits: Default::default(),
+        startup: Default::default(),
     })
     .await
     .expect("start");

@@ -43,6 +43,7 @@ impl Team {
             queue: Default::default(),
             sandbox: None,
             limits: Default::default(),
+            startup: Default::default(),
         })
         .await
         .expect("start");

@@ -50,6 +50,7 @@ impl Team {
             queue: Default::default(),
             sandbox: None,
             limits: Default::default(),
+            startup: Default::default(),
         })
         .await
         .expect("start");

@@ -834,6 +834,30 @@ fn open_repo(path: &Path) -> Result<Repository> {
     })
 }
 
+/// Makes `branch` the base of a fresh clone when the remote has it: a local branch at
+/// `origin/<branch>` (tracking it) unless one exists. Returns the clone's info with that base,
+/// or unchanged (and `false`) when there is no such branch.
+pub fn prefer_branch(info: RepoInfo, branch: &str) -> Result<(RepoInfo, bool)> {
+    if info.default_branch == branch {
+        return Ok((info, true));
+    }
+    let repo = open_repo(&info.path)?;
+    let local = match repo.find_branch(branch, git2::BranchType::Local) {
+        Ok(local) => local,
+        Err(_) => {
+            let Ok(remote) = repo.find_branch(&format!("origin/{branch}"), git2::BranchType::Remote) else {
+                return Ok((info, false));
+            };
+            let commit = remote.get().peel_to_commit().map_err(convert)?;
+            let mut local = repo.branch(branch, &commit, false).map_err(convert)?;
+            local.set_upstream(Some(&format!("origin/{branch}"))).map_err(convert)?;
+            local
+        }
+    };
+    let head = local.get().peel_to_commit().map_err(convert)?.id().to_string();
+    Ok((RepoInfo { default_branch: branch.to_owned(), head_commit: head, ..info }, true))
+}
+
 fn repo_info(repo: &Repository) -> Result<RepoInfo> {
     let root = repo.workdir().unwrap_or_else(|| repo.path());
     let path = fs::canonicalize(root).map_err(|e| io_error(root, e))?;

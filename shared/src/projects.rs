@@ -51,7 +51,8 @@ pub async fn vet_remote(url: &str, policy: &Policy) -> Result<Target> {
         .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))??)
 }
 
-/// Clones the vetted `target` into `dest` and adds it as a project. `progress` is called as
+/// Clones the vetted `target` into `dest` and adds it as a project, based on `branch` when
+/// given and the repository has it (else on its own default branch). `progress` is called as
 /// objects arrive; returning `false` cancels the clone.
 #[allow(clippy::too_many_arguments)] // One call per front end; a struct would only rename them.
 pub async fn clone_remote<S: Store>(
@@ -62,8 +63,10 @@ pub async fn clone_remote<S: Store>(
     name: Option<String>,
     owner: Option<UserId>,
     policy: Policy,
+    branch: Option<String>,
     mut progress: impl FnMut(&CloneProgress) -> bool + Send + 'static,
 ) -> Result<Project> {
+    let target_url = target.url.clone();
     let name = checked_name(name.or_else(|| Some(repo_name(&target.url))), &dest)?;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)
@@ -75,6 +78,26 @@ pub async fn clone_remote<S: Store>(
     })
     .await
     .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))??;
+    let info = match branch {
+        Some(branch) => {
+            // Vetted URLs hold no credentials.
+            let url = target_url;
+            tokio::task::spawn_blocking(move || match git::prefer_branch(info.clone(), &branch) {
+                Ok((info, true)) => info,
+                Ok((info, false)) => {
+                    tracing::info!(%url, %branch, base = %info.default_branch, "the repository has no branch of the configured default name; its own is the base");
+                    info
+                }
+                Err(e) => {
+                    tracing::warn!(%url, %branch, error = %e, "cannot make the configured default branch the base");
+                    info
+                }
+            })
+            .await
+            .map_err(|e| RunError::Conflict(format!("background task failed: {e}")))?
+        }
+        None => info,
+    };
     match create(store, info, name, owner).await {
         Ok(project) => Ok(project),
         Err(e) => {

@@ -35,11 +35,13 @@ pub mod hosts;
 pub mod listener;
 pub mod passwords;
 pub mod sockets;
+pub mod startup;
 pub mod team;
 
 pub use auth::LocalAuth;
 pub use hosts::Hosts;
 pub use listener::Limits;
+pub use startup::Startup;
 pub use team::TeamAuth;
 
 /// How requests are authenticated.
@@ -66,6 +68,7 @@ struct Inner {
     clones: projects::Clones,
     sockets: Arc<sockets::Sockets>,
     shutdown: watch::Receiver<bool>,
+    health: health::Cache,
 }
 
 impl std::fmt::Debug for AppState {
@@ -98,6 +101,7 @@ impl AppState {
             clones: projects::Clones::default(),
             sockets: sockets::Sockets::new(limits.max_websockets, limits.max_websockets_per_user),
             shutdown,
+            health: health::Cache::default(),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -113,6 +117,10 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &AnyStore {
         self.inner.runner.store()
+    }
+    /// What `/health` last found in the database and on `PATH`.
+    pub(crate) fn health_cache(&self) -> &health::Cache {
+        &self.inner.health
     }
     /// The event bus.
     pub fn bus(&self) -> &Arc<Bus> {
@@ -397,6 +405,23 @@ pub struct ServeOptions {
     pub sandbox: Option<taskyard_core::sandbox::Policy>,
     /// Connection, timeout and socket limits.
     pub limits: Limits,
+    /// What the operator configured for start-up: keys, repositories to clone, defaults.
+    pub startup: Startup,
+}
+
+/// Credential keys given in the configuration (not the key file), and where they came from.
+#[derive(Clone)]
+pub struct ConfiguredKeys {
+    /// Comma- or newline-separated Fernet keys, the first encrypts.
+    pub keys: String,
+    /// The variable (or file line) they came from, for messages.
+    pub source: String,
+}
+
+impl std::fmt::Debug for ConfiguredKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfiguredKeys").field("source", &self.source).finish_non_exhaustive()
+    }
 }
 
 /// The server's mode and what it needs.
@@ -438,20 +463,36 @@ impl Running {
     }
 }
 
-/// The credential vault: keys from `TASKYARD_FERNET_KEYS` (comma-separated, the first
-/// encrypts), else the key file in the data directory (made on first start, mode 0600; back it
-/// up with the data). Refuses to start when stored credentials exist and none decrypts.
+/// The credential vault: keys from the configuration (`TASKYARD_FERNET_KEYS` or its alias
+/// `CREDENTIAL_ENCRYPTION_KEY`, comma-separated, the first encrypts), else the key file in the
+/// data directory (made on first start, mode 0600; back it up with the data). Refuses to
+/// start, naming the keys' source and changing nothing, when stored credentials exist and
+/// none decrypts, and when the key file is gone while credentials are stored.
 /// Known credential variables of this process's environment are imported into the global
 /// tier when it lacks them: agents get credentials only through resolution.
-pub async fn open_credentials(store: &AnyStore, data_dir: &std::path::Path) -> Result<Arc<Credentials>> {
+pub async fn open_credentials(
+    store: &AnyStore,
+    data_dir: &std::path::Path,
+    configured: Option<&ConfiguredKeys>,
+) -> Result<Arc<Credentials>> {
     use taskyard_core::store::Store as _;
-    let keys = match std::env::var("TASKYARD_FERNET_KEYS") {
-        Ok(list) if !list.trim().is_empty() => Vault::parse_keys(&list),
-        _ => Vault::key_file(&data_dir.join("fernet.key"))?,
-    };
-    let vault = Vault::new(&keys)?;
     let stored = store.all_credentials().await?;
-    let unreadable = vault.check_stored(stored.iter().map(|c| c.value.as_str()))?;
+    let key_file = data_dir.join("fernet.key");
+    let (keys, source) = match configured {
+        Some(c) => (Vault::parse_keys(&c.keys), c.source.clone()),
+        None if !stored.is_empty() && !key_file.exists() => anyhow::bail!(
+            "{} stored credential(s) exist but the key file {} is missing: restore it from the backup, \
+             or set TASKYARD_FERNET_KEYS (CREDENTIAL_ENCRYPTION_KEY) to the key they were saved with; \
+             nothing was changed",
+            stored.len(),
+            key_file.display()
+        ),
+        None => (Vault::key_file(&key_file)?, format!("the key file {}", key_file.display())),
+    };
+    let vault = Vault::new(&keys).with_context(|| format!("the credential keys from {source}"))?;
+    let unreadable = vault.check_stored(stored.iter().map(|c| c.value.as_str())).with_context(|| {
+        format!("the credential keys from {source} are not this data's; nothing was changed")
+    })?;
     if unreadable > 0 {
         tracing::warn!(
             unreadable,
@@ -497,7 +538,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             (Auth::Team(auth), format!("http://{host}:{}/", addr.port()))
         }
     };
-    let credentials = open_credentials(&options.store, &options.data_dir).await?;
+    let credentials =
+        open_credentials(&options.store, &options.data_dir, options.startup.fernet_keys.as_ref()).await?;
     let sandbox = options.sandbox.unwrap_or(match auth {
         Auth::Local(_) => taskyard_core::sandbox::Policy::Off,
         Auth::Team(_) => taskyard_core::sandbox::Policy::Required,
@@ -507,6 +549,11 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     config.credentials = Some(credentials);
     config.queue = options.queue;
     config.sandbox = sandbox;
+    config.default_branch = options.startup.default_branch.clone();
+    if let Some(model) = &options.startup.default_claude_model {
+        config.default_models.insert("claude".into(), model.clone());
+    }
+    let startup = options.startup.clone();
     let state = AppState::new(options.store, auth, stop_rx.clone(), config, options.limits);
 
     // The runner's queue worker (started with the state) recovers what a previous server left
@@ -520,6 +567,8 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     );
 
     let app = app(state.clone());
+    let clone_state = state.clone();
+    let health_state = state.clone();
     let stop_signal = stop_rx.clone();
     let runner = state.runner().clone();
     let limits = options.limits;
@@ -540,5 +589,9 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     if tokio::time::timeout(Duration::from_secs(30), runner.first_round()).await.is_err() {
         tracing::warn!("recovering the runs of the previous start takes long; serving meanwhile");
     }
+    // The first health probe answers from a snapshot made here, not in line.
+    health::warm(&health_state).await;
+    // In the background: the server serves while the repositories clone.
+    startup::clone_repos(clone_state, startup, stop_rx);
     Ok(Running { addr, url, stop: stop_tx, task })
 }

@@ -297,6 +297,7 @@ pub async fn clone(
             body.name,
             owner,
             policy,
+            app.runner().config().default_branch.clone(),
             on_progress,
         )
         .await;

@@ -176,6 +176,36 @@ pub async fn list(opts: &StatusOptions) -> Vec<AgentStatus> {
     futures::future::join_all(checks).await
 }
 
+/// Whether an agent CLI could run now, for health checks: found on `PATH` and a credential
+/// available for it. Cheap (no process is started) and without any value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Presence {
+    /// The adapter's name on tasks.
+    pub name: &'static str,
+    /// Whether its CLI's executable was found.
+    pub installed: bool,
+    /// Whether a credential is available for it (settings, a credential tier or the
+    /// environment given to the check).
+    pub authenticated: bool,
+}
+
+/// The presence of every adapter that runs a CLI (not `custom`).
+pub fn presence(opts: &StatusOptions) -> Vec<Presence> {
+    super::all()
+        .into_iter()
+        .filter_map(|adapter| {
+            let info = adapter.cli()?;
+            let settings = CliSettings::parse(&opts.settings_of(adapter.name())).unwrap_or_default();
+            let program = settings.program.clone().unwrap_or_else(|| info.program.to_owned());
+            let authenticated = info.credentials.iter().any(|c| {
+                settings.env.get(c.name).or_else(|| opts.env.get(c.name)).is_some_and(|v| !v.is_empty())
+            });
+            let installed = process::find_program(&program, &opts.path).is_ok();
+            Some(Presence { name: adapter.name(), installed, authenticated })
+        })
+        .collect()
+}
+
 /// The status of the adapter called `name`.
 pub async fn get(name: &str, opts: &StatusOptions) -> Result<AgentStatus, AgentError> {
     let adapter = super::adapter(name)?;

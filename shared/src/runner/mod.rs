@@ -114,6 +114,10 @@ pub struct RunnerConfig {
     /// This server's stable name among replicas (read from, or made in,
     /// `<data_dir>/replica-id` when not given).
     pub replica_id: Option<String>,
+    /// The model a run of an agent uses when its task names none (agent name → model).
+    pub default_models: BTreeMap<String, String>,
+    /// The base branch of projects cloned from now on, where the repository has it.
+    pub default_branch: Option<String>,
 }
 
 impl RunnerConfig {
@@ -137,6 +141,8 @@ impl RunnerConfig {
             replica_id: None,
             agent_niceness: 19,
             agent_idle_priority: true,
+            default_models: BTreeMap::new(),
+            default_branch: None,
         }
     }
 
@@ -441,8 +447,17 @@ impl<S: Store> Runner<S> {
             let task = store.get_task(run.task_id).await?;
             let project = store.get_project(task.project_id).await?;
             let adapter: Arc<dyn agent::Adapter> = Arc::from(agent::adapter(&task.agent)?);
-            let config = agent_config(&task)?;
+            let mut config = agent_config(&task)?;
             adapter.validate(&config)?;
+            if let Some(model) = self.inner.config.default_models.get(adapter.name()) {
+                let named = config
+                    .get("model")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|m| !m.trim().is_empty());
+                if !named && let Some(settings) = config.as_object_mut() {
+                    settings.insert("model".into(), serde_json::json!(model));
+                }
+            }
             Ok::<_, RunError>((task, project, adapter, config))
         }
         .await;

@@ -54,6 +54,14 @@ impl AnyStore {
         }
     }
 
+    /// The schema's migrations, and which opening this store applied.
+    pub fn migrations(&self) -> &[super::MigrationState] {
+        match self {
+            AnyStore::Sqlite(s) => s.migrations(),
+            AnyStore::Postgres(s) => s.migrations(),
+        }
+    }
+
     /// Opens (creating) a SQLite file.
     pub async fn sqlite(path: &Path) -> Result<Self> {
         Ok(AnyStore::Sqlite(SqliteStore::open(path).await?))

@@ -54,6 +54,60 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether the database did not answer (yet): refused or dropped connections, timeouts,
+    /// a Postgres that is starting up or shutting down. A wrong URL, password or schema is not.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Database(e) | StoreError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => match e
+            {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+                // cannot_connect_now, admin_shutdown, crash_shutdown
+                sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("57P03" | "57P01" | "57P02")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// One migration of the schema and whether this process applied it when it opened the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// Its version (the file's number).
+    pub version: i64,
+    /// Its description (the file's name).
+    pub description: String,
+    /// Applied when this store was opened (else it was there before).
+    pub applied_now: bool,
+}
+
+/// Applies `migrator`'s migrations on `pool` and says which were new.
+macro_rules! migrate_reporting {
+    ($migrator:expr, $pool:expr) => {{
+        use sqlx::migrate::Migrate as _;
+        let before: std::collections::HashSet<i64> = {
+            let mut conn = $pool.acquire().await?;
+            // No table yet: a new database, nothing applied.
+            conn.list_applied_migrations("_sqlx_migrations")
+                .await
+                .map(|applied| applied.into_iter().map(|m| m.version).collect())
+                .unwrap_or_default()
+        };
+        $migrator.run($pool).await?;
+        $migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .map(|m| $crate::store::MigrationState {
+                version: m.version,
+                description: m.description.to_string(),
+                applied_now: !before.contains(&m.version),
+            })
+            .collect::<Vec<_>>()
+    }};
+}
+pub(crate) use migrate_reporting;
+
 /// Result of store calls.
 pub type Result<T> = std::result::Result<T, StoreError>;
 

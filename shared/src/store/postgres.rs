@@ -20,6 +20,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The schema's migrations, and which this process applied.
+    migrations: std::sync::Arc<Vec<super::MigrationState>>,
 }
 
 impl PgStore {
@@ -38,8 +40,13 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let migrations = std::sync::Arc::new(super::migrate_reporting!(MIGRATOR, &pool));
+        Ok(Self { pool, migrations })
+    }
+
+    /// The schema's migrations, and which opening this store applied.
+    pub fn migrations(&self) -> &[super::MigrationState] {
+        &self.migrations
     }
 
     /// The underlying pool, for tests and tools.

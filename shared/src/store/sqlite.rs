@@ -23,6 +23,8 @@ pub struct SqliteStore {
     /// A connection of its own for log appends (SQLite has one writer at a time): runs'
     /// logs never wait for a connection behind readers of the shared pool.
     logs: SqlitePool,
+    /// The schema's migrations, and which this process applied.
+    migrations: std::sync::Arc<Vec<super::MigrationState>>,
 }
 
 impl SqliteStore {
@@ -56,7 +58,7 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(options.clone())
             .await?;
-        MIGRATOR.run(&pool).await?;
+        let migrations = std::sync::Arc::new(super::migrate_reporting!(MIGRATOR, &pool));
         // Only the log writer uses it, one append at a time: no check before each use, and
         // no waiting inside SQLite for the lock (`retry_while_locked` waits instead).
         let logs = SqlitePoolOptions::new()
@@ -65,7 +67,12 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.busy_timeout(Duration::ZERO))
             .await?;
-        Ok(Self { pool, logs })
+        Ok(Self { pool, logs, migrations })
+    }
+
+    /// The schema's migrations, and which opening this store applied.
+    pub fn migrations(&self) -> &[super::MigrationState] {
+        &self.migrations
     }
 
     /// The underlying pool, for tests and tools.

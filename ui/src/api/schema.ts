@@ -6172,7 +6172,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Is the process alive? */
+        /**
+         * Is the process alive, and what does it have to work with? Always 200 while it answers:
+         *     the database's and the agents' state are in the body (readiness is `/ready`), as last
+         *     found (refreshed at most once a second).
+         */
         get: {
             parameters: {
                 query?: never;
@@ -6647,10 +6651,22 @@ export interface components {
         };
         /** @description Liveness. */
         Health: {
-            /** @description Runs executing now. */
+            /** @description Runs this server executes now. */
             active_runs: number;
+            /** @description Each agent CLI: installed, and whether a global credential is available for it. */
+            agents: components["schemas"]["Presence"][];
             /** @description Whether runs started now are confined. */
             confined: boolean;
+            /** @description "sqlite" or "postgres". */
+            database: string;
+            /** @description Whether the database answered (within 2 s) when last asked (at most once a second). */
+            database_reachable: boolean;
+            /**
+             * Format: int64
+             * @description Runs waiting for a worker, on every server of the database; `null` when the database
+             *     does not answer.
+             */
+            queued_runs?: number | null;
             /**
              * @description How runs are confined: `required` (every run in a sandbox; runs are refused when
              *     none can be made), `if_available` (unconfined where none can be made, as the admin
@@ -6666,6 +6682,12 @@ export interface components {
             uptime_seconds: number;
             /** @description Server version. */
             version: string;
+            /**
+             * Format: int64
+             * @description Runs waiting for credentials or a usage limit; `null` when the database does not
+             *     answer.
+             */
+            waiting_runs?: number | null;
         };
         /** @description An invitation to register (the code itself is shown once and stored hashed). */
         Invite: {
@@ -6789,6 +6811,21 @@ export interface components {
             into: string;
             /** @description What git did. */
             outcome: components["schemas"]["MergeOutcome"];
+        };
+        /**
+         * @description Whether an agent CLI could run now, for health checks: found on `PATH` and a credential
+         *     available for it. Cheap (no process is started) and without any value.
+         */
+        Presence: {
+            /**
+             * @description Whether a credential is available for it (settings, a credential tier or the
+             *     environment given to the check).
+             */
+            authenticated: boolean;
+            /** @description Whether its CLI's executable was found. */
+            installed: boolean;
+            /** @description The adapter's name on tasks. */
+            name: string;
         };
         /** @description A git repository Taskyard runs tasks in. */
         Project: {
@@ -6957,10 +6994,14 @@ export interface components {
         Ready: {
             /** @description "sqlite" or "postgres". */
             database: string;
+            /** @description Whether the database answered. */
+            database_reachable: boolean;
             /** @description Why it is not ready. */
             error?: string | null;
             /** @description "ready" or "unavailable". */
             status: string;
+            /** @description Server version. */
+            version: string;
         };
         /** @description A new account. */
         Register: {
