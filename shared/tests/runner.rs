@@ -224,6 +224,23 @@ async fn a_failing_agent_fails_the_run_and_the_task() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_cut_off_while_making_its_worktree_starts_cleanly_next_time() {
+    let f = sqlite_fixture().await;
+    let task = f.task("leftover", json!(["sh", "-c", "echo work > work.txt"])).await;
+    // What a server killed inside `git worktree add` leaves: the folder, and no worktree.
+    let dir = f._dirs[0].path().join("data/worktrees").join(task.id.to_string());
+    std::fs::create_dir_all(dir.join("half")).expect("mkdir");
+    std::fs::write(dir.join("half/file"), "partial").expect("write");
+    let run = f.runner.start(task.id).await.expect("start");
+    let run = f.runner.wait(run.id).await.expect("wait");
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert!(!dir.join("half").exists(), "the leftover is gone");
+    let diff = f.runner.diff(run.id).await.expect("diff");
+    let paths: Vec<&str> = diff.files.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["work.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_agent_command_is_a_clear_failed_run() {
     let f = sqlite_fixture().await;
     let task = f.task("missing", json!(["taskyard-no-such-agent", "{prompt}"])).await;

@@ -1243,14 +1243,10 @@ impl<S: Store> Runner<S> {
             if let Some(branch) = known_branch
                 && git::branch_exists(&repo, &branch)?
             {
-                if path.exists() {
-                    git::remove_worktree(&repo, &path)?;
-                }
+                clear_worktree_dir(&repo, &path)?;
                 return Ok(git::attach_worktree(&repo, &path, &branch, &base)?);
             }
-            if path.exists() {
-                git::remove_worktree(&repo, &path)?;
-            }
+            clear_worktree_dir(&repo, &path)?;
             // A branch of that name that is not this task's is left alone: take the next name.
             for n in 1..=100u32 {
                 let branch = if n == 1 { format!("taskyard/{slug}") } else { format!("taskyard/{slug}-{n}") };
@@ -1588,6 +1584,23 @@ fn project_allows(project: &Project, name: &str) -> bool {
 }
 
 /// `n` random hex digits (the random tail of a v7 UUID).
+/// Makes way for a task's new worktree at `path` (a folder of the data directory's own): a
+/// worktree of `repo` there is removed with its entry, its branch kept; a folder that is no
+/// worktree — left by a server killed while it made one — is deleted.
+fn clear_worktree_dir(repo: &Path, path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match git::remove_worktree(repo, path) {
+        Err(GitError::NotAWorktree(_)) => {
+            tracing::warn!(path = %path.display(), "deleting a worktree folder git does not know (left by an interrupted start)");
+            std::fs::remove_dir_all(path)
+                .map_err(|e| RunError::Conflict(format!("cannot remove {}: {e}", path.display())))
+        }
+        other => Ok(other?),
+    }
+}
+
 fn random_hex(n: usize) -> String {
     let id = uuid::Uuid::now_v7().simple().to_string();
     id[id.len() - n.min(16)..].to_owned()
