@@ -43,7 +43,7 @@ async fn queue(settings: QueueSettings) -> Queue {
         config.queue.clock = c;
         config.credentials = Some(k);
         // The mock is named by each task (as a single user's tasks may name a gateway).
-        config.trust_task_base_urls = true;
+        config.trust_task_settings = true;
     })
     .await;
     let store = f.runner.store();

@@ -90,7 +90,7 @@ impl AppState {
         let data_dir = config.data_dir.clone();
         // One user's credentials may go wherever that user's tasks say; a team's only to the
         // endpoints the server is configured with.
-        config.trust_task_base_urls = matches!(auth, Auth::Local(_));
+        config.trust_task_settings = matches!(auth, Auth::Local(_));
         let runner = Runner::new(store, bus, config);
         let inner = Inner {
             runner,

@@ -70,7 +70,7 @@ impl StatusOptions {
             scratch: config.data_dir.join("tmp"),
             sandbox: Ok(None),
             hidden: vec![config.data_dir.clone()],
-            trust_task_paths: config.trust_task_base_urls,
+            trust_task_paths: config.trust_task_settings,
             proxy: Ok(None),
         }
     }

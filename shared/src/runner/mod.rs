@@ -95,11 +95,13 @@ pub struct RunnerConfig {
     /// Whether model credentials reach agents only as placeholders, through the loopback
     /// credential proxy (see [`crate::proxy`]); on by default.
     pub credential_proxy: bool,
-    /// Whether a task's own `*_BASE_URL` may receive the resolved credentials (one user on
-    /// their own machine, whose credentials they all are). Off, a task that names its own
-    /// model endpoint sends there only credentials its own settings hold: no member of a
-    /// team can point the team's credentials at a host of their choosing.
-    pub trust_task_base_urls: bool,
+    /// Whether a task's own settings are trusted with what belongs to the server (one user
+    /// on their own machine, whose credentials and folders they all are): its `*_BASE_URL`
+    /// with the resolved credentials, its program and `PATH` with the sandbox's view. Off, a
+    /// task that names its own model endpoint sends there only credentials its own settings
+    /// hold, and a sandbox shows only the server's own PATH: no member of a team can point
+    /// the team's credentials at a host, or a sandbox at a folder, of their choosing.
+    pub trust_task_settings: bool,
     /// The queue's worker: concurrency, leases, clock.
     pub queue: queue::QueueConfig,
     /// How much lower than the server's the agents' CPU priority is (`nice`; 0 = the same):
@@ -136,7 +138,7 @@ impl RunnerConfig {
             boundary: process::Boundary::default(),
             sandbox: crate::sandbox::Policy::default(),
             credential_proxy: true,
-            trust_task_base_urls: false,
+            trust_task_settings: false,
             queue: queue::QueueConfig::default(),
             replica_id: None,
             agent_niceness: 19,
@@ -666,7 +668,7 @@ impl<S: Store> Runner<S> {
         let mut proxy_notes = Vec::new();
         let (env, config, _grant) = match self.credential_proxy().await {
             Some(proxy) => {
-                let trust = cfg.trust_task_base_urls;
+                let trust = cfg.trust_task_settings;
                 let (env, config, grant, secured) = secure_environment(&proxy, run.id, env, config, trust);
                 if !secured.proxied.is_empty() {
                     let names = secured.proxied.join(", ");
@@ -759,7 +761,7 @@ impl<S: Store> Runner<S> {
                 let confinement = crate::sandbox::Confinement {
                     writable: vec![workspace.worktree.path.clone(), ctx.home.clone(), ctx.tmp.clone()],
                     readable: std::env::split_paths(&cfg.agent_path).collect(),
-                    trust_task_paths: cfg.trust_task_base_urls,
+                    trust_task_paths: cfg.trust_task_settings,
                     git_worktree: Some(workspace.worktree.path.clone()),
                     etc_dir: cfg.sandbox_dir(run.id),
                     cwd: workspace.worktree.path.clone(),
@@ -1560,14 +1562,14 @@ pub(crate) fn secure_environment(
     run: RunId,
     mut env: BTreeMap<String, String>,
     mut config: serde_json::Value,
-    trust_task_base_urls: bool,
+    trust_task_settings: bool,
 ) -> (BTreeMap<String, String>, serde_json::Value, crate::proxy::Grant, crate::proxy::Secured) {
     let mut own: BTreeMap<String, String> = config
         .get("env")
         .and_then(|e| e.as_object())
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default();
-    let (grant, secured) = proxy.secure(run, &mut env, &mut own, trust_task_base_urls);
+    let (grant, secured) = proxy.secure(run, &mut env, &mut own, trust_task_settings);
     if let Some(settings) = config.get_mut("env").and_then(|e| e.as_object_mut()) {
         for (k, v) in own {
             settings.insert(k, serde_json::Value::String(v));
