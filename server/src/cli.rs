@@ -134,12 +134,15 @@ pub struct ServeArgs {
     /// Team mode: days a session (its refresh token) lasts without use.
     #[arg(long, env = "TASKYARD_REFRESH_TOKEN_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=365))]
     pub refresh_token_days: u64,
-    /// Team mode: mark cookies Secure (serve behind https).
+    /// Team mode: mark cookies Secure on every answer (they are anyway where the public URL
+    /// is https or a trusted proxy says the request came over https).
     #[arg(long, env = "TASKYARD_SECURE_COOKIES")]
     pub secure_cookies: bool,
-    /// Team mode: take client addresses from X-Forwarded-For (only behind a trusted proxy).
-    #[arg(long, env = "TASKYARD_TRUST_FORWARDED_FOR")]
-    pub trust_forwarded_for: bool,
+    /// Team mode: the reverse proxies in front of this server, comma-separated addresses,
+    /// CIDR ranges or host names (e.g. `127.0.0.1`, `10.0.0.0/8`, `proxy`): only requests
+    /// from them may name the client (X-Forwarded-For) and https (X-Forwarded-Proto).
+    #[arg(long, env = "TASKYARD_TRUSTED_PROXIES", value_name = "LIST")]
+    pub trusted_proxies: Option<String>,
     /// Team mode: the address people open, e.g. `https://taskyard.example.com`; requests
     /// naming another host are refused (421). Unset: only the bind address and localhost.
     #[arg(long, env = "TASKYARD_PUBLIC_URL")]
@@ -162,6 +165,10 @@ pub struct ServeArgs {
     /// Open WebSockets of one user; beyond them 503.
     #[arg(long, env = "TASKYARD_MAX_WEBSOCKETS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_websockets_per_user: u32,
+    /// Seconds between pings on an open WebSocket, so proxies that close silent connections
+    /// (nginx: after 60 s) keep board and log sockets open.
+    #[arg(long, env = "TASKYARD_WEBSOCKET_PING_SECONDS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub websocket_ping_seconds: u64,
     /// Team mode: password hashes (argon2, 19 MiB each) computed at once; sign-ins beyond
     /// them wait up to 5 s, then get 503.
     #[arg(long, env = "TASKYARD_PASSWORD_HASHES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -257,8 +264,15 @@ impl ServeArgs {
                 let jwt =
                     taskyard_core::auth::JwtKeys::new(secret.as_bytes(), self.access_token_minutes * 60)
                         .map_err(|e| UsageError(format!("{source}: {e}")))?;
-                let mut auth = crate::http::TeamAuth::new(jwt, self.secure_cookies, self.trust_forwarded_for)
-                    .with_hosts(self.hosts()?);
+                let mut auth = crate::http::TeamAuth::new(jwt).with_hosts(self.hosts()?);
+                auth.secure_cookies = self.secure_cookies;
+                if let Some(list) = &self.trusted_proxies {
+                    let source =
+                        config.source("trusted_proxies", "--trusted-proxies", "TASKYARD_TRUSTED_PROXIES");
+                    let proxies = crate::http::TrustedProxies::parse(list)
+                        .map_err(|e| UsageError(format!("{source}: {e}")))?;
+                    auth.proxies = Arc::new(proxies);
+                }
                 auth.refresh_ttl = std::time::Duration::from_secs(self.refresh_token_days * 24 * 3600);
                 auth.passwords = crate::http::passwords::Passwords::new(
                     self.password_hashes as usize,
@@ -295,6 +309,7 @@ impl ServeArgs {
             body_timeout: Duration::from_secs(self.body_timeout_seconds),
             max_websockets: self.max_websockets as usize,
             max_websockets_per_user: self.max_websockets_per_user as usize,
+            websocket_ping: Duration::from_secs(self.websocket_ping_seconds),
         }
     }
 }
@@ -468,7 +483,12 @@ impl Config {
     /// wrote it: the flag, the variable, or the file's line.
     pub fn source(&self, id: &str, flag: &str, env: &str) -> String {
         let sub = self.matches.subcommand().map(|(_, m)| m);
-        let source = self.matches.value_source(id).or_else(|| sub.and_then(|m| m.value_source(id)));
+        // Only where the argument is defined (clap panics on an unknown id).
+        let source = [Some(&self.matches), sub]
+            .into_iter()
+            .flatten()
+            .filter(|m| m.try_contains_id(id).is_ok())
+            .find_map(|m| m.value_source(id));
         match source {
             Some(clap::parser::ValueSource::CommandLine) => flag.to_owned(),
             Some(clap::parser::ValueSource::EnvVariable) => env.to_owned(),
@@ -604,8 +624,16 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         .map_err(|e| UsageError(format!("{url_source}: {e:#}")))?;
     std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let wait = std::time::Duration::from_secs(cli.database_wait_seconds);
-    let store = open_store(&database, wait, &url_source).await?;
     let keys = configured_keys(&config.layers);
+    let unmigrated = open_store(&database, wait, &url_source).await?;
+    // A wrong credential key is refused with the data as it was: before any migration.
+    if !matches!(cli.command, Command::Admin(_)) {
+        crate::http::check_credential_keys(&unmigrated, &data_dir, keys.as_ref()).await?;
+    }
+    let store = unmigrated
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate the database {} ({url_source})", database.describe()))?;
     match cli.command {
         Command::Serve(args) => {
             let config = Config { default_branch: cli.default_branch.clone(), ..config };
@@ -624,10 +652,14 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
     }
 }
 
-/// Opens the store, trying again with back-off while the database does not answer (a
-/// container still starting), up to `wait`; anything else (a bad URL, a wrong password, a
-/// failed migration) fails at once.
-async fn open_store(database: &Database, wait: std::time::Duration, source: &str) -> Result<AnyStore> {
+/// Opens the database (migrations not applied yet), trying again with back-off while it does
+/// not answer (a container still starting), up to `wait`; anything else (a bad URL, a wrong
+/// password) fails at once.
+async fn open_store(
+    database: &Database,
+    wait: std::time::Duration,
+    source: &str,
+) -> Result<taskyard_core::store::Unmigrated> {
     use std::time::{Duration, Instant};
     let deadline = Instant::now() + wait;
     let mut delay = Duration::from_millis(200);
@@ -637,10 +669,10 @@ async fn open_store(database: &Database, wait: std::time::Duration, source: &str
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
         let attempt = async {
             match database {
-                Database::Sqlite(path) => {
-                    AnyStore::sqlite(path).await.with_context(|| format!("cannot open {}", path.display()))
-                }
-                Database::Postgres(url) => AnyStore::connect(url).await.map_err(|e| {
+                Database::Sqlite(path) => AnyStore::sqlite_unmigrated(path)
+                    .await
+                    .with_context(|| format!("cannot open {}", path.display())),
+                Database::Postgres(url) => AnyStore::connect_unmigrated(url).await.map_err(|e| {
                     let text = crate::config::scrub_password(&e.to_string(), url);
                     match e {
                         _ if e.is_unreachable() => anyhow::anyhow!("{text}").context(Unreachable),

@@ -289,6 +289,68 @@ fn a_wrong_credential_key_refuses_to_start_and_changes_nothing() {
     assert!(ok.status.success() && out.contains("CLAUDE_CODE_OAUTH_TOKEN sk-ant-oat01-…0000"), "{out}");
 }
 
+#[tokio::test]
+async fn a_wrong_credential_key_is_refused_before_any_migration_runs() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    // A data directory of an earlier version: the schema up to 0005, one stored credential.
+    let older = dir.path().join("migrations");
+    std::fs::create_dir_all(&older).expect("dir");
+    let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    let mut files: Vec<_> =
+        std::fs::read_dir(&all).expect("migrations").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    for file in &files[..files.len() - 1] {
+        std::fs::copy(file, older.join(file.file_name().expect("name"))).expect("copy");
+    }
+    let options = SqliteConnectOptions::new().filename(data.join("taskyard.db")).create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("open");
+    sqlx::migrate::Migrator::new(older.as_path()).await.expect("migrator").run(&pool).await.expect("migrate");
+    let right = fernet_key(1);
+    let vault = taskyard_core::credentials::Vault::new(std::slice::from_ref(&right)).expect("vault");
+    sqlx::query(
+        "INSERT INTO credentials (id, tier, scope_id, key, value, locked, updated_at) \
+         VALUES (?, 'global', ?, 'CLAUDE_CODE_OAUTH_TOKEN', ?, 0, ?)",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(uuid::Uuid::nil())
+    .bind(vault.encrypt("sk-ant-oat01-fake-token-for-tests-2222"))
+    .bind(chrono::Utc::now())
+    .execute(&pool)
+    .await
+    .expect("insert");
+    let applied = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    let before = applied().await;
+    assert_eq!(before as usize, files.len() - 1);
+
+    for command in [&["migrate"][..], &["serve", "--port", "0"], &["agents"]] {
+        let out = run(&data, &[("CREDENTIAL_ENCRYPTION_KEY", &fernet_key(2))], command);
+        let err = refused(&out, 1, "CREDENTIAL_ENCRYPTION_KEY");
+        assert!(err.contains("nothing was changed"), "{command:?}: {err}");
+        assert_eq!(applied().await, before, "{command:?} migrated before checking the key: {err}");
+    }
+    // Without a configured key and without the key file: refused too, and no key file made.
+    let out = run(&data, &[], &["migrate"]);
+    refused(&out, 1, "fernet.key");
+    assert!(!data.join("fernet.key").exists());
+    assert_eq!(applied().await, before);
+
+    // The right key: the missing migration is applied and the credential reads.
+    let out = run(&data, &[("CREDENTIAL_ENCRYPTION_KEY", &right)], &["migrate"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && text.contains("1 migration(s) applied now"), "{text}{}", stderr(&out));
+    let ok = run(&data, &[("CREDENTIAL_ENCRYPTION_KEY", &right)], &["agents"]);
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(ok.status.success() && text.contains("CLAUDE_CODE_OAUTH_TOKEN sk-ant-oat01-…2222"), "{text}");
+}
+
 /// Starts a team server with `env` (and the fake signing key through its alias) on a free
 /// port and returns it with its base URL.
 fn team_server(data: &Path, env: &[(&str, &str)], log: &Path) -> (Child, String) {

@@ -33,7 +33,7 @@ async fn no_secret_leaks_from_any_tier() {
     let db = dir.path().join("t.db");
     let store = AnyStore::sqlite(&db).await.expect("sqlite");
     let keys = JwtKeys::new(b"credential-test-signing-key-0123456789", 900).expect("keys");
-    let mode = Mode::Team { bind: [127, 0, 0, 1].into(), auth: Arc::new(TeamAuth::new(keys, false, false)) };
+    let mode = Mode::Team { bind: [127, 0, 0, 1].into(), auth: Arc::new(TeamAuth::new(keys)) };
     let running = start(ServeOptions {
         port: 0,
         data_dir: dir.path().join("data"),

@@ -296,7 +296,7 @@ async fn a_connection_flood_beyond_the_cap_is_refused_while_the_server_keeps_ser
 #[tokio::test]
 async fn registrations_stay_within_the_password_pool_and_closed_ones_hash_nothing() {
     let _serial = SERIAL.lock().await;
-    let server = Server::start(&["--trust-forwarded-for", "--password-hashes", "2"]);
+    let server = Server::start(&["--trusted-proxies", "127.0.0.1", "--password-hashes", "2"]);
     let token = server.owner().await;
     let rss_before = server.status_kb("VmRSS:");
 
@@ -361,7 +361,7 @@ async fn registrations_stay_within_the_password_pool_and_closed_ones_hash_nothin
 #[tokio::test]
 async fn an_attackers_failed_sign_ins_do_not_lock_the_owner_out_elsewhere() {
     let _serial = SERIAL.lock().await;
-    let server = Server::start(&["--trust-forwarded-for"]);
+    let server = Server::start(&["--trusted-proxies", "127.0.0.1"]);
     server.owner().await;
     let wrong = json!({"email": "owner@example.com", "password": "not-the-password"});
     let mut last = None;
@@ -513,4 +513,88 @@ async fn websockets_beyond_the_per_user_cap_are_answered_503() {
     })
     .await;
     drop(second);
+}
+
+/// A login's `Set-Cookie` (with `headers` on the request).
+async fn login_cookie(server: &Server, headers: &[(&str, &str)]) -> (StatusCode, String) {
+    let mut req = server
+        .http
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"email": "owner@example.com", "password": PASSWORD}));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.expect("login");
+    let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    (res.status(), cookie)
+}
+
+#[tokio::test]
+async fn forwarded_headers_count_only_from_trusted_proxies() {
+    let _serial = SERIAL.lock().await;
+    // A trusted proxy (this test, on loopback) says https: the refresh cookie is Secure.
+    let server = Server::start(&["--trusted-proxies", "10.9.0.0/16, 127.0.0.1"]);
+    server.owner().await;
+    let (status, plain) = login_cookie(&server, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(plain.contains("HttpOnly") && !plain.contains("Secure"), "plain http: {plain}");
+    let (_, https) = login_cookie(&server, &[("x-forwarded-proto", "https")]).await;
+    assert!(https.ends_with("; Secure"), "through an https proxy: {https}");
+    // The audit log keeps the forwarded client, not the proxy.
+    let (_, session) = server
+        .post(
+            "/api/auth/login",
+            json!({"email": "owner@example.com", "password": PASSWORD}),
+            Some("6.6.6.6, 198.51.100.23"),
+        )
+        .await;
+    let token = session["access_token"].as_str().expect("token");
+    let audit: Value = server.get("/api/admin/audit", Some(token)).await.json().await.expect("audit");
+    let text = audit.to_string();
+    assert!(text.contains("198.51.100.23") && !text.contains("6.6.6.6"), "{text}");
+    drop(server);
+
+    // Nobody trusted: the same claims from the same peer change nothing.
+    let server = Server::start(&["--trusted-proxies", "192.0.2.1"]);
+    server.owner().await;
+    let (_, cookie) = login_cookie(&server, &[("x-forwarded-proto", "https")]).await;
+    assert!(!cookie.contains("Secure"), "an untrusted peer posed as https: {cookie}");
+    // An attacker rotating X-Forwarded-For still counts as one address.
+    let wrong = json!({"email": "someone@example.com", "password": "guess-guess-guess"});
+    let mut statuses = Vec::new();
+    for i in 0..21 {
+        let (status, _) =
+            server.post("/api/auth/login", wrong.clone(), Some(&format!("203.0.113.{i}"))).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    drop(server);
+
+    // An https public URL: Secure whatever the request says.
+    let server = Server::start(&["--public-url", "https://localhost"]);
+    let res = server
+        .http
+        .post(server.url("/api/auth/register"))
+        .header("host", "localhost")
+        .json(&json!({"email": "owner@example.com", "name": "Owner", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let cookie = res.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+}
+
+#[test]
+fn a_bad_trusted_proxy_entry_is_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::taskyard(&dir.path().join("data"))
+        .env("TASKYARD_JWT_SECRET", SECRET)
+        .env("TASKYARD_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/40")
+        .args(["serve", "--port", "0", "--auth", "team"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("TASKYARD_TRUSTED_PROXIES") && err.contains("\"10.0.0.0/40\""), "{err}");
 }

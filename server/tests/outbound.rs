@@ -34,7 +34,7 @@ impl Team {
         let dirs = tempfile::tempdir().expect("tempdir");
         let store = AnyStore::sqlite(&dirs.path().join("t.db")).await.expect("sqlite");
         let keys = JwtKeys::new(SECRET, 900).expect("keys");
-        let auth = Arc::new(TeamAuth::new(keys.clone(), false, false));
+        let auth = Arc::new(TeamAuth::new(keys.clone()));
         let running = start(ServeOptions {
             port: 0,
             data_dir: dirs.path().join("data"),

@@ -40,7 +40,7 @@ impl Team {
             (AnyStore::sqlite(&dirs.path().join("t.db")).await.expect("sqlite"), None)
         };
         let keys = JwtKeys::new(SECRET, 900).expect("keys");
-        let auth = Arc::new(TeamAuth::new(keys.clone(), false, false));
+        let auth = Arc::new(TeamAuth::new(keys.clone()));
         let mode = Mode::Team { bind: [127, 0, 0, 1].into(), auth };
         let running = start(ServeOptions {
             port: 0,

@@ -154,3 +154,69 @@ async fn postgres_logs_of_earlier_versions_are_kept() {
     let store = PgStore::connect(&db.url).await.expect("upgrade");
     check(&store, &old).await;
 }
+
+/// Stores one credential the way version 5 did.
+macro_rules! credential_at_version_5 {
+    ($pool:expr, $backend:literal) => {{
+        let pool = &$pool;
+        let migs = migrations_before($backend, "0006");
+        sqlx::migrate::Migrator::new(migs.path()).await.expect("migrator").run(pool).await.expect("migrate");
+        sqlx::query(
+            "INSERT INTO credentials (id, tier, scope_id, key, value, locked, updated_at)
+             VALUES ($1, 'global', $2, 'GITHUB_TOKEN', 'gAAAA-an-encrypted-value', $3, $4)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(Uuid::nil())
+        .bind(false)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .expect("credential");
+    }};
+}
+
+/// Opened unmigrated, a database is read as found — nothing created on a new one, version
+/// 5's credentials on an old one, no migration applied — and migrating afterwards applies
+/// just what was missing.
+async fn unmigrated_reads_the_data_as_found(empty_url: &str, old_url: &str) {
+    use taskyard_core::store::AnyStore;
+    let fresh = AnyStore::connect_unmigrated(empty_url).await.expect("open");
+    assert_eq!(fresh.credential_values().await.expect("values"), Vec::<String>::new());
+    let store = fresh.migrate().await.expect("migrate");
+    assert!(store.migrations().iter().all(|m| m.applied_now), "a new database gets every migration");
+
+    let old = AnyStore::connect_unmigrated(old_url).await.expect("open old");
+    assert_eq!(old.credential_values().await.expect("values"), ["gAAAA-an-encrypted-value"]);
+    // Reading changed nothing: the check can run again and sees the same.
+    assert_eq!(old.credential_values().await.expect("values again"), ["gAAAA-an-encrypted-value"]);
+    let store = old.migrate().await.expect("migrate old");
+    let now: Vec<i64> = store.migrations().iter().filter(|m| m.applied_now).map(|m| m.version).collect();
+    assert_eq!(now, [6], "only what was missing");
+    let stored = store.all_credentials().await.expect("credentials");
+    assert_eq!(stored.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), ["GITHUB_TOKEN"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_unmigrated_reads_the_data_as_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("old.db");
+    {
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&old).create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.expect("pool");
+        credential_at_version_5!(pool, "sqlite");
+        pool.close().await;
+    }
+    let empty = format!("sqlite://{}", dir.path().join("new.db").display());
+    unmigrated_reads_the_data_as_found(&empty, &format!("sqlite://{}", old.display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unmigrated_reads_the_data_as_found() {
+    let (empty, old) = (TestDatabase::create().await.expect("db"), TestDatabase::create().await.expect("db"));
+    {
+        let pool = sqlx::PgPool::connect(&old.url).await.expect("pool");
+        credential_at_version_5!(pool, "postgres");
+        pool.close().await;
+    }
+    unmigrated_reads_the_data_as_found(&empty.url, &old.url).await;
+}

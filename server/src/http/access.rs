@@ -43,24 +43,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     }
 }
 
-/// The client's address (the socket peer, or the first `X-Forwarded-For` hop when the server
-/// is configured to trust its proxy).
+/// The client's address: the socket peer, or what a trusted proxy forwarded (worked out
+/// once per request by the team middleware, [`super::proxies`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl FromRequestParts<AppState> for ClientIp {
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        if app.team().is_some_and(|t| t.trust_forwarded_for)
-            && let Some(ip) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Ok(ClientIp(Some(ip)));
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(client) = parts.extensions.get::<super::proxies::Client>() {
+            return Ok(ClientIp(client.ip));
         }
         Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
     }

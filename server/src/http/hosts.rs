@@ -57,6 +57,11 @@ impl Hosts {
         Ok(Self { names: vec![name], port: Some(port.unwrap_or(default_port)), scheme: Some(scheme) })
     }
 
+    /// Whether people reach this server over https (its public URL says so).
+    pub fn is_https(&self) -> bool {
+        self.scheme.as_deref() == Some("https")
+    }
+
     /// Whether `Host` names this server.
     pub fn host_ok(&self, headers: &HeaderMap) -> bool {
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());

@@ -38,6 +38,9 @@ pub struct Limits {
     pub max_websockets: usize,
     /// Open WebSockets of one user.
     pub max_websockets_per_user: usize,
+    /// How often an open WebSocket is pinged: proxies and NAT close connections that stay
+    /// silent (nginx after 60 s by default), and a board with nothing new is silent.
+    pub websocket_ping: Duration,
 }
 
 impl Default for Limits {
@@ -47,6 +50,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             keep_alive_idle: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
+            websocket_ping: Duration::from_secs(25),
             max_websockets: 512,
             max_websockets_per_user: 16,
         }

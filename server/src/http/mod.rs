@@ -34,6 +34,7 @@ pub mod headers;
 pub mod hosts;
 pub mod listener;
 pub mod passwords;
+pub mod proxies;
 pub mod sockets;
 pub mod startup;
 pub mod team;
@@ -41,6 +42,7 @@ pub mod team;
 pub use auth::LocalAuth;
 pub use hosts::Hosts;
 pub use listener::Limits;
+pub use proxies::TrustedProxies;
 pub use startup::Startup;
 pub use team::TeamAuth;
 
@@ -99,7 +101,11 @@ impl AppState {
             auth,
             boards: board::BoardCache::default(),
             clones: projects::Clones::default(),
-            sockets: sockets::Sockets::new(limits.max_websockets, limits.max_websockets_per_user),
+            sockets: sockets::Sockets::new(
+                limits.max_websockets,
+                limits.max_websockets_per_user,
+                limits.websocket_ping,
+            ),
             shutdown,
             health: health::Cache::default(),
         };
@@ -155,6 +161,10 @@ impl AppState {
     /// Clones in progress.
     pub fn clones(&self) -> &projects::Clones {
         &self.inner.clones
+    }
+    /// The ping timer of an open WebSocket.
+    pub fn socket_pings(&self) -> tokio::time::Interval {
+        self.inner.sockets.pings()
     }
     /// A place for one more WebSocket of `actor` (held while the socket is open), or `503`.
     pub fn open_socket(&self, actor: &access::Actor) -> Result<sockets::SocketSlot, error::ApiError> {
@@ -476,23 +486,9 @@ pub async fn open_credentials(
     configured: Option<&ConfiguredKeys>,
 ) -> Result<Arc<Credentials>> {
     use taskyard_core::store::Store as _;
-    let stored = store.all_credentials().await?;
-    let key_file = data_dir.join("fernet.key");
-    let (keys, source) = match configured {
-        Some(c) => (Vault::parse_keys(&c.keys), c.source.clone()),
-        None if !stored.is_empty() && !key_file.exists() => anyhow::bail!(
-            "{} stored credential(s) exist but the key file {} is missing: restore it from the backup, \
-             or set TASKYARD_FERNET_KEYS (CREDENTIAL_ENCRYPTION_KEY) to the key they were saved with; \
-             nothing was changed",
-            stored.len(),
-            key_file.display()
-        ),
-        None => (Vault::key_file(&key_file)?, format!("the key file {}", key_file.display())),
-    };
-    let vault = Vault::new(&keys).with_context(|| format!("the credential keys from {source}"))?;
-    let unreadable = vault.check_stored(stored.iter().map(|c| c.value.as_str())).with_context(|| {
-        format!("the credential keys from {source} are not this data's; nothing was changed")
-    })?;
+    let stored: Vec<String> = store.all_credentials().await?.into_iter().map(|c| c.value).collect();
+    let (vault, unreadable) = checked_vault(&stored, data_dir, configured, true)?
+        .context("no credential keys (the key file was not made)")?;
     if unreadable > 0 {
         tracing::warn!(
             unreadable,
@@ -515,6 +511,47 @@ pub async fn open_credentials(
     Ok(credentials)
 }
 
+/// Before migrations touch a database: refuses, as [`open_credentials`] would, keys that
+/// decrypt none of the stored credentials (or a missing key file while credentials are
+/// stored), so a wrong key is reported with the data exactly as it was. Makes no key file.
+pub async fn check_credential_keys(
+    database: &taskyard_core::store::Unmigrated,
+    data_dir: &std::path::Path,
+    configured: Option<&ConfiguredKeys>,
+) -> Result<()> {
+    let stored = database.credential_values().await?;
+    checked_vault(&stored, data_dir, configured, false).map(|_| ())
+}
+
+/// The vault of the configured keys or the key file, checked against the `stored` values,
+/// with how many of them it cannot read; `None` when there is no key file, nothing is
+/// stored and `make_key_file` is false.
+fn checked_vault(
+    stored: &[String],
+    data_dir: &std::path::Path,
+    configured: Option<&ConfiguredKeys>,
+    make_key_file: bool,
+) -> Result<Option<(Vault, usize)>> {
+    let key_file = data_dir.join("fernet.key");
+    let (keys, source) = match configured {
+        Some(c) => (Vault::parse_keys(&c.keys), c.source.clone()),
+        None if !stored.is_empty() && !key_file.exists() => anyhow::bail!(
+            "{} stored credential(s) exist but the key file {} is missing: restore it from the backup, \
+             or set TASKYARD_FERNET_KEYS (CREDENTIAL_ENCRYPTION_KEY) to the key they were saved with; \
+             nothing was changed",
+            stored.len(),
+            key_file.display()
+        ),
+        None if !make_key_file && !key_file.exists() => return Ok(None),
+        None => (Vault::key_file(&key_file)?, format!("the key file {}", key_file.display())),
+    };
+    let vault = Vault::new(&keys).with_context(|| format!("the credential keys from {source}"))?;
+    let unreadable = vault.check_stored(stored.iter().map(String::as_str)).with_context(|| {
+        format!("the credential keys from {source} are not this data's; nothing was changed")
+    })?;
+    Ok(Some((vault, unreadable)))
+}
+
 /// Starts the server and returns once it listens.
 pub async fn start(options: ServeOptions) -> Result<Running> {
     let bind = match &options.mode {
@@ -533,6 +570,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
             (Auth::Local(auth), url)
         }
         Mode::Team { auth, .. } => {
+            auth.proxies.keep_resolved().await;
             let host =
                 if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
             (Auth::Team(auth), format!("http://{host}:{}/", addr.port()))

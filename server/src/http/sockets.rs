@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -14,12 +15,22 @@ pub struct Sockets {
     max_total: usize,
     max_per_user: usize,
     open: Mutex<HashMap<Uuid, usize>>,
+    ping: Duration,
 }
 
 impl Sockets {
-    /// A cap of `max_total` sockets, `max_per_user` of them for one user.
-    pub fn new(max_total: usize, max_per_user: usize) -> Arc<Self> {
-        Arc::new(Self { max_total, max_per_user, open: Mutex::new(HashMap::new()) })
+    /// A cap of `max_total` sockets, `max_per_user` of them for one user, each pinged every
+    /// `ping`.
+    pub fn new(max_total: usize, max_per_user: usize, ping: Duration) -> Arc<Self> {
+        Arc::new(Self { max_total, max_per_user, open: Mutex::new(HashMap::new()), ping })
+    }
+
+    /// A timer for an open socket's pings: the first after one period.
+    pub fn pings(&self) -> tokio::time::Interval {
+        let period = self.ping.max(Duration::from_millis(100));
+        let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        timer
     }
 
     /// A slot for one more socket of `user`, held until the guard is dropped; `503` when
@@ -66,7 +77,7 @@ mod tests {
 
     #[test]
     fn sockets_are_capped_per_user_and_in_all() {
-        let sockets = Sockets::new(3, 2);
+        let sockets = Sockets::new(3, 2, Duration::from_secs(25));
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let a1 = sockets.open(a).expect("a1");
         let _a2 = sockets.open(a).expect("a2");

@@ -4,10 +4,11 @@
 //! rate limits.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use super::access::{Actor, ClientIp, CurrentUser};
 use super::error::ApiError;
 use super::hosts::Hosts;
 use super::passwords::Passwords;
+use super::proxies::{Client, TrustedProxies};
 
 /// The refresh cookie's name.
 pub const REFRESH_COOKIE: &str = "taskyard_refresh";
@@ -30,10 +32,11 @@ pub struct TeamAuth {
     pub jwt: JwtKeys,
     /// How long a session lasts without use.
     pub refresh_ttl: Duration,
-    /// Mark cookies `Secure` (when served over https).
+    /// Mark cookies `Secure` on every response (they are on responses to https requests,
+    /// and everywhere when the public URL is https, anyway).
     pub secure_cookies: bool,
-    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
-    pub trust_forwarded_for: bool,
+    /// The reverse proxies whose `X-Forwarded-For`/`-Proto` are believed.
+    pub proxies: Arc<TrustedProxies>,
     /// Sign-in attempts per client address, and failures per account and address.
     pub limiter: RateLimiter,
     /// The names this server answers to.
@@ -43,13 +46,13 @@ pub struct TeamAuth {
 }
 
 impl TeamAuth {
-    /// Settings with the default limits.
-    pub fn new(jwt: JwtKeys, secure_cookies: bool, trust_forwarded_for: bool) -> Self {
+    /// Settings with the default limits, no trusted proxy.
+    pub fn new(jwt: JwtKeys) -> Self {
         Self {
             jwt,
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            secure_cookies,
-            trust_forwarded_for,
+            secure_cookies: false,
+            proxies: Arc::default(),
             limiter: RateLimiter::default(),
             hosts: Hosts::bind(std::net::IpAddr::from([127, 0, 0, 1])),
             passwords: Passwords::default(),
@@ -61,19 +64,22 @@ impl TeamAuth {
         Self { hosts, ..self }
     }
 
-    /// The `Set-Cookie` value that stores a refresh token (or clears it with `None`).
+    /// The `Set-Cookie` value that stores a refresh token (or clears it with `None`); the
+    /// middleware adds `Secure` where the request came over https ([`secure_cookies`]).
     pub fn refresh_cookie(&self, token: Option<&str>) -> HeaderValue {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
         let value = match token {
             Some(t) => format!(
-                "{REFRESH_COOKIE}={t}; Path=/api/auth; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                "{REFRESH_COOKIE}={t}; Path=/api/auth; HttpOnly; SameSite=Strict; Max-Age={}",
                 self.refresh_ttl.as_secs()
             ),
-            None => {
-                format!("{REFRESH_COOKIE}=; Path=/api/auth; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
-            }
+            None => format!("{REFRESH_COOKIE}=; Path=/api/auth; HttpOnly; SameSite=Strict; Max-Age=0"),
         };
         HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// Whether cookies set in answer to a request from `client` must be `Secure`.
+    fn cookies_secure(&self, client: &Client) -> bool {
+        self.secure_cookies || client.https || self.hosts.is_https()
     }
 }
 
@@ -134,10 +140,22 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/health" | "/ready")
 }
 
-/// The middleware: checks `Host` and `Origin`, then attaches the caller (an [`Actor`]) or
-/// refuses.
+/// The middleware: works out the client (through trusted proxies), checks `Host` and
+/// `Origin`, then attaches the caller (an [`Actor`]) or refuses; cookies of answers to https
+/// requests are marked `Secure`.
 pub async fn authenticate(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some(team) = app.team() else { return next.run(request).await };
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let client = team.proxies.client(peer, request.headers());
+    request.extensions_mut().insert(client);
+    let mut response = admit(&app, team, request, next).await;
+    if team.cookies_secure(&client) {
+        secure_cookies(&mut response);
+    }
+    response
+}
+
+async fn admit(app: &AppState, team: &TeamAuth, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     if !is_probe(&path) && !team.hosts.host_ok(request.headers()) {
         tracing::info!("refused a request for another host");
@@ -151,7 +169,7 @@ pub async fn authenticate(State(app): State<AppState>, mut request: Request, nex
         return next.run(request).await;
     }
     match bearer(&request) {
-        Some(token) => match current_user(&app, team, &token).await {
+        Some(token) => match current_user(app, team, &token).await {
             Ok(user) => {
                 request.extensions_mut().insert(Actor::User(user));
             }
@@ -161,6 +179,24 @@ pub async fn authenticate(State(app): State<AppState>, mut request: Request, nex
         None => return ApiError::unauthorized("sign in first").into_response(),
     }
     next.run(request).await
+}
+
+/// Adds `Secure` to every `Set-Cookie` of `response` that lacks it.
+fn secure_cookies(response: &mut Response) {
+    let headers = response.headers_mut();
+    let cookies: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().cloned().collect();
+    if cookies.is_empty() {
+        return;
+    }
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        let secured = cookie
+            .to_str()
+            .ok()
+            .filter(|text| !text.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")))
+            .and_then(|text| HeaderValue::from_str(&format!("{text}; Secure")).ok());
+        headers.append(header::SET_COOKIE, secured.unwrap_or(cookie));
+    }
 }
 
 /// The user of an access token: as stored now (a disabled or deleted user's tokens stop

@@ -58,8 +58,12 @@ async fn forward(app: AppState, actor: Actor, mut socket: WebSocket) {
     let mut rx = app.bus().subscribe_board();
     let shutdown = crate::http::shutting_down(app.shutdown());
     tokio::pin!(shutdown);
+    let mut pings = app.socket_pings();
     loop {
         tokio::select! {
+            _ = pings.tick() => if socket.send(Message::Ping(Default::default())).await.is_err() {
+                return;
+            },
             event = rx.recv() => {
                 let sent = match event {
                     Ok(event) if !visible(&app, &actor, &event).await => Ok(()),

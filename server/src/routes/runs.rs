@@ -222,8 +222,12 @@ async fn follow(app: AppState, id: RunId, after: i64, mut socket: WebSocket) {
             return close(socket, 1011, "internal error").await;
         }
     };
+    let mut pings = app.socket_pings();
     loop {
         tokio::select! {
+            _ = pings.tick() => if socket.send(Message::Ping(Default::default())).await.is_err() {
+                return;
+            },
             next = follower.next() => match next {
                 Ok(Some(entries)) => {
                     if send(&mut socket, &LogMessage::Entries { entries }).await.is_err() {

@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use crate::credentials::{StoredCredential, Tier};
 
-use super::{NewSessionToken, PgStore, Result, Rotation, SqliteStore, Store, StoreError};
+use super::{
+    NewSessionToken, PgStore, Result, Rotation, SqliteStore, Store, StoreError, UnmigratedPg,
+    UnmigratedSqlite,
+};
 use crate::model::{
     AuditEntry, Invite, InviteId, LogEntry, Member, NewInvite, NewProject, NewRun, NewTask, NewUser, Project,
     ProjectId, ProjectRole, Run, RunFinished, RunId, RunStarted, RunStatus, Scope, Task, TaskId, TaskPatch,
@@ -25,6 +28,33 @@ pub enum AnyStore {
     Sqlite(SqliteStore),
     /// A Postgres server.
     Postgres(PgStore),
+}
+
+/// A database opened with its schema as found, before migrations.
+#[derive(Debug)]
+pub enum Unmigrated {
+    /// The embedded database.
+    Sqlite(UnmigratedSqlite),
+    /// A Postgres server.
+    Postgres(UnmigratedPg),
+}
+
+impl Unmigrated {
+    /// The stored credentials' encrypted values (none before the credentials table exists).
+    pub async fn credential_values(&self) -> Result<Vec<String>> {
+        match self {
+            Unmigrated::Sqlite(s) => s.credential_values().await,
+            Unmigrated::Postgres(s) => s.credential_values().await,
+        }
+    }
+
+    /// Applies what is missing of the schema and opens the store.
+    pub async fn migrate(self) -> Result<AnyStore> {
+        Ok(match self {
+            Unmigrated::Sqlite(s) => AnyStore::Sqlite(s.migrate().await?),
+            Unmigrated::Postgres(s) => AnyStore::Postgres(s.migrate().await?),
+        })
+    }
 }
 
 impl AnyStore {
@@ -45,13 +75,24 @@ impl AnyStore {
 
     /// Opens `postgres://…`/`postgresql://…` URLs with Postgres, `sqlite:` URLs with SQLite.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_unmigrated(url).await?.migrate().await
+    }
+
+    /// The same without applying migrations yet: for checks that must read the data as it is
+    /// (the credential keys) before anything changes it.
+    pub async fn connect_unmigrated(url: &str) -> Result<Unmigrated> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(AnyStore::Postgres(PgStore::connect(url).await?))
+            Ok(Unmigrated::Postgres(PgStore::connect_unmigrated(url).await?))
         } else if url.starts_with("sqlite:") {
-            Ok(AnyStore::Sqlite(SqliteStore::connect(url).await?))
+            Ok(Unmigrated::Sqlite(SqliteStore::connect_unmigrated(url).await?))
         } else {
             Err(StoreError::Invalid("unsupported database URL: use postgres://… or sqlite:…".into()))
         }
+    }
+
+    /// Opens (creating) a SQLite file without applying migrations yet.
+    pub async fn sqlite_unmigrated(path: &Path) -> Result<Unmigrated> {
+        Ok(Unmigrated::Sqlite(SqliteStore::open_unmigrated(path).await?))
     }
 
     /// The schema's migrations, and which opening this store applied.

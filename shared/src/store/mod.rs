@@ -25,9 +25,9 @@ mod users;
 pub(crate) use users::user_store_methods;
 pub use users::{NewSessionToken, Rotation};
 
-pub use any::AnyStore;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use any::{AnyStore, Unmigrated};
+pub use postgres::{PgStore, UnmigratedPg};
+pub use sqlite::{SqliteStore, UnmigratedSqlite};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]

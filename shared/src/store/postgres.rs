@@ -24,24 +24,58 @@ pub struct PgStore {
     migrations: std::sync::Arc<Vec<super::MigrationState>>,
 }
 
+/// A Postgres database connected with its schema as found: what start-up checks read before
+/// any migration changes it. [`UnmigratedPg::migrate`] makes the store.
+#[derive(Debug)]
+pub struct UnmigratedPg {
+    pool: PgPool,
+}
+
+impl UnmigratedPg {
+    /// The stored credentials' encrypted values, as the schema found has them (none before
+    /// the credentials table exists).
+    pub async fn credential_values(&self) -> Result<Vec<String>> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT to_regclass('credentials') IS NOT NULL").fetch_one(&self.pool).await?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar("SELECT value FROM credentials").fetch_all(&self.pool).await?)
+    }
+
+    /// Applies what is missing of the schema and opens the store.
+    pub async fn migrate(self) -> Result<PgStore> {
+        let migrations = std::sync::Arc::new(super::migrate_reporting!(MIGRATOR, &self.pool));
+        Ok(PgStore { pool: self.pool, migrations })
+    }
+}
+
 impl PgStore {
     /// Connects to a `postgres://` URL and applies migrations.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_unmigrated(url).await?.migrate().await
+    }
+
+    /// Connects to a `postgres://` URL without applying migrations yet.
+    pub async fn connect_unmigrated(url: &str) -> Result<UnmigratedPg> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Invalid(format!("invalid Postgres URL: {e}")))?;
-        Self::with_options(options).await
+        Self::unmigrated_with_options(options).await
     }
 
     /// Connects with prepared options and applies migrations.
     pub async fn with_options(options: PgConnectOptions) -> Result<Self> {
+        Self::unmigrated_with_options(options).await?.migrate().await
+    }
+
+    async fn unmigrated_with_options(options: PgConnectOptions) -> Result<UnmigratedPg> {
         // Up to 8 connections append logs at once (the log writers); the rest serve everything else.
         let pool = PgPoolOptions::new()
             .max_connections(24)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        let migrations = std::sync::Arc::new(super::migrate_reporting!(MIGRATOR, &pool));
-        Ok(Self { pool, migrations })
+        Ok(UnmigratedPg { pool })
     }
 
     /// The schema's migrations, and which opening this store applied.

@@ -27,21 +27,16 @@ pub struct SqliteStore {
     migrations: std::sync::Arc<Vec<super::MigrationState>>,
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database file at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::new().filename(path);
-        Self::with_options(options).await
-    }
+/// A SQLite database opened with its schema as found: what start-up checks read before any
+/// migration changes it. [`UnmigratedSqlite::migrate`] makes the store.
+#[derive(Debug)]
+pub struct UnmigratedSqlite {
+    pool: SqlitePool,
+    options: Box<SqliteConnectOptions>,
+}
 
-    /// Opens a `sqlite:` URL (e.g. `sqlite:///var/lib/taskyard/taskyard.db`).
-    pub async fn connect(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL: {e}")))?;
-        Self::with_options(options).await
-    }
-
-    async fn with_options(options: SqliteConnectOptions) -> Result<Self> {
+impl UnmigratedSqlite {
+    async fn new(options: SqliteConnectOptions) -> Result<Self> {
         // WAL lets readers (log followers, the board) work while the runner writes; NORMAL
         // sync in WAL mode keeps every committed transaction across a process crash.
         let options = options
@@ -58,6 +53,26 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(options.clone())
             .await?;
+        Ok(Self { pool, options: Box::new(options) })
+    }
+
+    /// The stored credentials' encrypted values, as the schema found has them (none before
+    /// the credentials table exists).
+    pub async fn credential_values(&self) -> Result<Vec<String>> {
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'credentials')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar("SELECT value FROM credentials").fetch_all(&self.pool).await?)
+    }
+
+    /// Applies what is missing of the schema and opens the store.
+    pub async fn migrate(self) -> Result<SqliteStore> {
+        let Self { pool, options } = self;
         let migrations = std::sync::Arc::new(super::migrate_reporting!(MIGRATOR, &pool));
         // Only the log writer uses it, one append at a time: no check before each use, and
         // no waiting inside SQLite for the lock (`retry_while_locked` waits instead).
@@ -67,7 +82,31 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.busy_timeout(Duration::ZERO))
             .await?;
-        Ok(Self { pool, logs, migrations })
+        Ok(SqliteStore { pool, logs, migrations })
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        Self::open_unmigrated(path).await?.migrate().await
+    }
+
+    /// Opens a `sqlite:` URL (e.g. `sqlite:///var/lib/taskyard/taskyard.db`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_unmigrated(url).await?.migrate().await
+    }
+
+    /// Opens the file at `path` without applying migrations yet.
+    pub async fn open_unmigrated(path: &Path) -> Result<UnmigratedSqlite> {
+        UnmigratedSqlite::new(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    /// Opens a `sqlite:` URL without applying migrations yet.
+    pub async fn connect_unmigrated(url: &str) -> Result<UnmigratedSqlite> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL: {e}")))?;
+        UnmigratedSqlite::new(options).await
     }
 
     /// The schema's migrations, and which opening this store applied.
