@@ -98,13 +98,23 @@ impl Cache {
         {
             let app = app.clone();
             tokio::spawn(async move {
+                // Cleared however the refresh ends (a panic or a cancelled task too), so a
+                // failed refresh never freezes the snapshot.
+                let _done = Refreshing(&app.health_cache().refreshing);
                 let fresh = compute(&app).await;
-                let cache = app.health_cache();
-                cache.store(fresh);
-                cache.refreshing.store(false, Ordering::Release);
+                app.health_cache().store(fresh);
             });
         }
         snapshot
+    }
+}
+
+/// Clears the "refresh running" flag when dropped.
+struct Refreshing<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
