@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -352,23 +352,22 @@ async fn a_wrong_credential_key_is_refused_before_any_migration_runs() {
 }
 
 /// Starts a team server with `env` (and the fake signing key through its alias) on a free
-/// port and returns it with its base URL.
-fn team_server(data: &Path, env: &[(&str, &str)], log: &Path) -> (Child, String) {
+/// port, its stderr in `log`.
+fn team_server(data: &Path, env: &[(&str, &str)], log: &Path) -> ServerProcess {
     let mut cmd = taskyard(data);
     cmd.env("JWT_SECRET_KEY", FAKE_SECRET).env("TASKYARD_AUTH", "team").env("WEB_PORT", "0");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let stderr = std::fs::File::create(log).expect("log");
-    let mut child = cmd.arg("serve").stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).expect("line");
-    let url = line
-        .split("Open ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no URL: {line} {}", std::fs::read_to_string(log).unwrap_or_default()));
-    (child, url.trim().trim_end_matches('/').to_owned())
+    cmd.envs(env.iter().copied()).arg("serve");
+    ServerProcess::spawn("team", cmd, log).ready()
+}
+
+/// A local server started from a prepared command (its environment).
+fn local_server(cmd: std::process::Command, log: &Path) -> ServerProcess {
+    local_spawn(cmd, log).ready()
+}
+
+fn local_spawn(mut cmd: std::process::Command, log: &Path) -> Starting {
+    cmd.env("TASKYARD_LOG", "info").args(["serve", "--port", "0"]);
+    ServerProcess::spawn("local", cmd, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,7 +375,7 @@ async fn aliases_serve_a_team_server_and_health_tells_the_operator_what_it_has()
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let log = dir.path().join("server.log");
-    let (mut child, base) = team_server(
+    let server = team_server(
         &data,
         &[
             ("TASKYARD_PROT", "1"),
@@ -389,6 +388,7 @@ async fn aliases_serve_a_team_server_and_health_tells_the_operator_what_it_has()
         ],
         &log,
     );
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let health: Value =
         http.get(format!("{base}/health")).send().await.expect("health").json().await.expect("json");
@@ -431,8 +431,7 @@ async fn aliases_serve_a_team_server_and_health_tells_the_operator_what_it_has()
         .collect::<Vec<_>>()
         .join(";");
     assert!(cookie.contains(&format!("Max-Age={}", 3 * 24 * 3600)), "{cookie}");
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill9();
     let log = std::fs::read_to_string(&log).expect("log");
     assert!(log.contains("unknown variable TASKYARD_PROT is ignored (did you mean TASKYARD_PORT?)"), "{log}");
     assert!(!log.contains("fake-key") && !log.contains(FAKE_SECRET), "no secret in the log");
@@ -446,16 +445,16 @@ async fn the_environment_wins_over_an_alias_and_says_so() {
     let file = dir.path().join("taskyard.env");
     // The file would pick another port; the environment's TASKYARD_PORT (0) wins over both.
     std::fs::write(&file, "TASKYARD_PORT=1\nTASKYARD_MAX_CONCURRENT_RUNS=1\n").expect("write");
-    let (mut child, base) = team_server(
+    let server = team_server(
         &data,
         &[("TASKYARD_PORT", "0"), ("WEB_PORT", "1"), ("TASKYARD_CONFIG", file.to_str().expect("utf-8"))],
         &log,
     );
+    let base = server.base.clone();
     let health: Value =
         reqwest::get(format!("{base}/health")).await.expect("health").json().await.expect("json");
     assert_eq!(health["status"], "ok");
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill9();
     let log = std::fs::read_to_string(&log).expect("log");
     assert!(
         log.contains("WEB_PORT and TASKYARD_PORT are both set and differ: TASKYARD_PORT is used"),
@@ -518,7 +517,8 @@ async fn accounts_are_made_and_reset_from_the_terminal() {
     assert!(out.status.success(), "{}", stderr(&out));
 
     let log = dir.path().join("server.log");
-    let (mut child, base) = team_server(&data, &[], &log);
+    let server = team_server(&data, &[], &log);
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let login = |password: &'static str| {
         http.post(format!("{base}/api/auth/login"))
@@ -535,8 +535,7 @@ async fn accounts_are_made_and_reset_from_the_terminal() {
         .await
         .expect("register");
     assert_eq!(res.status(), 403);
-    let _ = child.kill();
-    let _ = child.wait();
+    server.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -572,7 +571,7 @@ async fn clone_repos_clones_once_with_the_global_token_and_skips_bad_entries() {
             cmd.env(k, v);
         }
         let log = dir.path().join(format!("server-{life}.log"));
-        let server = ServerProcessWith::start(cmd, &log);
+        let server = local_server(cmd, &log);
         let api = server.client();
         let projects = eventually_value(Duration::from_secs(30), || {
             let api = api.clone();
@@ -593,37 +592,6 @@ async fn clone_repos_clones_once_with_the_global_token_and_skips_bad_entries() {
             assert!(text.contains("already cloned"), "{text}");
         }
         drop(server);
-    }
-}
-
-/// A local server started from a prepared command (its environment), as ServerProcess does.
-struct ServerProcessWith(ServerProcess);
-
-impl ServerProcessWith {
-    fn start(cmd: std::process::Command, log: &Path) -> Self {
-        Self::ready(Self::spawn(cmd, log), log)
-    }
-
-    fn spawn(mut cmd: std::process::Command, log: &Path) -> Child {
-        let stderr = std::fs::File::create(log).expect("log");
-        cmd.env("TASKYARD_LOG", "info")
-            .args(["serve", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn")
-    }
-
-    fn ready(mut child: Child, log: &Path) -> Self {
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
-        let url = line.split("Open ").nth(1).expect("url").trim().to_owned();
-        let (base, token) = url.split_once("/?token=").expect("token");
-        Self(ServerProcess { child, base: base.into(), token: token.into(), log: log.to_path_buf() })
-    }
-
-    fn client(&self) -> Api {
-        self.0.client()
     }
 }
 
@@ -667,7 +635,7 @@ async fn claude_runs_without_a_model_get_auto_build_model() {
     let mut cmd = taskyard(&data);
     cmd.env("AUTO_BUILD_MODEL", "fake-default-model")
         .env("CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat01-fake-for-tests-0000");
-    let server = ServerProcessWith::start(cmd, &dir.path().join("server.log"));
+    let server = local_server(cmd, &dir.path().join("server.log"));
     let api = server.client();
     let project = api.post("/api/projects", json!({"path": work.display().to_string()})).await;
     let pid = project["id"].as_str().expect("id").to_owned();
@@ -741,7 +709,8 @@ async fn clone_repos_on_a_team_server_waits_for_its_owner_and_keeps_the_outbound
     // First life: no admin yet, so the clone waits; once one registers, the server's outbound
     // rules refuse the loopback remote — as they would refuse it to the API.
     let log = dir.path().join("first.log");
-    let (mut first, base) = team_server(&data, &[("CLONE_REPOS", &url)], &log);
+    let first = team_server(&data, &[("CLONE_REPOS", &url)], &log);
+    let base = first.base.clone();
     wait_for_log(&log, "CLONE_REPOS waits for the first admin", Duration::from_secs(30));
     let res = http
         .post(format!("{base}/api/auth/register"))
@@ -761,13 +730,13 @@ async fn clone_repos_on_a_team_server_waits_for_its_owner_and_keeps_the_outbound
         .await
         .expect("settings");
     assert_eq!(res.status(), 200);
-    let _ = first.kill();
-    let _ = first.wait();
+    first.kill9();
 
     // Second life: allowed now, and owned by the account TASKYARD_CLONE_REPOS_OWNER names.
     let log = dir.path().join("second.log");
-    let (mut second, base) =
+    let second =
         team_server(&data, &[("CLONE_REPOS", &url), ("TASKYARD_CLONE_REPOS_OWNER", "M@example.com")], &log);
+    let base = second.base.clone();
     wait_for_log(&log, "CLONE_REPOS: cloned", Duration::from_secs(30));
     let member = login(&base, "m@example.com", "member password 1").await;
     let projects: Value = http
@@ -782,8 +751,7 @@ async fn clone_repos_on_a_team_server_waits_for_its_owner_and_keeps_the_outbound
     let projects = projects.as_array().expect("list");
     assert_eq!(projects.len(), 1, "{projects:?}");
     assert_eq!(projects[0]["name"], "team");
-    let _ = second.kill();
-    let _ = second.wait();
+    second.kill9();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -805,17 +773,16 @@ async fn replicas_starting_together_keep_one_project_per_clone_repos_entry() {
     );
     let git_server = GitHttpServer::start(&root, None).await.expect("git server");
     let url = git_server.url("shared.git");
-    let children: Vec<(Child, std::path::PathBuf)> = ["a", "b"]
+    let starting: Vec<Starting> = ["a", "b"]
         .into_iter()
         .map(|name| {
             let mut cmd = taskyard(&dir.path().join(format!("data-{name}")));
             cmd.env("DATABASE_URL", &db.url).env("CLONE_REPOS", &url);
             let log = dir.path().join(format!("server-{name}.log"));
-            (ServerProcessWith::spawn(cmd, &log), log)
+            local_spawn(cmd, &log)
         })
         .collect();
-    let servers: Vec<ServerProcessWith> =
-        children.into_iter().map(|(child, log)| ServerProcessWith::ready(child, &log)).collect();
+    let servers: Vec<ServerProcess> = starting.into_iter().map(Starting::ready).collect();
     // Each server has decided once its log says so; then one project is left.
     for name in ["a", "b"] {
         let log = dir.path().join(format!("server-{name}.log"));

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { launchServer } from './server.mjs';
+import { CHROMIUM_ARGS, launchServer } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'taskyard', 'target');
@@ -96,15 +96,7 @@ before(async () => {
   context = await chromium.launchPersistentContext(join(tmp, 'chromium-profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1440, height: 900 },
     colorScheme: 'light',
     // No transitions half-way through a screenshot.

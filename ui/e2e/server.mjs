@@ -36,3 +36,6 @@ export function launchServer(bin, args, env, onSpawn) {
     });
   });
 }
+
+/** Chromium's flags for the tests: headless, no sandbox (CI runs as root), nothing phoning home. */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];

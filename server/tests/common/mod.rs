@@ -48,36 +48,30 @@ impl ServerProcess {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        let log = data.with_file_name(format!("server-{name}.log"));
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("log file");
         let mut cmd = taskyard(data);
         cmd.env("TASKYARD_LOG", "info").envs(env.iter().copied());
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
-        let mut child = cmd
-            .arg("serve")
-            .args(["--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn taskyard serve");
+        cmd.arg("serve").args(["--port", "0"]).args(args);
+        Self::spawn(name, cmd, &data.with_file_name(format!("server-{name}.log"))).ready()
+    }
+
+    /// Spawns a prepared `taskyard … serve …` command, its stderr appended to `log`, without
+    /// waiting for it to listen (replicas that must start together are all spawned first).
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Starting {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn taskyard serve");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, urls) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.split("Open ").nth(1) {
-                    let _ = tx.send(url.to_owned());
+                    let _ = tx.send(url.trim().to_owned());
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            panic!("{name} printed no URL: {}", std::fs::read_to_string(&log).unwrap_or_default())
-        });
-        let url = url.trim_end_matches('/');
-        let (base, token) = url.split_once("/?token=").unwrap_or((url, ""));
-        Self { child, base: base.to_owned(), token: token.to_owned(), log }
+        Starting { name: name.to_owned(), child: Some(child), urls, log: log.to_path_buf() }
     }
 
     /// SIGKILL: no shutdown, no cleanup — as a crash.
@@ -89,6 +83,36 @@ impl ServerProcess {
     /// A client of this server.
     pub fn client(&self) -> Api {
         Api { http: reqwest::Client::new(), base: self.base.clone(), token: self.token.clone() }
+    }
+}
+
+/// A spawned server that has not said where it listens yet.
+pub struct Starting {
+    name: String,
+    child: Option<Child>,
+    urls: std::sync::mpsc::Receiver<String>,
+    log: PathBuf,
+}
+
+impl Starting {
+    /// Waits (30 s at most) for the URL the server prints.
+    pub fn ready(mut self) -> ServerProcess {
+        let url = self.urls.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            panic!("{} printed no URL: {}", self.name, std::fs::read_to_string(&self.log).unwrap_or_default())
+        });
+        let url = url.trim_end_matches('/');
+        let (base, token) = url.split_once("/?token=").unwrap_or((url, ""));
+        let child = self.child.take().expect("spawned");
+        ServerProcess { child, base: base.to_owned(), token: token.to_owned(), log: self.log.clone() }
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
