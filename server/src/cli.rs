@@ -405,9 +405,7 @@ pub enum TaskCommand {
 }
 
 fn configured_keys(layers: &Layers) -> Option<crate::http::ConfiguredKeys> {
-    layers
-        .get("TASKYARD_FERNET_KEYS")
-        .map(|v| crate::http::ConfiguredKeys { keys: v.text.clone(), source: v.source.to_string() })
+    layers.get("TASKYARD_FERNET_KEYS")
 }
 
 /// Runs the command line; prints errors and returns the exit code: 2 for a usage or

@@ -419,20 +419,10 @@ pub struct ServeOptions {
     pub startup: Startup,
 }
 
-/// Credential keys given in the configuration (not the key file), and where they came from.
-#[derive(Clone)]
-pub struct ConfiguredKeys {
-    /// Comma- or newline-separated Fernet keys, the first encrypts.
-    pub keys: String,
-    /// The variable (or file line) they came from, for messages.
-    pub source: String,
-}
-
-impl std::fmt::Debug for ConfiguredKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfiguredKeys").field("source", &self.source).finish_non_exhaustive()
-    }
-}
+/// Credential keys given in the configuration (not the key file): comma- or
+/// newline-separated Fernet keys, the first encrypts; with the variable or file line they came
+/// from, for messages.
+pub type ConfiguredKeys = crate::settings::Value;
 
 /// The server's mode and what it needs.
 #[derive(Debug, Clone)]
@@ -534,7 +524,7 @@ fn checked_vault(
 ) -> Result<Option<(Vault, usize)>> {
     let key_file = data_dir.join("fernet.key");
     let (keys, source) = match configured {
-        Some(c) => (Vault::parse_keys(&c.keys), c.source.clone()),
+        Some(c) => (Vault::parse_keys(&c.text), c.source.to_string()),
         None if !stored.is_empty() && !key_file.exists() => anyhow::bail!(
             "{} stored credential(s) exist but the key file {} is missing: restore it from the backup, \
              or set TASKYARD_FERNET_KEYS (CREDENTIAL_ENCRYPTION_KEY) to the key they were saved with; \
