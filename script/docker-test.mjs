@@ -2,9 +2,13 @@
 // script/docker-test): build, `compose up --wait`, then, through the published port with plain
 // HTTP as a browser would, the first admin, a clone from a git server on this machine, a
 // confined run that must not see the server's secrets, its diff and merge, a restart of the
-// server mid-run, and the data surviving `down` and `up`.
+// server mid-run, and the data surviving `down` and `up`. Then, from the same image, the
+// scale-out of docker/compose.scale.yml: two replicas on one Postgres behind the nginx proxy,
+// sharing a burst of runs (each executed once, by one replica or the other), log sockets
+// served by the replica that does not execute the run, and a replica killed mid-run whose run
+// the other takes over.
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -48,9 +52,17 @@ function runLoud(cmd, args) {
 }
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'taskyard-docker-test-'));
+/// The arguments of `docker compose` for one compose project of this test: its name, its own
+/// .env (in the temporary folder) and its compose files.
+const composeOf = (name, envFile, files) => (...args) =>
+  ['compose', '-p', name, ...files.flatMap((f) => ['-f', path.join(repo, f)]), '--env-file', envFile, ...args];
 const envFile = path.join(tmp, '.env');
-const compose = (...args) => ['compose', '-p', project, '-f', path.join(repo, 'docker-compose.yml'), '--env-file', envFile, ...args];
+const compose = composeOf(project, envFile, ['docker-compose.yml']);
 const inTaskyard = (...cmd) => run('docker', compose('exec', '-T', 'taskyard', ...cmd), { allowFail: true });
+// The scale-out: a project of its own, so that it starts from empty volumes.
+const scaleProject = `${project}-scale`;
+const scaleEnvFile = path.join(tmp, 'scale.env');
+const composeScale = composeOf(scaleProject, scaleEnvFile, ['docker-compose.yml', 'docker/compose.scale.yml']);
 
 // --- HTTP -----------------------------------------------------------------------------------
 
@@ -153,6 +165,116 @@ function gitServer(root, host) {
   return new Promise((resolve) => server.listen(0, host, () => resolve(server)));
 }
 
+/// The gateway of a compose project's network: where its containers reach this machine.
+function gatewayOf(name) {
+  const network = JSON.parse(run('docker', ['network', 'inspect', `${name}_default`]).stdout)[0];
+  return network.IPAM.Config.find((c) => c.Gateway && !c.Gateway.includes(':')).Gateway;
+}
+
+/// Serves a repository with one commit (made on first use) on `ip`; returns its clone URL.
+async function serveDemoRepo(ip) {
+  const repos = path.join(tmp, 'repos');
+  if (!existsSync(path.join(repos, 'demo.git'))) {
+    run('git', ['init', '-q', '-b', 'main', path.join(repos, 'demo')]);
+    const g = (...a) => run('git', ['-C', path.join(repos, 'demo'), '-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...a]);
+    writeFileSync(path.join(repos, 'demo', 'README.md'), '# demo\n');
+    g('add', '.');
+    g('commit', '-q', '-m', 'first');
+    run('git', ['clone', '-q', '--bare', path.join(repos, 'demo'), path.join(repos, 'demo.git')]);
+  }
+  const git = await gitServer(repos, ip);
+  servers.push(git);
+  return `http://${ip}:${git.address().port}/demo.git`;
+}
+
+/// Waits for a clone to end well; returns its status. A clone's progress is known to the
+/// server that clones: behind the proxy another replica may answer 404, so ask again.
+async function cloneDone(cloneId, { anyReplica = false } = {}) {
+  return until('the clone', 120, async () => {
+    const s = await api('GET', `/api/clones/${cloneId}`, undefined, { expect: anyReplica ? [200, 404] : [200] });
+    if (s.state === 'failed') throw new Failure(`clone failed: ${s.error}`);
+    return s.state === 'done' && s;
+  });
+}
+
+// --- a run's log over its WebSocket ---------------------------------------------------------
+
+/// Follows a run's log socket from the start until the server closes it (or `seconds` pass):
+/// a minimal client (Node 20 has none built in) for what the server sends — unmasked text and
+/// close frames. Returns the entries, for each the number of the message it came in, and the
+/// run as the `end` message gave it.
+function followLog(runId, seconds) {
+  return new Promise((resolve, reject) => {
+    const key = randomBytes(16).toString('base64');
+    const req = http.request(`${base}/api/runs/${runId}/logs/ws?after=0`, {
+      agent: false,
+      headers: {
+        connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': key,
+        // As a browser on the page would: the server checks the origin too.
+        origin: base, authorization: `Bearer ${token}`,
+      },
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Failure(`the log socket of run ${runId} was still open after ${seconds} s`));
+    }, seconds * 1000);
+    const fail = (e) => (clearTimeout(timer), reject(e));
+    req.on('error', fail);
+    req.on('response', (res) => fail(new Failure(`the log socket of run ${runId} answered ${res.statusCode}, not an upgrade`)));
+    req.on('upgrade', (res, socket, head) => {
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      if (res.headers['sec-websocket-accept'] !== accept) return fail(new Failure(`run ${runId}: a bad WebSocket handshake`));
+      const got = { entries: [], messageOf: [], end: null, closeCode: null };
+      let buf = head;
+      let parts = [];
+      let messages = 0;
+      socket.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        for (;;) {
+          if (buf.length < 2) return;
+          const fin = (buf[0] & 0x80) !== 0, opcode = buf[0] & 0x0f;
+          let len = buf[1] & 0x7f, off = 2;
+          if (len === 126) [len, off] = buf.length < 4 ? [-1, 0] : [buf.readUInt16BE(2), 4];
+          else if (len === 127) [len, off] = buf.length < 10 ? [-1, 0] : [Number(buf.readBigUInt64BE(2)), 10];
+          if (len < 0 || buf.length < off + len) return;
+          const payload = buf.subarray(off, off + len);
+          buf = buf.subarray(off + len);
+          if (opcode === 0x8) {
+            got.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+            // The closing handshake's answer: a masked close frame with no payload.
+            socket.end(Buffer.from([0x88, 0x80, ...randomBytes(4)]));
+          } else if (opcode === 0x1 || opcode === 0x0) {
+            parts.push(payload);
+            if (!fin) continue;
+            const msg = JSON.parse(Buffer.concat(parts).toString());
+            parts = [];
+            messages += 1;
+            if (msg.type === 'entries') for (const e of msg.entries) got.entries.push(e), got.messageOf.push(messages);
+            else if (msg.type === 'end') got.end = msg.run;
+          }
+        }
+      });
+      socket.on('error', fail);
+      socket.on('close', () => (clearTimeout(timer), resolve(got)));
+    });
+    req.end();
+  });
+}
+
+/// A server on `ip` the runs report their executions to (`GET /ran/<run>/<container>`), so
+/// the count does not rest on the server's own records.
+async function executionRecorder(ip) {
+  const seen = new Map();
+  const server = http.createServer((req, res) => {
+    const [, what, run, where] = req.url.split('/');
+    if (what === 'ran' && run && where) seen.set(run, [...(seen.get(run) ?? []), where]);
+    res.end('ok\n');
+  });
+  await new Promise((resolve) => server.listen(0, ip, resolve));
+  servers.push(server);
+  return { port: server.address().port, of: (run) => seen.get(run) ?? [] };
+}
+
 // --- the test -------------------------------------------------------------------------------
 
 const secrets = {
@@ -162,7 +284,8 @@ const secrets = {
   CLAUDE_CODE_OAUTH_TOKEN: `sk-ant-oat01-FAKE-${randomBytes(12).toString('hex')}`,
 };
 const adminPassword = `pw-${randomBytes(12).toString('hex')}`;
-let git;
+/// The servers this test listens with on the compose networks' gateways, closed at the end.
+const servers = [];
 
 async function main() {
   check(run('docker', ['info'], { allowFail: true, quiet: true }).status === 0,
@@ -246,17 +369,8 @@ async function main() {
   // A repository on this machine, served over smart HTTP on the compose network's gateway: the
   // containers reach this machine there. The outbound policy refuses private addresses until
   // the admin allows this one.
-  const network = JSON.parse(run('docker', ['network', 'inspect', `${project}_default`]).stdout)[0];
-  const gateway = network.IPAM.Config.find((c) => c.Gateway && !c.Gateway.includes(':')).Gateway;
-  const repos = path.join(tmp, 'repos');
-  run('git', ['init', '-q', '-b', 'main', path.join(repos, 'demo')]);
-  const g = (...a) => run('git', ['-C', path.join(repos, 'demo'), '-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...a]);
-  writeFileSync(path.join(repos, 'demo', 'README.md'), '# demo\n');
-  g('add', '.');
-  g('commit', '-q', '-m', 'first');
-  run('git', ['clone', '-q', '--bare', path.join(repos, 'demo'), path.join(repos, 'demo.git')]);
-  git = await gitServer(repos, gateway);
-  const url = `http://${gateway}:${git.address().port}/demo.git`;
+  const gateway = gatewayOf(project);
+  const url = await serveDemoRepo(gateway);
 
   const refused = await api('POST', '/api/projects/clone', { url }, { expect: [202, 400, 403, 422] });
   if (refused?.clone_id) {
@@ -270,12 +384,7 @@ async function main() {
 
   t = Date.now();
   const clone = await api('POST', '/api/projects/clone', { url, name: 'demo' });
-  const cloned = await until('the clone', 120, async () => {
-    const s = await api('GET', `/api/clones/${clone.clone_id}`);
-    if (s.state === 'failed') throw new Failure(`clone failed: ${s.error}`);
-    return s.state === 'done' && s;
-  });
-  const proj = cloned.project;
+  const proj = (await cloneDone(clone.clone_id)).project;
   say(`cloned ${url} in ${secs(t)}`);
 
   // Registration is by invitation after the first account: a member joins with the admin's
@@ -418,6 +527,169 @@ async function main() {
   say(`backup and restore into fresh volumes: ${secs(t)}`);
 }
 
+/// docker/compose.scale.yml: two replicas of the same image on one Postgres behind the
+/// proxy, everything through the proxy's published port.
+async function scaleOut() {
+  const phaseStart = Date.now();
+  const port = await freePort();
+  writeFileSync(scaleEnvFile, [
+    `POSTGRES_PASSWORD=pg-${randomBytes(18).toString('hex')}`,
+    `TASKYARD_JWT_SECRET=${randomBytes(32).toString('hex')}`,
+    `TASKYARD_IMAGE=${image}`,
+    `TASKYARD_PUBLISH=127.0.0.1:${port}`,
+    // With the port: the proxy must pass `Host` as the client sent it.
+    `TASKYARD_PUBLIC_URL=http://127.0.0.1:${port}`,
+    // The killed replica's run is taken over when its lease expires: soon, in this test.
+    'TASKYARD_RUN_LEASE_SECONDS=5',
+    '',
+  ].join('\n'), { mode: 0o600 });
+  base = `http://127.0.0.1:${port}`;
+  token = '';
+  let t = Date.now();
+  run('docker', composeScale('up', '-d', '--wait', '--no-build', '--scale', 'taskyard=2'));
+  const replicas = run('docker', composeScale('ps', '-q', 'taskyard')).stdout.split('\n').filter(Boolean).map((id) => {
+    const info = JSON.parse(run('docker', ['inspect', id]).stdout)[0];
+    return { id, host: info.Config.Hostname, ip: Object.values(info.NetworkSettings.Networks)[0].IPAddress };
+  });
+  check(replicas.length === 2 && replicas[0].host !== replicas[1].host, `compose runs ${replicas.length} taskyard containers, not 2`);
+  const replicaOn = (host) => replicas.find((r) => r.host === host);
+  say(`scale-out: two replicas behind the proxy, up in ${secs(t)}`);
+
+  const ready = await api('GET', '/ready', undefined, { auth: false });
+  check(ready.status === 'ready' && ready.database === 'postgres', `/ready through the proxy: ${JSON.stringify(ready)}`);
+  const foreign = await request('GET', '/api/auth/mode', undefined, { host: 'taskyard.example.com' });
+  check(foreign.status === 421, `a request naming another host through the proxy: ${foreign.status}`);
+  const session = await api('POST', '/api/auth/register', { email: 'admin@example.com', name: 'Admin', password: adminPassword });
+  check(session.user.role === 'admin', `the first account through the proxy is ${session.user.role}`);
+  token = session.access_token;
+  const gateway = gatewayOf(scaleProject);
+  const url = await serveDemoRepo(gateway);
+  await api('PUT', '/api/settings/security', { allowed_cidrs: [`${gateway}/32`] });
+  const clone = await api('POST', '/api/projects/clone', { url, name: 'demo' });
+  const proj = (await cloneDone(clone.clone_id, { anyReplica: true })).project;
+
+  // Bodies up to the server's limit (2 MiB) pass the proxy: refused by the server for what
+  // they say (422), not by nginx for their size (413); beyond, nginx refuses them.
+  const body = (bytes) => ({ title: 0, padding: 'x'.repeat(bytes - 50) });
+  const underLimit = await request('POST', `/api/projects/${proj.id}/tasks`, body(2 * 1024 * 1024 - 1024), { authorization: `Bearer ${token}` });
+  check(underLimit.status === 422 && underLimit.text.startsWith('{'), `a body just under 2 MiB through the proxy: ${underLimit.status} ${underLimit.text.slice(0, 200)}`);
+  const overLimit = await request('POST', `/api/projects/${proj.id}/tasks`, body(3 * 1024 * 1024), { authorization: `Bearer ${token}` });
+  check(overLimit.status === 413, `a body of 3 MiB through the proxy: ${overLimit.status}`);
+
+  // Each execution names its container (Docker writes the container's address and name as the
+  // last line of its /etc/hosts, which the sandbox sees), appends it to a file of the run's
+  // worktree and reports it to this machine.
+  const reports = await executionRecorder(gateway);
+  const command = (seconds) => [
+    'set -- $(tail -n 1 /etc/hosts); host=$2',
+    'echo "executing on $host"',
+    `sleep ${seconds}`,
+    'echo "$host" >> ran.txt',
+    `bash -c 'exec 3<>/dev/tcp/${gateway}/${reports.port} && printf "GET /ran/%s/%s HTTP/1.0\\r\\n\\r\\n" "$0" "$1" >&3 && cat <&3 >/dev/null' "$TASKYARD_RUN_ID" "$host"`,
+    'echo "done on $host"',
+  ].join('\n');
+  const executions = (log, what) => [...log.matchAll(new RegExp(`^${what} on (\\S+)$`, 'gm'))].map((m) => m[1]);
+  const markerLines = async (runId) => {
+    const diff = await api('GET', `/api/runs/${runId}/diff`);
+    const patch = diff.files.find((f) => f.path === 'ran.txt')?.patch ?? '';
+    return patch.split('\n').filter((l) => l.startsWith('+') && !l.startsWith('+++')).map((l) => l.slice(1));
+  };
+
+  // A burst of runs, started at once through the proxy (each request to whichever replica
+  // nginx picks), more than one replica's slots hold: both must take runs from the queue.
+  const count = 12;
+  const tasks = await Promise.all(Array.from({ length: count }, (_, i) => api('POST', `/api/projects/${proj.id}/tasks`, {
+    title: `Shared ${i + 1}`, agent: 'custom', agent_config: { command: command(3) },
+  })));
+  t = Date.now();
+  const runs = await Promise.all(tasks.map((task) => api('POST', `/api/tasks/${task.id}/runs`)));
+  // Every run's log followed from the start, each socket on whichever replica nginx picks.
+  const sockets = runs.map((r) => followLog(r.id, 180).catch((error) => ({ error })));
+  // The lease owners (`<replica>/<boot>`) seen while the runs execute.
+  const owners = new Map(runs.map((r) => [r.id, new Set()]));
+  const ended = await until('the burst of runs to end', 180, async () => {
+    const now = await Promise.all(runs.map((r) => api('GET', `/api/runs/${r.id}`)));
+    for (const r of now) if (r.lease_owner) owners.get(r.id).add(r.lease_owner);
+    return now.every((r) => terminal.has(r.status)) && now;
+  });
+  const followed = await Promise.all(sockets);
+  say(`scale-out: ${count} runs ended in ${secs(t)}`);
+
+  const replicaIds = new Map(replicas.map((r) => [r.host, new Set()]));
+  const executor = new Map();
+  for (const r of ended) {
+    const log = await logText(r.id);
+    check(r.status === 'succeeded' && r.tries === 1 && r.recoveries === 0,
+      `run ${r.id} ended ${r.status} after ${r.tries} executions, ${r.recoveries} recoveries: ${log}`);
+    const on = executions(log, 'executing');
+    const done = executions(log, 'done');
+    check(on.length === 1 && done.length === 1 && on[0] === done[0] && replicaOn(on[0]), `run ${r.id} executed as its log says: ${log}`);
+    const reported = reports.of(r.id);
+    check(reported.length === 1 && reported[0] === on[0], `run ${r.id} reported executions on [${reported.join(', ')}], not once on ${on[0]}`);
+    const marker = await markerLines(r.id);
+    check(marker.length === 1 && marker[0] === on[0], `run ${r.id}'s marker file holds [${marker.join(', ')}]`);
+    const leases = [...owners.get(r.id)];
+    check(leases.length === 1, `run ${r.id} was seen under the leases [${leases.join(', ')}]`);
+    replicaIds.get(on[0]).add(leases[0].split('/')[0]);
+    executor.set(r.id, replicaOn(on[0]));
+  }
+  const perReplica = replicas.map((r) => [...executor.values()].filter((e) => e === r).length);
+  check(perReplica.every((n) => n > 0), `runs executed per replica: ${perReplica.join(' and ')}; the queue is not shared`);
+  // The data volume is shared: one replica holds <data>/replica-id (under <data>/replica.lock),
+  // the other runs under an id of its own — so neither treats the other's runs as its own.
+  const ids = [...replicaIds.values()].map((set) => [...set]);
+  check(ids.every((set) => set.length === 1) && ids[0][0] !== ids[1][0],
+    `replica ids of the two containers: ${ids.map((set) => `[${set.join(', ')}]`).join(' and ')}`);
+  const kept = run('docker', ['exec', replicas[0].id, 'cat', '/data/replica-id']).stdout.trim();
+  check(ids.some((set) => set[0] === kept), `neither replica runs under the volume's replica id ${kept}`);
+
+  // Every socket delivered the run's whole log, each entry once, and its end; which replica
+  // served it the proxy's access log says (`upstream=`).
+  const proxyLog = run('docker', composeScale('logs', '--no-color', 'proxy')).stdout;
+  let across = 0;
+  for (const [i, r] of ended.entries()) {
+    const got = followed[i];
+    if (got.error) throw got.error;
+    const stored = (await api('GET', `/api/runs/${r.id}/logs?after=0&limit=1000`)).entries;
+    check(JSON.stringify(got.entries.map((e) => e.seq)) === JSON.stringify(stored.map((e) => e.seq)),
+      `run ${r.id}'s socket sent seqs ${got.entries.map((e) => e.seq).join(',')}, the store holds ${stored.map((e) => e.seq).join(',')}`);
+    check(got.end?.status === 'succeeded' && got.closeCode === 1000, `run ${r.id}'s socket ended with ${got.end?.status}, close code ${got.closeCode}`);
+    const line = proxyLog.split('\n').find((l) => l.includes(`"GET /api/runs/${r.id}/logs/ws"`));
+    const served = line?.match(/upstream=(.*)$/)?.[1].split(', ').pop().split(':')[0];
+    check(replicas.some((x) => x.ip === served), `the proxy's log names no replica for run ${r.id}'s socket: ${line}`);
+    // Live from the other replica: its last line (written 3 s after its first) came later.
+    const texts = got.entries.map((e) => e.text);
+    const live = got.messageOf[texts.findIndex((x) => x.startsWith('done on'))] > got.messageOf[texts.findIndex((x) => x.startsWith('executing on'))];
+    if (served !== executor.get(r.id).ip && live) across += 1;
+  }
+  check(across > 0, `no log socket was followed live on the replica that did not execute its run`);
+  say(`scale-out: runs per replica ${perReplica.join(' + ')}, each executed once; ${across} of ${count} log sockets followed live across replicas`);
+
+  // A replica killed mid-run: no restart (a killed container stays down), so the other takes
+  // the run over once its lease expires, and it ends once.
+  const slowTask = await api('POST', `/api/projects/${proj.id}/tasks`, { title: 'Outlives its replica', agent: 'custom', agent_config: { command: command(6) } });
+  const slow = await api('POST', `/api/tasks/${slowTask.id}/runs`);
+  const first = await until('the run to start', 60, async () => executions(await logText(slow.id), 'executing')[0]);
+  const victim = replicaOn(first);
+  const survivor = replicas.find((r) => r !== victim);
+  t = Date.now();
+  run('docker', ['kill', victim.id]);
+  const over = await finished(slow.id, 120);
+  const log = await logText(slow.id);
+  check(over.status === 'succeeded' && over.tries === 2 && over.recoveries >= 1,
+    `after its replica was killed the run is ${over.status} after ${over.tries} executions, ${over.recoveries} recoveries: ${log}`);
+  const on = executions(log, 'executing');
+  const done = executions(log, 'done');
+  check(on.join() === [victim.host, survivor.host].join() && done.join() === survivor.host,
+    `the taken-over run's log: ${log}`);
+  const reported = reports.of(slow.id);
+  check(reported.join() === survivor.host, `the taken-over run reported executions on [${reported.join(', ')}]`);
+  const marker = await markerLines(slow.id);
+  check(marker.join() === survivor.host, `the taken-over run's marker file holds [${marker.join(', ')}]`);
+  say(`scale-out: a replica killed mid-run, the other finished its run ${secs(t)} after the kill`);
+  say(`scale-out: ${secs(phaseStart)} in all`);
+}
+
 /// The project's mock of the Anthropic API (test-support/examples/mock_anthropic.rs), built by
 /// script/docker-test, listening on `ip`; `stop()` ends it and returns the requests it saw.
 async function mockAnthropic(ip, file, content) {
@@ -440,8 +712,9 @@ async function mockAnthropic(ip, file, content) {
 }
 const mocks = [];
 
+const terminal = new Set(['succeeded', 'failed', 'cancelled', 'interrupted', 'auth_required', 'quota_exceeded', 'billing', 'server_error', 'max_turns']);
+
 async function finished(runId, seconds) {
-  const terminal = new Set(['succeeded', 'failed', 'cancelled', 'interrupted', 'auth_required', 'quota_exceeded', 'billing', 'server_error', 'max_turns']);
   return until(`run ${runId} to end`, seconds, async () => {
     const r = await api('GET', `/api/runs/${runId}`).catch((e) => (e instanceof Failure ? null : Promise.reject(e)));
     return r && terminal.has(r.status) && r;
@@ -454,17 +727,22 @@ async function logText(runId) {
 }
 
 let failed = false;
+let phase = compose;
 try {
   await main();
+  run('docker', compose('down', '-v', '--remove-orphans'));
+  phase = composeScale;
+  await scaleOut();
 } catch (e) {
   failed = true;
   console.error(`docker-test: FAILED: ${e instanceof Failure ? e.message : e.stack}${e?.cause ? ` (${e.cause})` : ""}`);
-  const logs = run('docker', compose('logs', '--no-color', '--tail', '80'), { allowFail: true, quiet: true });
+  const logs = run('docker', phase('logs', '--no-color', '--tail', '80'), { allowFail: true, quiet: true });
   console.error(logs.stdout + logs.stderr);
 } finally {
-  git?.close();
+  for (const s of servers) s.close();
   for (const m of mocks) m.kill();
   run('docker', compose('down', '-v', '--remove-orphans'), { allowFail: true, quiet: true });
+  run('docker', composeScale('down', '-v', '--remove-orphans'), { allowFail: true, quiet: true });
   run('docker', ['image', 'rm', image], { allowFail: true, quiet: true });
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -237,6 +237,10 @@ impl Vault {
     }
 
     /// The key file of a single-user install: read it, or create it (mode 0600) with a new key.
+    /// Servers starting at once on one data directory (replicas on a shared volume) end up
+    /// with the same key: the new key is written to a file of this process's own and linked
+    /// under the name, which only one of them can do, so the file never appears half written;
+    /// the others read the winner's.
     pub fn key_file(path: &Path) -> Result<Vec<String>, CredentialError> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -253,12 +257,25 @@ impl Vault {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| CredentialError::KeyFile(e.to_string()))?;
                 }
-                let mut file =
-                    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(
-                        |e| CredentialError::KeyFile(format!("cannot create {}: {e}", path.display())),
-                    )?;
-                writeln!(file, "{key}").map_err(|e| CredentialError::KeyFile(e.to_string()))?;
-                Ok(vec![key])
+                let cannot = |e: std::io::Error| {
+                    CredentialError::KeyFile(format!("cannot create {}: {e}", path.display()))
+                };
+                let mut own = path.as_os_str().to_owned();
+                own.push(format!(".new-{}", uuid::Uuid::now_v7().simple()));
+                let own = std::path::PathBuf::from(own);
+                let written = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&own)
+                    .and_then(|mut file| writeln!(file, "{key}").and_then(|()| file.sync_all()))
+                    .and_then(|()| std::fs::hard_link(&own, path));
+                let _ = std::fs::remove_file(&own);
+                match written {
+                    Ok(()) => Ok(vec![key]),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::key_file(path),
+                    Err(e) => Err(cannot(e)),
+                }
             }
             Err(e) => Err(CredentialError::KeyFile(format!("cannot read {}: {e}", path.display()))),
         }
@@ -668,6 +685,31 @@ mod tests {
         assert_eq!(Vault::key_file(&path).expect("read"), first);
         std::fs::write(&path, "\n").expect("write");
         assert!(Vault::key_file(&path).is_err(), "an empty key file is an error, not a new key");
+    }
+
+    #[test]
+    fn servers_starting_at_once_on_one_data_directory_agree_on_the_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("fernet.key");
+            let barrier = std::sync::Barrier::new(8);
+            let keys: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            Vault::key_file(&path)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().expect("thread")).collect()
+            });
+            let first = keys[0].as_ref().expect("a key");
+            assert!(keys.iter().all(|k| k.as_ref() == Ok(first)), "{keys:?}");
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.file_name()).collect();
+            assert_eq!(left, ["fernet.key"], "no file of a loser is left behind");
+        }
     }
 
     #[test]
