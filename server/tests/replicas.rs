@@ -190,3 +190,121 @@ async fn two_servers_share_the_queue_and_take_over_a_dead_ones_runs() {
     }
     drop(b);
 }
+
+/// Forwards TCP connections to the test cluster's unix socket until cut: then every
+/// connection through it drops and no new one is taken, as when a network splits.
+struct Link {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    async fn to(db_url: &str) -> Self {
+        let query = db_url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let get = |key: &str| {
+            query.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}="))).map(str::to_owned)
+        };
+        let socket = std::path::Path::new(&get("host").expect("host= in the test URL"))
+            .join(format!(".s.PGSQL.{}", get("port").unwrap_or_else(|| "5432".into())));
+        let name = db_url.split('/').nth(3).and_then(|p| p.split('?').next()).expect("database").to_owned();
+        let user =
+            db_url.split("://").nth(1).and_then(|r| r.split(['@', ':']).next()).expect("user").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("postgres://{user}@{}/{name}", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut tcp, _)) = listener.accept().await else { return };
+                let socket = socket.clone();
+                connections.spawn(async move {
+                    if let Ok(mut unix) = tokio::net::UnixStream::connect(&socket).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                    }
+                });
+            }
+        });
+        Self { url, task }
+    }
+
+    /// Drops every connection through the link and takes no new one.
+    fn cut(&self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cut_off_from_the_database_ends_its_runs_before_another_takes_them_over() {
+    let db = TestDatabase::create().await.expect("test database");
+    let link = Link::to(&db.url).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = repo(&dir.path().join("repo"));
+    let ledger = dir.path().join("beats.txt");
+    let a = ServerProcess::start("a", &dir.path().join("a"), Some(&link.url), ARGS);
+    let api_a = a.client();
+    let project = api_a.post("/api/projects", json!({"path": repo.display().to_string()})).await;
+    let pid = project["id"].as_str().expect("id").to_owned();
+    // Beats into the ledger, nothing on stdout: no log write fails to give the cut away, so
+    // only the lease can end the run on A.
+    let beats = format!(
+        "me=$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); i=0; \
+         while [ $i -lt 150 ]; do i=$((i+1)); echo \"$me $(date +%s%N)\" >> {}; sleep 0.1; done; echo done > out.txt",
+        ledger.display()
+    );
+    let task = api_a
+        .post(
+            &format!("/api/projects/{pid}/tasks"),
+            json!({"title": "long", "agent": "custom", "agent_config": {"command": beats}}),
+        )
+        .await;
+    let run = api_a.post(&format!("/api/tasks/{}/runs", task["id"].as_str().expect("id")), json!({})).await;
+    let rid = run["id"].as_str().expect("id").to_owned();
+    // Each execution beats under a random name of its own (runs see a PID namespace: $$ is 1).
+    let read = || -> Vec<(u64, u128)> {
+        std::fs::read_to_string(&ledger)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (pid, at) = l.split_once(' ')?;
+                Some((pid.parse().ok()?, at.trim().parse().ok()?))
+            })
+            .collect()
+    };
+    eventually(Duration::from_secs(30), "the run to beat on A", || {
+        let n = read().len();
+        async move { n >= 5 }
+    })
+    .await;
+    let first = read()[0].0;
+    // B joins; then A loses the database.
+    let b = ServerProcess::start("b", &dir.path().join("b"), Some(&db.url), ARGS);
+    let api_b = b.client();
+    let cut_at = now_ns();
+    link.cut();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while !read().iter().any(|(p, _)| *p != first) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never executed the run.\n--- A ---\n{}\n--- B ---\n{}",
+            std::fs::read_to_string(&a.log).unwrap_or_default(),
+            std::fs::read_to_string(&b.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let beats = read();
+    let last_on_a = beats.iter().filter(|(p, _)| *p == first).map(|(_, at)| *at).max().expect("A beat");
+    let first_on_b = beats.iter().filter(|(p, _)| *p != first).map(|(_, at)| *at).min().expect("B beat");
+    eprintln!(
+        "A's agent beat until {:.2} s after the cut; B's began {:.2} s after it",
+        (last_on_a - cut_at) as f64 / 1e9,
+        (first_on_b - cut_at) as f64 / 1e9
+    );
+    assert!(last_on_a < first_on_b, "the two executions overlapped");
+    assert!(last_on_a - cut_at < 3_000_000_000, "A ended its run within the lease (3 s)");
+    assert!(std::fs::read_to_string(&a.log).expect("log").contains("before another server may take it over"));
+
+    let ended = wait_all_ended(&api_b, std::slice::from_ref(&rid), Duration::from_secs(60)).await;
+    assert_eq!(ended[0]["status"], "succeeded", "{}", ended[0]);
+    assert_eq!(ended[0]["tries"], 2);
+    drop(a);
+}

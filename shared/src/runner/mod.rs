@@ -234,6 +234,9 @@ struct Active {
     /// can be claimed again while the execution that sent it is still winding down, and
     /// each must only ever remove its own entry.
     execution: i64,
+    /// Until when this server's lease on the run is known to hold (as claimed, then as last
+    /// renewed): past it another server may take the run over.
+    leased_until: chrono::DateTime<chrono::Utc>,
 }
 
 struct Inner<S: Store> {
@@ -242,6 +245,8 @@ struct Inner<S: Store> {
     config: RunnerConfig,
     /// The lease owner: `<replica>/<boot>`.
     owner: String,
+    /// Whether the last lease renewal failed (or took too long).
+    renewal_failing: std::sync::atomic::AtomicBool,
     /// The queue settings, and when they were read.
     settings: std::sync::RwLock<(policy::QueueSettings, Option<tokio::time::Instant>)>,
     /// Wakes the worker.
@@ -305,6 +310,7 @@ impl<S: Store> Runner<S> {
             bus,
             config,
             owner,
+            renewal_failing: std::sync::atomic::AtomicBool::new(false),
             settings: std::sync::RwLock::new((policy::QueueSettings::default(), None)),
             wake: Arc::new(tokio::sync::Notify::new()),
             closed: Arc::new(tokio::sync::Notify::new()),
@@ -483,7 +489,9 @@ impl<S: Store> Runner<S> {
         let (stop_tx, stop_rx) = watch::channel(None::<StopCause>);
         let (done_tx, done_rx) = watch::channel(None);
         let execution = run.tries;
-        self.lock_active().insert(run.id, Active { task: task.id, stop: stop_tx, done: done_rx, execution });
+        let leased_until = run.lease_expires_at.unwrap_or_else(|| self.lease_until());
+        self.lock_active()
+            .insert(run.id, Active { task: task.id, stop: stop_tx, done: done_rx, execution, leased_until });
         self.inner
             .bus
             .publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: run.clone() });
@@ -843,7 +851,10 @@ impl<S: Store> Runner<S> {
         // Wait for the exit, or stop it.
         let status = loop {
             if cause.is_some() {
-                break self.stop_process(&mut child, pid, adapter.as_ref(), spare).await;
+                // A lease about to lapse leaves no time for a graceful stop: another server may
+                // start the run as soon as it has.
+                let at_once = matches!(cause, Some(StopCause::LeaseLost));
+                break self.stop_process(&mut child, pid, adapter.as_ref(), spare, at_once).await;
             }
             tokio::select! {
                 status = child.wait() => break status.ok(),
@@ -852,6 +863,7 @@ impl<S: Store> Runner<S> {
                     if let Some(requested) = requested {
                         let why = match &requested {
                             StopCause::Shutdown => "the server is shutting down; stopping the agent",
+                            StopCause::LeaseLost => "this server lost or could not renew its claim on the run; ending the agent here",
                             _ => "stop requested",
                         };
                         let _ = pipe.send(note(why.into())).await;
@@ -1201,9 +1213,10 @@ impl<S: Store> Runner<S> {
         pgid: i32,
         adapter: &dyn agent::Adapter,
         spare: Option<i32>,
+        at_once: bool,
     ) -> Option<std::process::ExitStatus> {
         let signals = self.inner.config.stop_signals.clone().unwrap_or_else(|| adapter.stop_signals());
-        for (signal, grace) in signals {
+        for (signal, grace) in signals.into_iter().filter(|_| !at_once) {
             process::signal_group_but(pgid, spare, signal);
             if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
                 return status.ok();
@@ -1486,7 +1499,7 @@ enum StopCause {
     Requested,
     /// The server is shutting down.
     Shutdown,
-    /// Another server took the run over (this one failed to renew its lease in time).
+    /// Another server took the run over, or may soon: this one failed to renew its lease.
     LeaseLost,
     /// The run cannot go on (its log cannot be stored).
     Failure(String),

@@ -104,16 +104,38 @@ pub fn continue_prompt(why: Option<&str>) -> String {
 
 /// The worker's memory between rounds.
 pub(super) struct WorkerState {
-    last_renew: Option<tokio::time::Instant>,
     last_recover: Option<tokio::time::Instant>,
     last_sweep: Option<tokio::time::Instant>,
+}
+
+/// Renews the leases every third of a lease, on its own: the worker's rounds can wait
+/// long on a database that does not answer (each call up to the pool's timeout), and the
+/// leases must not wait with them.
+async fn lease_keeper<S: Store>(inner: Weak<Inner<S>>) {
+    let Some(period) = inner.upgrade().map(|i| i.config.queue.lease_ttl / 3) else { return };
+    // From start to start: a renewal that waits out its timeout does not push the next one.
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let closed = match inner.upgrade() {
+            Some(strong) if !strong.closing.load(Ordering::SeqCst) => strong.closed.clone(),
+            _ => return,
+        };
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = closed.notified() => return,
+        }
+        let Some(strong) = inner.upgrade() else { return };
+        Runner { inner: strong }.renew().await;
+    }
 }
 
 /// How often idle worktrees are looked for.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
 pub(super) async fn worker<S: Store>(inner: Weak<Inner<S>>) {
-    let mut state = WorkerState { last_renew: None, last_recover: None, last_sweep: None };
+    tokio::spawn(lease_keeper(inner.clone()));
+    let mut state = WorkerState { last_recover: None, last_sweep: None };
     loop {
         let Some(inner) = inner.upgrade() else { return };
         if inner.closing.load(Ordering::SeqCst) {
@@ -195,7 +217,7 @@ impl<S: Store> Runner<S> {
         self.inner.config.queue.clock.now()
     }
 
-    fn lease_until(&self) -> DateTime<Utc> {
+    pub(super) fn lease_until(&self) -> DateTime<Utc> {
         self.now() + chrono::Duration::from_std(self.inner.config.queue.lease_ttl).unwrap_or_default()
     }
 
@@ -207,10 +229,6 @@ impl<S: Store> Runner<S> {
             self.reload_queue_settings().await;
         }
         let now = tokio::time::Instant::now();
-        if state.last_renew.is_none_or(|at| now - at >= cfg.lease_ttl / 3) {
-            self.renew().await;
-            state.last_renew = Some(now);
-        }
         if state.last_recover.is_none_or(|at| now - at >= (cfg.lease_ttl / 2).min(cfg.poll_interval * 5)) {
             match self.recover().await {
                 Ok(recovered) if !recovered.is_empty() => {
@@ -290,26 +308,65 @@ impl<S: Store> Runner<S> {
 
     /// Renews the leases of what this server executes; stops runs whose stop was asked for
     /// elsewhere and, if a lease was lost (another server took the run over), the process.
+    ///
+    /// While renewals fail (or take longer than a quarter of a lease), the runs whose lease
+    /// lapses within two fifths of a lease are ended here: before another server may take
+    /// them over, so that two executions of a run never overlap — a server cut off from the
+    /// database cannot reach the other's processes, nor they its. Renewed every third of a
+    /// lease, a lease has two thirds left at the next renewal: one failure (fast, or slow up
+    /// to the timeout) leaves the runs going, the next ends them a third of a lease early.
     async fn renew(&self) {
-        let held = match self.inner.store.renew_leases(&self.inner.owner, self.lease_until()).await {
-            Ok(held) => held,
-            Err(e) => {
-                tracing::warn!(error = %e, "renewing leases failed; will try again");
+        let ttl = self.inner.config.queue.lease_ttl;
+        if self.inner.renewal_failing.load(Ordering::SeqCst) {
+            self.stop_lapsing(ttl * 2 / 5);
+        }
+        let until = self.lease_until();
+        let renewal = self.inner.store.renew_leases(&self.inner.owner, until);
+        let held = match tokio::time::timeout(ttl / 4, renewal).await {
+            Ok(Ok(held)) => held,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {:.1} s", (ttl / 4).as_secs_f64()),
+                };
+                tracing::warn!(%error, "renewing leases failed; will try again");
+                self.inner.renewal_failing.store(true, Ordering::SeqCst);
+                self.stop_lapsing(ttl * 2 / 5);
                 return;
             }
         };
-        let active = self.lock_active();
-        for (id, a) in active.iter() {
+        self.inner.renewal_failing.store(false, Ordering::SeqCst);
+        let mut active = self.lock_active();
+        for (id, a) in active.iter_mut() {
             match held.iter().find(|(h, _)| h == id) {
-                Some((_, true)) => {
-                    let _ = a.stop.send(Some(StopCause::Requested));
+                Some((_, stop)) => {
+                    a.leased_until = until;
+                    if *stop {
+                        let _ = a.stop.send(Some(StopCause::Requested));
+                    }
                 }
-                Some((_, false)) => {}
+                // Claimed after this renewal set out: its lease is newer than the answer.
+                None if a.leased_until > until => {}
                 // A run missing from the answer is not this server's any more: taken over by
                 // another, or sent back to wait by this execution as it winds down.
                 None => {
                     let _ = a.stop.send(Some(StopCause::LeaseLost));
                 }
+            }
+        }
+    }
+
+    /// Stops the executions whose lease lapses within `margin`.
+    fn stop_lapsing(&self, margin: std::time::Duration) {
+        let horizon = self.now() + chrono::Duration::from_std(margin).unwrap_or_default();
+        for (id, a) in self.lock_active().iter() {
+            if a.leased_until < horizon && a.stop.borrow().is_none() {
+                tracing::warn!(
+                    run = %id,
+                    lease_until = %a.leased_until,
+                    "the run's lease could not be renewed: ending it here before another server may take it over"
+                );
+                let _ = a.stop.send(Some(StopCause::LeaseLost));
             }
         }
     }
