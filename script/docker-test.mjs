@@ -665,6 +665,13 @@ async function scaleOut() {
   check(across > 0, `no log socket was followed live on the replica that did not execute its run`);
   say(`scale-out: runs per replica ${perReplica.join(' + ')}, each executed once; ${across} of ${count} log sockets followed live across replicas`);
 
+  // The replicas trust the proxy by its service name: a sign-in's audit entry names the client
+  // as nginx saw it (this machine, through the network's gateway), not the proxy.
+  await api('POST', '/api/auth/login', { email: 'admin@example.com', password: adminPassword }, { auth: false });
+  const audit = await api('GET', '/api/admin/audit?limit=5');
+  const login = (audit.entries ?? audit).find((e) => e.action === 'login');
+  check(login && login.ip === gateway, `the sign-in's address through the trusted proxy is ${login?.ip}, not the gateway ${gateway}`);
+
   // A replica killed mid-run: no restart (a killed container stays down), so the other takes
   // the run over once its lease expires, and it ends once.
   const slowTask = await api('POST', `/api/projects/${proj.id}/tasks`, { title: 'Outlives its replica', agent: 'custom', agent_config: { command: command(6) } });

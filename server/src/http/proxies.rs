@@ -15,6 +15,8 @@ use axum::http::HeaderMap;
 
 /// How often host names are looked up again.
 pub const REFRESH: Duration = Duration::from_secs(10);
+/// How soon a name that did not resolve is looked up again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// The trusted proxies.
 #[derive(Debug, Default)]
@@ -172,7 +174,7 @@ impl TrustedProxies {
             failing.push(name.clone());
             let before = self.failing.lock().map(|f| f.contains(name)).unwrap_or(false);
             if !before {
-                tracing::warn!(proxy = %name, %error, "a trusted proxy's name does not resolve (yet); looking again every 10 s");
+                tracing::warn!(proxy = %name, %error, "a trusted proxy's name does not resolve (yet); looking again every second");
             }
         }
         if let Ok(mut last) = self.failing.lock() {
@@ -196,10 +198,16 @@ impl TrustedProxies {
         self.refresh().await;
         let weak: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
+            let mut wait = REFRESH;
             loop {
-                tokio::time::sleep(REFRESH).await;
+                tokio::time::sleep(wait).await;
                 let Some(proxies) = weak.upgrade() else { return };
                 proxies.refresh().await;
+                // A proxy started after this server (compose starts it once the server is
+                // healthy) is looked for every second until found: meanwhile its requests
+                // count as its own.
+                let failing = proxies.failing.lock().map(|f| !f.is_empty()).unwrap_or(false);
+                wait = if failing { RETRY } else { REFRESH };
             }
         });
     }
