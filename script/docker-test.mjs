@@ -669,8 +669,9 @@ async function scaleOut() {
   // as nginx saw it (this machine, through the network's gateway), not the proxy.
   await api('POST', '/api/auth/login', { email: 'admin@example.com', password: adminPassword }, { auth: false });
   const audit = await api('GET', '/api/admin/audit?limit=5');
-  const login = (audit.entries ?? audit).find((e) => e.action === 'login');
-  check(login && login.ip === gateway, `the sign-in's address through the trusted proxy is ${login?.ip}, not the gateway ${gateway}`);
+  const entries = Array.isArray(audit) ? audit : [];
+  const login = entries.find((e) => e.action === 'login');
+  check(login?.ip === gateway, `the sign-in's address through the trusted proxy is ${login?.ip}, not the gateway ${gateway}: ${JSON.stringify(audit).slice(0, 400)}`);
 
   // A replica killed mid-run: no restart (a killed container stays down), so the other takes
   // the run over once its lease expires, and it ends once.
