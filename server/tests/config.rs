@@ -175,13 +175,10 @@ async fn a_database_that_comes_up_late_is_waited_for_and_migrations_are_reported
     let db = TestDatabase::create().await.expect("database");
     // The test cluster listens on a unix socket: `host=/dir` in the URL's query, port 5432
     // unless given.
-    let (host, port) = socket_of(&db.url);
-    let socket = Path::new(&host).join(format!(".s.PGSQL.{port}"));
-    let name = db.url.split('/').nth(3).and_then(|p| p.split('?').next()).expect("database name").to_owned();
-    let user = db.url.split("://").nth(1).and_then(|r| r.split(['@', ':']).next()).expect("user").to_owned();
+    let pg = PgSocket::of(&db.url);
     let port_now =
         std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let url = format!("postgres://{user}@127.0.0.1:{port_now}/{name}");
+    let url = pg.url_at(([127, 0, 0, 1], port_now).into());
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let mut child = taskyard(&data)
@@ -204,7 +201,7 @@ async fn a_database_that_comes_up_late_is_waited_for_and_migrations_are_reported
     assert!(waiting.contains("does not answer yet"), "{waiting}");
     let listener =
         tokio::net::TcpListener::bind(("127.0.0.1", port_now)).await.expect("bind the database port");
-    tokio::spawn(forward(listener, socket));
+    tokio::spawn(forward(listener, pg.socket));
     let out =
         tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("join").expect("wait");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -239,13 +236,6 @@ async fn a_database_that_comes_up_late_is_waited_for_and_migrations_are_reported
         .output()
         .expect("reset-password");
     assert!(reset.status.success(), "{}", stderr(&reset));
-}
-
-fn socket_of(url: &str) -> (String, String) {
-    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    let get =
-        |key: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}="))).map(str::to_owned);
-    (get("host").expect("host= in the test URL"), get("port").unwrap_or_else(|| "5432".into()))
 }
 
 #[test]

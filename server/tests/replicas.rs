@@ -200,17 +200,10 @@ struct Link {
 
 impl Link {
     async fn to(db_url: &str) -> Self {
-        let query = db_url.split_once('?').map(|(_, q)| q).unwrap_or_default();
-        let get = |key: &str| {
-            query.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}="))).map(str::to_owned)
-        };
-        let socket = std::path::Path::new(&get("host").expect("host= in the test URL"))
-            .join(format!(".s.PGSQL.{}", get("port").unwrap_or_else(|| "5432".into())));
-        let name = db_url.split('/').nth(3).and_then(|p| p.split('?').next()).expect("database").to_owned();
-        let user =
-            db_url.split("://").nth(1).and_then(|r| r.split(['@', ':']).next()).expect("user").to_owned();
+        let pg = PgSocket::of(db_url);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("postgres://{user}@{}/{name}", listener.local_addr().expect("addr"));
+        let url = pg.url_at(listener.local_addr().expect("addr"));
+        let socket = pg.socket;
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             loop {

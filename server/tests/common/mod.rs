@@ -335,3 +335,31 @@ impl Rng {
         lo + (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % (hi - lo + 1))
     }
 }
+
+/// Where the test cluster of a `TestDatabase` URL listens (its unix socket: `host=/dir` and
+/// `port` in the query), and the URL's user and database, for relaying it over TCP.
+pub struct PgSocket {
+    pub socket: PathBuf,
+    pub user: String,
+    pub name: String,
+}
+
+impl PgSocket {
+    pub fn of(db_url: &str) -> Self {
+        let query = db_url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let get = |key: &str| {
+            query.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}="))).map(str::to_owned)
+        };
+        let socket = Path::new(&get("host").expect("host= in the test URL"))
+            .join(format!(".s.PGSQL.{}", get("port").unwrap_or_else(|| "5432".into())));
+        let name = db_url.split('/').nth(3).and_then(|p| p.split('?').next()).expect("database").to_owned();
+        let user =
+            db_url.split("://").nth(1).and_then(|r| r.split(['@', ':']).next()).expect("user").to_owned();
+        Self { socket, user, name }
+    }
+
+    /// A URL reaching the database through `addr` (a relay to the socket).
+    pub fn url_at(&self, addr: std::net::SocketAddr) -> String {
+        format!("postgres://{}@{addr}/{}", self.user, self.name)
+    }
+}
