@@ -198,16 +198,18 @@ impl TrustedProxies {
         self.refresh().await;
         let weak: Weak<Self> = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut wait = REFRESH;
             loop {
-                tokio::time::sleep(wait).await;
-                let Some(proxies) = weak.upgrade() else { return };
-                proxies.refresh().await;
                 // A proxy started after this server (compose starts it once the server is
                 // healthy) is looked for every second until found: meanwhile its requests
                 // count as its own.
-                let failing = proxies.failing.lock().map(|f| !f.is_empty()).unwrap_or(false);
-                wait = if failing { RETRY } else { REFRESH };
+                let wait = match weak.upgrade() {
+                    Some(proxies) if proxies.failing.lock().map(|f| !f.is_empty()).unwrap_or(false) => RETRY,
+                    Some(_) => REFRESH,
+                    None => return,
+                };
+                tokio::time::sleep(wait).await;
+                let Some(proxies) = weak.upgrade() else { return };
+                proxies.refresh().await;
             }
         });
     }
