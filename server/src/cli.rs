@@ -731,6 +731,7 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs, config: &Con
         clone_repos_owner: args.clone_repos_owner.clone(),
         default_branch: config.default_branch.clone(),
         default_claude_model: args.default_claude_model.clone(),
+        agent_path: None,
     };
     let options = crate::http::ServeOptions {
         port: args.port,

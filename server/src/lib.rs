@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod local;
 pub mod logging;
 pub mod routes;
 pub mod settings;

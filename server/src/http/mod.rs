@@ -447,9 +447,15 @@ pub struct Running {
     pub url: String,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<()>>,
+    runner: Runner<AnyStore>,
 }
 
 impl Running {
+    /// How many runs execute in this server now (a quitting desktop app asks first).
+    pub fn active_runs(&self) -> usize {
+        self.runner.active_runs()
+    }
+
     /// Asks the server to stop and waits until it has: no new connections, WebSockets
     /// closed, runs interrupted and recorded.
     pub async fn stop(self) -> Result<()> {
@@ -488,7 +494,10 @@ pub async fn open_credentials(
     let credentials = Arc::new(Credentials::new(vault));
     credentials.reload(store).await?;
     crate::logging::redact_with(credentials.clone());
-    let report = credentials.import_environment(store, std::env::vars()).await?;
+    // Collected first: the environment's iterator is not `Send`, and this future must be (the
+    // desktop app runs the server on a multi-threaded runtime).
+    let environment: Vec<(String, String)> = std::env::vars().collect();
+    let report = credentials.import_environment(store, environment).await?;
     if !report.imported.is_empty() {
         tracing::info!(keys = %report.imported.join(", "), "imported credentials from the environment into the global tier");
     }
@@ -578,6 +587,9 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     config.queue = options.queue;
     config.sandbox = sandbox;
     config.default_branch = options.startup.default_branch.clone();
+    if let Some(path) = &options.startup.agent_path {
+        config.agent_path = path.clone();
+    }
     if let Some(model) = &options.startup.default_claude_model {
         config.default_models.insert("claude".into(), model.clone());
     }
@@ -621,5 +633,5 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     health::warm(&health_state).await;
     // In the background: the server serves while the repositories clone.
     startup::clone_repos(clone_state, startup, stop_rx);
-    Ok(Running { addr, url, stop: stop_tx, task })
+    Ok(Running { addr, url, stop: stop_tx, task, runner })
 }

@@ -25,6 +25,9 @@ pub struct Startup {
     pub default_branch: Option<String>,
     /// The model Claude Code runs use when their task names none.
     pub default_claude_model: Option<String>,
+    /// The `PATH` agents are looked up in and run with (the desktop app's login-shell
+    /// `PATH`); `None` keeps this process's.
+    pub agent_path: Option<String>,
 }
 
 /// The entries of a comma-separated list (blank ones dropped); each is checked when cloned.
