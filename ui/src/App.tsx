@@ -1,7 +1,8 @@
 /**
  * The application shell: header (product name, theme toggle), the page the address names
  * (projects, a board, a task) as the main landmark, and a footer with the connection status.
- * The board socket and the notices live here, shared by every page.
+ * The board socket and the notices live here, shared by every page, and so does the desktop
+ * bridge (in the desktop app: the tray's run count and desktop notifications).
  */
 import { auth as defaultAuth, type Auth, type AuthState } from './api/auth.ts';
 import type { EventHub } from './api/events.ts';
@@ -13,6 +14,7 @@ import { UserMenu } from './auth/UserMenu.tsx';
 import { EventsProvider } from './api/EventsProvider.tsx';
 import { BoardPage } from './board/BoardPage.tsx';
 import { CredentialsPage } from './credentials/CredentialsPage.tsx';
+import { DesktopBridge } from './desktop/DesktopBridge.tsx';
 import { ProjectsPage } from './projects/ProjectsPage.tsx';
 import { SettingsPage } from './queue/SettingsPage.tsx';
 import { href, useRoute, type Route } from './router.ts';
@@ -93,6 +95,7 @@ function Shell({ hub }: { hub?: EventHub }) {
   // Signed in (or local mode): the board socket lives as long as this user's session.
   return (
     <EventsProvider key={state.status === 'signed_in' ? state.user.id : 'local'} {...(hub ? { hub } : {})}>
+      <DesktopBridge />
       <div className="app">
         {header}
         <main className="app-main" aria-label={LANDMARK[route.name]}>

@@ -64,6 +64,9 @@ export const api = {
         params: { path: { id: projectId }, query: limit === undefined ? {} : { limit } },
       }),
     ),
+  /** A column's first `limit` cards (at most 500). */
+  column: (projectId: string, status: TaskStatus, limit: number) =>
+    unwrap(http.GET('/api/projects/{id}/tasks', { params: { path: { id: projectId }, query: { status, limit } } })),
   /** The column page after `after` (a column's `next`). */
   columnPage: (projectId: string, status: TaskStatus, after: Cursor, limit: number) =>
     unwrap(
