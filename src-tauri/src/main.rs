@@ -1,6 +1,5 @@
-//! taskyard-desktop: the desktop shell. Until the window lands it starts the same command line
-//! as the `taskyard` binary, linked in-process, so the desktop build exercises the server crate.
+//! The Taskyard desktop app: see the crate's library.
 
 fn main() -> std::process::ExitCode {
-    taskyard_server::cli::main()
+    taskyard_desktop::main()
 }
