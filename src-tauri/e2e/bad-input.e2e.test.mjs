@@ -7,37 +7,27 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
-import { APP, appPid, freshHome, gone, remember, screenshotPath, sleep, windowTitles } from './desktop.mjs';
+import { after } from 'node:test';
+import { APP, appPid, freshHome, gone, remember, screenshotPath, sleep, stepper, windowTitles } from './desktop.mjs';
 import { Session } from './webdriver.mjs';
 
 const places = [];
 let app;
-let failed = false;
+const state = { failed: false };
 
 after(async () => {
   await app?.end();
-  if (failed) console.error(`--- the app's output ---\n${app?.log.text}`);
+  if (state.failed) console.error(`--- the app's output ---\n${app?.log.text}`);
   for (const place of places) {
     assert.deepEqual(await gone(APP, place.root), [], 'nothing of the app survives');
-    if (!failed) rmSync(place.root, { recursive: true, force: true });
+    if (!state.failed) rmSync(place.root, { recursive: true, force: true });
   }
 });
 
-function step(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (error) {
-      failed = true;
-      await app?.screenshot(screenshotPath(`failed-bad-input-${name.replace(/\W+/g, '-')}`)).catch(() => undefined);
-      throw error;
-    } finally {
-      await app?.end();
-      app = undefined;
-    }
-  });
-}
+const step = stepper('bad-input', state, async () => {
+  await app?.end();
+  app = undefined;
+});
 
 /** A fresh home whose app uses this computer, with `env` on top. */
 function localPlace(name, env = {}) {

@@ -1,10 +1,12 @@
 // What the desktop tests share: the app binary, a fresh home for each app, the processes it
 // leaves, and screenshots.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { screenshotDisplay } from './xshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'taskyard', 'target');
@@ -172,3 +174,50 @@ export const logLines = () => [...document.querySelectorAll('.log-kind-stdout')]
 
 /** An agent that prints eight lines over 3 s, then writes the prompt to hello.txt. */
 export const COUNTING_AGENT = 'for i in 1 2 3 4 5 6 7 8; do echo "line $i"; sleep 0.4; done; echo "$TASKYARD_PROMPT" > hello.txt';
+
+/**
+ * Watches the session bus for desktop notifications (the Notify calls the app makes, whether
+ * or not a notification daemon shows them). `texts()` is what dbus-monitor printed so far;
+ * `stop()` ends it.
+ */
+export function watchNotifications() {
+  const monitor = spawn('dbus-monitor', ['--session', "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  monitor.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+  return {
+    texts: () => out,
+    async waitFor(what, timeout = 15_000) {
+      const deadline = Date.now() + timeout;
+      while (!what.every((w) => out.includes(w))) {
+        if (Date.now() > deadline) throw new Error(`no notification with ${what.join(' and ')} in ${timeout / 1000} s:\n${out}`);
+        await sleep(100);
+      }
+    },
+    stop: () => monitor.kill('SIGTERM'),
+  };
+}
+
+/**
+ * A `test` whose failure marks `state.failed` (so `after` prints the app's output) and leaves
+ * a screenshot `failed-<prefix>-<name>.png`; `finally` runs after each step however it ends.
+ */
+export function stepper(prefix, state, final) {
+  return (name, fn) =>
+    test(name, async () => {
+      try {
+        await fn();
+      } catch (error) {
+        state.failed = true;
+        try {
+          screenshotDisplay(screenshotPath(`failed-${prefix}-${name.replace(/\W+/g, '-')}`));
+        } catch {
+          // no display to take
+        }
+        throw error;
+      } finally {
+        await final?.();
+      }
+    });
+}

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import {
   addProject,
   APP,
@@ -22,7 +22,9 @@ import {
   sleep,
   startScriptedTask,
   survivors,
+  watchNotifications,
   windowTitles,
+  stepper,
 } from './desktop.mjs';
 import { Session } from './webdriver.mjs';
 
@@ -30,7 +32,7 @@ const place = freshHome('local');
 const repo = join(place.root, 'repo');
 const git = makeRepo(repo, place.env);
 let app;
-let failed = false;
+const state = { failed: false };
 
 before(async () => {
   app = await Session.start(APP, place.env);
@@ -38,21 +40,11 @@ before(async () => {
 
 after(async () => {
   await app?.end();
-  if (failed) console.error(`--- the app's output ---\n${app?.log.text}`);
+  if (state.failed) console.error(`--- the app's output ---\n${app?.log.text}`);
   else rmSync(place.root, { recursive: true, force: true });
 });
 
-function step(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (error) {
-      failed = true;
-      await app.screenshot(screenshotPath(`failed-local-${name.replace(/\W+/g, '-')}`)).catch(() => undefined);
-      throw error;
-    }
-  });
-}
+const step = stepper('local', state);
 
 
 step('asks on the first run where the board lives', async () => {
@@ -67,7 +59,8 @@ step('uses this computer: the board comes from the in-process server, the token 
   await app.waitFor('the projects page', () => document.body.innerText.includes('No projects yet'));
   const url = new URL(await app.url());
   assert.equal(url.hostname, '127.0.0.1');
-  assert.equal(url.search, '', 'the launch token is gone from the address');
+  // The page drops the launch token from its address once the cookie holds the session.
+  await app.waitFor('the address without the token', () => location.search === '', [], 5_000);
   // The window's title names where the board comes from (the page's own title is the board's).
   assert.ok(windowTitles().includes('Taskyard — this computer'), windowTitles().join(', '));
   assert.equal(await app.run(() => document.cookie), '', 'the session cookie is HttpOnly');
@@ -80,11 +73,18 @@ step('uses this computer: the board comes from the in-process server, the token 
 step('adds a repository', () => addProject(app, repo));
 
 step('runs a task and shows its log live', async () => {
+  const notifications = watchNotifications();
   const seen = await startScriptedTask(app, 'Write a greeting', COUNTING_AGENT);
   assert.ok(!seen.includes('line 8'), 'the log arrived while the agent was still printing');
   await app.screenshot(screenshotPath('desktop-live-log'));
   await app.waitFor('the run to succeed', () => document.querySelector('.chip[data-run="succeeded"]'));
   assert.deepEqual(await app.run(logLines), [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `line ${i}`));
+  // The board told the app, and the app raised a desktop notification.
+  try {
+    await notifications.waitFor(['"Run finished"', 'Write a greeting']);
+  } finally {
+    notifications.stop();
+  }
 });
 
 step('merges the run into main', async () => {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after } from 'node:test';
 import { launchServer } from '../../ui/e2e/server.mjs';
 import {
   addProject,
@@ -25,7 +25,9 @@ import {
   startScriptedTask,
   gone,
   stopped,
+  watchNotifications,
   windowTitles,
+  stepper,
 } from './desktop.mjs';
 import { freePort, Session } from './webdriver.mjs';
 
@@ -35,13 +37,13 @@ makeRepo(repo, place.env);
 const servers = [];
 const stubs = [];
 let app;
-let failed = false;
+const state = { failed: false };
 
 after(async () => {
   await app?.end();
   for (const s of stubs) s.close();
   await Promise.all(servers.map(({ child }) => stopped(child)));
-  if (failed) {
+  if (state.failed) {
     console.error(`--- the app's output ---\n${app?.log.text}`);
     for (const { log } of servers) console.error(`--- a server's output ---\n${log.text}`);
   } else {
@@ -50,17 +52,7 @@ after(async () => {
   assert.deepEqual(await gone(APP, place.root), [], 'nothing of the app survives');
 });
 
-function step(name, fn) {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (error) {
-      failed = true;
-      await app?.screenshot(screenshotPath(`failed-remote-${name.replace(/\W+/g, '-')}`)).catch(() => undefined);
-      throw error;
-    }
-  });
-}
+const step = stepper('remote', state);
 
 /** The real server binary; `team` for a team server. Resolves with its origin. */
 async function startServer(name, { team, port = 0 }) {
@@ -133,10 +125,17 @@ step('connects to a team server: its sign-in page, then its board', async () => 
 });
 
 step("shows a team server's run with its log live", async () => {
+  const notifications = watchNotifications();
   const seen = await startScriptedTask(app, 'Write a greeting', COUNTING_AGENT);
   assert.ok(!seen.includes('line 8'), 'the log arrived while the agent was still printing');
   await app.waitFor('the run to succeed', () => document.querySelector('.chip[data-run="succeeded"]'), [], 60_000);
   assert.deepEqual(await app.run(logLines), [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `line ${i}`));
+  // The board told the app, and the app raised a desktop notification.
+  try {
+    await notifications.waitFor(['"Run finished"', 'Write a greeting']);
+  } finally {
+    notifications.stop();
+  }
   await app.screenshot(screenshotPath('desktop-remote-log'));
 });
 

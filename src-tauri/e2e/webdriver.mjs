@@ -2,11 +2,30 @@
 // WebKitWebDriver, which starts the real app binary and drives its window. Only what the
 // tests use: navigation state, scripts in the page, clicks, typing, screenshots.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { tree } from './processes.mjs';
 import { screenshotDisplay } from './xshot.mjs';
+
+/** Whether `pid` runs (a zombie does not). */
+function alive(pid) {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `pid` is WebKitWebDriver (started by tauri-driver, beside the app). */
+function isDriver(pid) {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`).endsWith('/WebKitWebDriver');
+  } catch {
+    return false;
+  }
+}
 
 /** tauri-driver: `TAURI_DRIVER`, else the one script/setup installs, else the one on PATH. */
 const tools = process.env.TASKYARD_TOOLS_DIR || join(homedir(), '.cache', 'taskyard', 'tools');
@@ -183,10 +202,21 @@ export class Session {
     screenshotDisplay(file);
   }
 
-  /** Ends the session (the driver closes the app) and the driver. */
+  /**
+   * Ends the session (the driver closes the app) and the driver. An app that is still there
+   * 10 s later (a heavily loaded machine) gets SIGTERM, then SIGKILL: a leftover app would
+   * take every later launch's single-instance hand-over.
+   */
   async end() {
+    const apps = tree(this.driver.pid).filter((p) => p !== this.driver.pid && !isDriver(p));
     if (this.id) await this.raw('DELETE', `/session/${this.id}`).catch(() => undefined);
     this.id = null;
+    for (const signal of [null, 'SIGTERM', 'SIGKILL']) {
+      for (const pid of apps) if (signal) try { process.kill(pid, signal); } catch { /* gone */ }
+      const deadline = Date.now() + 10_000;
+      while (apps.some(alive) && Date.now() < deadline) await sleep(100);
+      if (!apps.some(alive)) break;
+    }
     this.driver.kill('SIGTERM');
     await Promise.race([this.exited, sleep(5000)]);
     if (this.driver.exitCode === null) this.driver.kill('SIGKILL');
