@@ -36,7 +36,7 @@ async fn a_data_folder_that_cannot_be_made_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, "not a folder").unwrap();
-    let error = local::start(LocalOptions::new(file.join("data"))).await.err().expect("refused");
+    let error = local::start(LocalOptions::new(file.join("data"))).await.expect_err("refused");
     let text = format!("{error:#}");
     assert!(text.contains("cannot make the data folder") && text.contains("a-file/data"), "{text}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "not a folder", "nothing is lost");
