@@ -403,8 +403,11 @@ fn show_remote(app: &AppHandle, origin: &str) {
 /// title, and goes there.
 fn show_server(app: &AppHandle, origin: &str, url: Url, label: &str) {
     let desktop = app.state::<Arc<Desktop>>();
-    if desktop.granted.lock().expect("poisoned").insert(origin.to_owned()) {
-        let id = format!("server-{}", desktop.granted.lock().expect("poisoned").len());
+    let new_grant = {
+        let mut granted = desktop.granted.lock().expect("poisoned");
+        granted.insert(origin.to_owned()).then(|| format!("server-{}", granted.len()))
+    };
+    if let Some(id) = new_grant {
         let capability = tauri::ipc::CapabilityBuilder::new(id)
             .remote(format!("{origin}/*"))
             .window(MAIN)
