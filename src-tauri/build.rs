@@ -3,7 +3,13 @@
 //! page may call.
 
 fn main() {
-    let commands = tauri_build::AppManifest::new().commands(&["choose", "retry", "report"]);
+    let commands = tauri_build::AppManifest::new().commands(&[
+        "choose",
+        "retry",
+        "report",
+        "choose_program",
+        "set_program",
+    ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(commands))
         .expect("the Tauri build step failed");
 }

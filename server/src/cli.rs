@@ -732,6 +732,7 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs, config: &Con
         default_branch: config.default_branch.clone(),
         default_claude_model: args.default_claude_model.clone(),
         agent_path: None,
+        agent_programs: Default::default(),
     };
     let options = crate::http::ServeOptions {
         port: args.port,

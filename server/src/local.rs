@@ -21,12 +21,14 @@ pub struct LocalOptions {
     pub port: u16,
     /// The `PATH` agents are looked up in and run with; `None` keeps this process's.
     pub agent_path: Option<String>,
+    /// The program runs of an agent use when their task names none (agent → path).
+    pub agent_programs: std::collections::BTreeMap<String, String>,
 }
 
 impl LocalOptions {
     /// A free port and this process's `PATH`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), port: 0, agent_path: None }
+        Self { data_dir: data_dir.into(), port: 0, agent_path: None, agent_programs: Default::default() }
     }
 }
 
@@ -54,7 +56,11 @@ pub async fn start(options: LocalOptions) -> Result<Running> {
         queue: Default::default(),
         sandbox: None,
         limits: Limits::default(),
-        startup: Startup { agent_path: options.agent_path, ..Startup::default() },
+        startup: Startup {
+            agent_path: options.agent_path,
+            agent_programs: options.agent_programs,
+            ..Startup::default()
+        },
     })
     .await
 }

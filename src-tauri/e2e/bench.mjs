@@ -1,7 +1,9 @@
 // The desktop app's figures, from its .deb as a user installs it: the package's size, launch to
 // a rendered board, the idle memory of all the app's processes (WebKit's included) with the
 // board open, and the memory after opening a 100,000-line run's log. Prints them; the targets
-// are 10 MiB, 2 s and 150 MiB.
+// are 10 MiB, 2 s and 150 MiB. For scale it also measures the floor: the same binary showing
+// only its own first-run page (a few kB of HTML, no server started), which is what
+// WebKitGTK's three processes take before the board adds anything.
 //
 //   TASKYARD_DESKTOP_DEB   the package (default: the one script/desktop-bundle made)
 //
@@ -99,6 +101,17 @@ async function main() {
   const log = memory(pid);
   console.log(`100,000-line log open in ${opened} ms: RSS ${mib(log.rss)}, PSS ${mib(log.pss)} (${log.each.join(', ')})`);
   await app.end();
+
+  // The floor: a first run (nothing chosen yet), so no server and a page of a few kB.
+  const bare = freshHome('bench-floor');
+  app = await Session.start(bin, bare.env);
+  await app.waitFor('the first-run page', () => document.body.innerText.includes('Use this computer'));
+  await sleep(5_000);
+  const floor = memory(appPid(bin, bare.root));
+  console.log(`floor, the first-run page alone: RSS ${mib(floor.rss)}, PSS ${mib(floor.pss)} (${floor.each.join(', ')})`);
+  console.log(`the board and its server add: RSS ${mib(idle.rss - floor.rss)}, PSS ${mib(idle.pss - floor.pss)}`);
+  await app.end();
+  rmSync(bare.root, { recursive: true, force: true });
   rmSync(place.root, { recursive: true, force: true });
 }
 

@@ -148,13 +148,18 @@ step("the server's page may report runs to the app, and nothing else", async () 
   for (const [command, args] of [
     ['choose', { mode: 'local' }],
     ['retry', {}],
+    // A team server must never choose the programs this computer runs.
+    ['set_program', { agent: 'claude', path: '/bin/sh' }],
+    ['choose_program', { agent: 'claude' }],
     ['plugin:notification|notify', { options: { title: 'x' } }],
     ['plugin:dialog|message', { message: 'x' }],
   ]) {
     const result = await call(command, args);
     assert.match(result.error ?? '', /not allowed|not found/, `${command} is refused: ${JSON.stringify(result)}`);
   }
-  assert.deepEqual(JSON.parse(readFileSync(place.configFile, 'utf8')).choice, { mode: 'remote', server: team });
+  const settings = JSON.parse(readFileSync(place.configFile, 'utf8'));
+  assert.deepEqual(settings.choice, { mode: 'remote', server: team });
+  assert.equal(settings.programs, undefined, 'no program was chosen');
 });
 
 step('a remembered server that is down at launch: a page with "Try again" and "Use this computer"', async () => {

@@ -7,13 +7,18 @@
 //!   sign in on its own page.
 //!
 //! Either way the page is the one web UI with its one HTTP client; the native side adds only
-//! what a browser cannot: the agents' `PATH` (`path`), notifications and a tray count (the
-//! page reports through the one `report` command), a single instance, remembered window
-//! state, a quit that asks while runs are going, and WebKitGTK's environment (`webkit`).
+//! what a browser cannot: the agents' `PATH` (`path`) and programs chosen on this computer
+//! (`programs`, with a native file picker), notifications and a tray count (the page reports
+//! through the `report` command), a single instance, remembered window state, a quit that
+//! asks while runs are going, and WebKitGTK's environment (`webkit`).
 
 mod app;
+mod commands;
 mod instance;
+mod native;
+mod open;
 pub mod path;
+pub mod programs;
 pub mod remote;
 mod report;
 pub mod settings;

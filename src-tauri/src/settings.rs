@@ -1,8 +1,10 @@
-//! What the app remembers between launches: where the board comes from. One small JSON file,
+//! What the app remembers between launches: where the board comes from, and the agent
+//! programs chosen on this computer. One small JSON file,
 //! `desktop.json` in the app's config folder; written whole to a temporary file and renamed,
 //! so a crash never leaves half of it. A file that cannot be read is reported and treated as
 //! a first run (the choice is asked again); it is not overwritten until the user chooses.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -30,6 +32,10 @@ pub struct Settings {
     /// The team servers connected to before, newest first (offered again).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_servers: Vec<String>,
+    /// The agent programs chosen on this computer (agent → path); an agent without one is
+    /// looked up in the agents' `PATH`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub programs: BTreeMap<String, String>,
 }
 
 impl Settings {

@@ -456,6 +456,12 @@ impl Running {
         self.runner.active_runs()
     }
 
+    /// Sets (or with `None` clears) the program runs of `agent` use when their task names
+    /// none, from the next run on; the agents' status shows it at once.
+    pub fn set_agent_program(&self, agent: &str, program: Option<String>) {
+        self.runner.set_default_program(agent, program);
+    }
+
     /// Asks the server to stop and waits until it has: no new connections, WebSockets
     /// closed, runs interrupted and recorded.
     pub async fn stop(self) -> Result<()> {
@@ -590,6 +596,7 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     if let Some(path) = &options.startup.agent_path {
         config.agent_path = path.clone();
     }
+    config.default_programs = options.startup.agent_programs.clone();
     if let Some(model) = &options.startup.default_claude_model {
         config.default_models.insert("claude".into(), model.clone());
     }

@@ -28,6 +28,9 @@ pub struct Startup {
     /// The `PATH` agents are looked up in and run with (the desktop app's login-shell
     /// `PATH`); `None` keeps this process's.
     pub agent_path: Option<String>,
+    /// The program runs of an agent use when their task names none (agent → path; the
+    /// desktop app's choices); changed later with [`super::Running::set_agent_program`].
+    pub agent_programs: std::collections::BTreeMap<String, String>,
 }
 
 /// The entries of a comma-separated list (blank ones dropped); each is checked when cloned.

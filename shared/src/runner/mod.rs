@@ -118,6 +118,11 @@ pub struct RunnerConfig {
     pub replica_id: Option<String>,
     /// The model a run of an agent uses when its task names none (agent name → model).
     pub default_models: BTreeMap<String, String>,
+    /// The program a run of an agent uses when its task names none (agent name → path),
+    /// instead of its CLI's name looked up in `agent_path`; changed while the runner runs
+    /// with [`Runner::set_default_program`]. The operator's choice, so trusted: its folder is
+    /// readable in the sandbox.
+    pub default_programs: BTreeMap<String, String>,
     /// The base branch of projects cloned from now on, where the repository has it.
     pub default_branch: Option<String>,
 }
@@ -144,6 +149,7 @@ impl RunnerConfig {
             agent_niceness: 19,
             agent_idle_priority: true,
             default_models: BTreeMap::new(),
+            default_programs: BTreeMap::new(),
             default_branch: None,
         }
     }
@@ -249,6 +255,8 @@ struct Inner<S: Store> {
     renewal_failing: std::sync::atomic::AtomicBool,
     /// The queue settings, and when they were read.
     settings: std::sync::RwLock<(policy::QueueSettings, Option<tokio::time::Instant>)>,
+    /// [`RunnerConfig::default_programs`] as they are now.
+    programs: std::sync::RwLock<BTreeMap<String, String>>,
     /// Wakes the worker.
     wake: Arc<tokio::sync::Notify>,
     /// Ends the worker.
@@ -305,10 +313,12 @@ impl<S: Store> Runner<S> {
         let (replica, replica_lock) = config.replica();
         let owner = format!("{replica}/{}", random_hex(8));
         let start_worker = config.queue.worker;
+        let programs = std::sync::RwLock::new(config.default_programs.clone());
         let inner = Inner {
             store,
             bus,
             config,
+            programs,
             owner,
             renewal_failing: std::sync::atomic::AtomicBool::new(false),
             settings: std::sync::RwLock::new((policy::QueueSettings::default(), None)),
@@ -458,13 +468,10 @@ impl<S: Store> Runner<S> {
             let mut config = agent_config(&task)?;
             adapter.validate(&config)?;
             if let Some(model) = self.inner.config.default_models.get(adapter.name()) {
-                let named = config
-                    .get("model")
-                    .and_then(serde_json::Value::as_str)
-                    .is_some_and(|m| !m.trim().is_empty());
-                if !named && let Some(settings) = config.as_object_mut() {
-                    settings.insert("model".into(), serde_json::json!(model));
-                }
+                fill_default(&mut config, "model", model);
+            }
+            if let Some(program) = self.default_program(adapter.name()) {
+                fill_default(&mut config, "program", &program);
             }
             Ok::<_, RunError>((task, project, adapter, config))
         }
@@ -768,7 +775,11 @@ impl<S: Store> Runner<S> {
             Ok(Isolation::Sandbox(bwrap)) => {
                 let confinement = crate::sandbox::Confinement {
                     writable: vec![workspace.worktree.path.clone(), ctx.home.clone(), ctx.tmp.clone()],
-                    readable: std::env::split_paths(&cfg.agent_path).collect(),
+                    readable: std::env::split_paths(&cfg.agent_path)
+                        .chain(self.default_programs().values().filter_map(|p| {
+                            std::path::Path::new(p).parent().map(std::path::Path::to_path_buf)
+                        }))
+                        .collect(),
                     trust_task_paths: cfg.trust_task_settings,
                     git_worktree: Some(workspace.worktree.path.clone()),
                     etc_dir: cfg.sandbox_dir(run.id),
@@ -1123,10 +1134,34 @@ impl<S: Store> Runner<S> {
             .clone()
     }
 
+    /// The program runs of `agent` use when their task names none; `None`: its CLI's name,
+    /// looked up in the agents' `PATH`.
+    pub fn default_program(&self, agent: &str) -> Option<String> {
+        self.inner.programs.read().expect("poisoned").get(agent).cloned()
+    }
+
+    /// Every agent's default program (see [`RunnerConfig::default_programs`]).
+    pub fn default_programs(&self) -> BTreeMap<String, String> {
+        self.inner.programs.read().expect("poisoned").clone()
+    }
+
+    /// Sets (or with `None` clears) the program runs of `agent` use when their task names
+    /// none, from the next run on; runs going keep theirs.
+    pub fn set_default_program(&self, agent: &str, program: Option<String>) {
+        let mut programs = self.inner.programs.write().expect("poisoned");
+        match program {
+            Some(program) => programs.insert(agent.to_owned(), program),
+            None => programs.remove(agent),
+        };
+    }
+
     /// What the agent status check and its test action see: this runner's agent `PATH` and
     /// environment, its sandbox and its credential proxy, as a run would.
     pub async fn status_options(&self) -> crate::agent::status::StatusOptions {
         let mut opts = crate::agent::status::StatusOptions::for_runner(&self.inner.config);
+        for (agent, program) in self.default_programs() {
+            opts.settings.insert(agent, serde_json::json!({ "program": program }));
+        }
         opts.sandbox = self.sandbox().await;
         opts.proxy = match (self.inner.config.credential_proxy, self.credential_proxy().await) {
             (false, _) => Ok(None),
@@ -1524,6 +1559,14 @@ fn note_entry(text: String) -> pipeline::PipeInput {
 
 fn fail(error: String) -> RunFinished {
     RunFinished { error: Some(error), ..Default::default() }
+}
+
+/// Sets `key` of a task's agent settings to `value` unless the task names one itself.
+fn fill_default(config: &mut serde_json::Value, key: &str, value: &str) {
+    let named = config.get(key).and_then(serde_json::Value::as_str).is_some_and(|v| !v.trim().is_empty());
+    if !named && let Some(settings) = config.as_object_mut() {
+        settings.insert(key.into(), serde_json::json!(value));
+    }
 }
 
 fn agent_config(task: &Task) -> Result<serde_json::Value> {

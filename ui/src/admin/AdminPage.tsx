@@ -11,6 +11,7 @@ import { href } from '../router.ts';
 import { ConfirmDialog, Dialog } from '../widgets/Dialog.tsx';
 import { Field } from '../widgets/Field.tsx';
 import { useNotify } from '../widgets/notices.ts';
+import { AgentsSection } from '../agents/AgentsSection.tsx';
 import { QueueSection } from '../queue/QueueSection.tsx';
 import { SecuritySection } from '../security/SecuritySection.tsx';
 import { AUDIT_PAGE, inviteLink, inviteState } from './invites.ts';
@@ -507,6 +508,7 @@ function SettingsSection() {
         credential names members may use are on the{' '}
         <a href={href({ name: 'credentials' })}>credentials settings page</a>.
       </p>
+      <AgentsSection />
       <QueueSection />
       <SecuritySection />
     </div>

@@ -99,6 +99,9 @@ export const api = {
   push: (id: string, token?: string) =>
     unwrap(http.POST('/api/runs/{id}/push', { ...byId(id), body: token ? { token } : {} })),
 
+  // The agents' CLIs: installed where, which version, which credential
+  agents: () => unwrap(http.GET('/api/agents')),
+
   // The run queue
   queue: () => unwrap(http.GET('/api/queue')),
   setQueueSettings: (body: QueueSettings) => unwrap(http.PUT('/api/queue/settings', { body })),

@@ -51,6 +51,9 @@ export type CreateInvite = Schemas['CreateInvite'];
 export type CreatedInvite = Schemas['CreatedInvite'];
 export type AuditEntry = Schemas['AuditEntry'];
 
+export type AgentStatus = Schemas['AgentStatus'];
+export type CliStatus = Schemas['CliStatus'];
+
 export type QueueStatus = Schemas['QueueStatus'];
 export type QueueCounts = Schemas['QueueCounts'];
 export type QueueSettings = Schemas['QueueSettings'];

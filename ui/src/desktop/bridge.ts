@@ -28,6 +28,9 @@ export interface Report {
 
 export type Invoke = (command: 'report', args: Report) => Promise<unknown>;
 
+/** A command of the desktop app; which ones a page may call is the app's to decide. */
+export type DesktopInvoke = (command: string, args: object) => Promise<unknown>;
+
 /** Notices per report at most; the native side refuses more. */
 export const MAX_NOTICES = 10;
 /** The shortest time between two reports (ms): bursts of changes go in one. */
@@ -48,7 +51,7 @@ const SNAPSHOT_FETCHES = 4;
  * The Tauri IPC of this window, when the page is shown in the desktop app: Tauri puts
  * `__TAURI_INTERNALS__` in its windows only.
  */
-export function tauriInvoke(scope: object = globalThis): Invoke | null {
+export function tauriInvoke(scope: object = globalThis): DesktopInvoke | null {
   const internals = (scope as { __TAURI_INTERNALS__?: { invoke?: unknown } }).__TAURI_INTERNALS__;
   const invoke = internals?.invoke;
   if (typeof invoke !== 'function') return null;
