@@ -6,7 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { screenshotDisplay } from './xshot.mjs';
+import { decodeXwd, png, screenshotDisplay } from './xshot.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const targetDir = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'taskyard', 'target');
@@ -220,4 +220,55 @@ export function stepper(prefix, state, final) {
         await final?.();
       }
     });
+}
+
+/**
+ * Presses `keys` (xdotool names: `ctrl+q`, `Escape`) in the window titled `title`, as a
+ * person at the keyboard would: the window gets the focus, the keys go through the X server.
+ */
+export function pressKeys(title, ...keys) {
+  const id = windowId(title);
+  execFileSync('xdotool', ['windowfocus', '--sync', id]);
+  execFileSync('xdotool', ['key', '--clearmodifiers', ...keys]);
+}
+
+/** Clicks the window titled `title` at a place given as fractions of its width and height. */
+export function clickWindow(title, fx, fy) {
+  const id = windowId(title);
+  const info = execFileSync('xwininfo', ['-id', id], { encoding: 'utf8' });
+  const size = (name) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(info)[1]);
+  const [x, y] = [Math.round(size('Width') * fx), Math.round(size('Height') * fy)];
+  execFileSync('xdotool', ['mousemove', '--window', id, String(x), String(y), 'click', '1']);
+}
+
+/** Whether a window titled `title` is on the screen (mapped and not hidden). */
+export function windowShown(title) {
+  try {
+    return /Map State:\s+IsViewable/.test(execFileSync('xwininfo', ['-id', windowId(title)], { encoding: 'utf8' }));
+  } catch {
+    return false;
+  }
+}
+
+/** The X window titled `title` (the newest, when several are). */
+function windowId(title) {
+  // xwininfo reads the UTF-8 titles that xdotool's search cannot match.
+  const tree = execFileSync('xwininfo', ['-root', '-tree'], { encoding: 'utf8' });
+  const found = [...tree.matchAll(/^\s*(0x[0-9a-f]+) "((?:[^"\\]|\\.)*)"/gm)].filter((m) => m[2] === title);
+  if (found.length === 0) throw new Error(`no window titled “${title}” (there are: ${windowTitles().join(', ')})`);
+  return String(Number(found[found.length - 1][1]));
+}
+
+/** What the window titled `title` shows, as a PNG in `file` (a dialog, say). */
+export function screenshotWindow(title, file) {
+  writeFileSync(file, png(decodeXwd(execFileSync('xwd', ['-id', windowId(title), '-silent'], { maxBuffer: 64 * 1024 * 1024 }))));
+}
+
+/** Waits until a window titled `title` is there (`present`) or gone. */
+export async function waitForWindow(title, present = true, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (windowTitles().includes(title) !== present) {
+    if (Date.now() > deadline) throw new Error(`the window “${title}” is ${present ? 'not there' : 'still there'} (there are: ${windowTitles().join(', ')})`);
+    await sleep(100);
+  }
 }

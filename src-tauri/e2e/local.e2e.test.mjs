@@ -14,15 +14,20 @@ import {
   addProject,
   APP,
   appPid,
+  clickWindow,
   COUNTING_AGENT,
   freshHome,
   logLines,
   makeRepo,
+  pressKeys,
   screenshotPath,
+  screenshotWindow,
   sleep,
   startScriptedTask,
   survivors,
+  waitForWindow,
   watchNotifications,
+  windowShown,
   windowTitles,
   stepper,
 } from './desktop.mjs';
@@ -96,26 +101,86 @@ step('merges the run into main', async () => {
   await app.screenshot(screenshotPath('desktop-merged'));
 });
 
-step('quits on SIGTERM with a run going; nothing of the app or its runs survives', async () => {
-  // A run that would go on for a minute, started through the page's own API access.
-  const task = await app.runAsync(async () => {
+step('a page cannot take the window to another site', async () => {
+  const board = await app.url();
+  await app.run(() => {
+    location.href = 'http://198.51.100.7/phish';
+  });
+  await sleep(1_000);
+  assert.equal(await app.url(), board, 'the window stays on its server');
+  assert.ok(await app.run(() => document.body.innerText.includes('Merge')), 'and still shows the board');
+});
+
+/** Starts a run of a minute through the page's own API access; resolves with its task's id. */
+async function startLongRun(title) {
+  const task = await app.runAsync(async (name) => {
     const project = (await (await fetch('/api/projects')).json())[0];
     const res = await fetch(`/api/projects/${project.id}/tasks`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ title: 'Count', description: 'count', agent: 'command', agent_config: { command: 'for i in $(seq 600); do echo tick $i; sleep 0.1; done' } }),
+      body: JSON.stringify({ title: name, description: 'count', agent: 'command', agent_config: { command: 'for i in $(seq 600); do echo tick $i; sleep 0.1; done' } }),
     });
     const created = await res.json();
     const started = await fetch(`/api/tasks/${created.id}/runs`, { method: 'POST' });
-    return started.status;
-  });
-  assert.equal(task.ok, 201, JSON.stringify(task));
-  const pid = appPid(APP, place.root);
-  assert.ok(pid, 'the app process is found');
+    return started.status === 201 && created.id;
+  }, title);
+  assert.ok(task.ok, JSON.stringify(task));
   // The agent is running (its `sleep` is a process of the run).
   const deadline = Date.now() + 10_000;
   while (!survivors(APP, place.root).some((p) => p.includes('seq 600')) && Date.now() < deadline) await sleep(100);
   assert.ok(survivors(APP, place.root).some((p) => p.includes('seq 600')), 'the run is going');
+  return task.ok;
+}
+
+const TITLE = 'Taskyard — this computer';
+const QUIT = 'Quit Taskyard?';
+let counting;
+
+step('quitting with a run going asks first; "Keep running" keeps it going', async () => {
+  counting = await startLongRun('Count to 600');
+  pressKeys(TITLE, 'ctrl+q');
+  await waitForWindow(QUIT);
+  await sleep(500);
+  screenshotWindow(QUIT, screenshotPath('desktop-quit-dialog'));
+  pressKeys(QUIT, 'Escape');
+  await waitForWindow(QUIT, false);
+  await sleep(500);
+  assert.ok(appPid(APP, place.root), 'the app goes on');
+  assert.ok(survivors(APP, place.root).some((p) => p.includes('seq 600')), 'and so does the run');
+});
+
+step('"Quit" stops the run; it goes back to the queue and runs again at the next launch', async () => {
+  pressKeys(TITLE, 'ctrl+q');
+  await waitForWindow(QUIT);
+  await sleep(300);
+  // The dialog's buttons: Quit on the left half, Keep running on the right.
+  clickWindow(QUIT, 0.25, 0.86);
+  const started = Date.now();
+  // The window goes at once; stopping the run takes the server a few seconds more.
+  while (windowShown(TITLE) && Date.now() - started < 5_000) await sleep(20);
+  assert.ok(!windowShown(TITLE), 'the window is gone');
+  console.log(`the window went ${Date.now() - started} ms after "Quit"`);
+  while (survivors(APP, place.root).length > 0 && Date.now() - started < 30_000) await sleep(100);
+  assert.deepEqual(survivors(APP, place.root), [], 'nothing survives');
+  console.log(`quit from the dialog in ${Date.now() - started} ms`);
+  await app.end();
+  app = await Session.start(APP, place.env);
+  await app.waitFor('the board', () => document.body.innerText.includes('Projects'));
+  // The server's recovery puts the interrupted run back in the queue and starts it again.
+  const deadline = Date.now() + 30_000;
+  let runs;
+  for (;;) {
+    runs = (await app.runAsync((task) => fetch(`/api/tasks/${task}/runs`).then((r) => r.json()), counting)).ok;
+    if (runs?.[0]?.status === 'running' && survivors(APP, place.root).some((p) => p.includes('seq 600'))) break;
+    assert.ok(Date.now() < deadline, `the run is not going again: ${JSON.stringify(runs)}`);
+    await sleep(250);
+  }
+});
+
+step('quits on SIGTERM with a run going; nothing of the app or its runs survives', async () => {
+  await startLongRun('Count again');
+  const pid = appPid(APP, place.root);
+  assert.ok(pid, 'the app process is found');
   const started = Date.now();
   process.kill(pid, 'SIGTERM');
   while (Date.now() - started < 30_000) {

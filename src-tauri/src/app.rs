@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
@@ -148,8 +148,7 @@ fn setup(app: &mut tauri::App, data_dir: PathBuf, agent_path: watch::Receiver<Op
     let handle = app.handle().clone();
     tauri::async_runtime::spawn(async move {
         quit_on_signal().await;
-        handle.state::<Arc<Desktop>>().quitting.store(true, Ordering::SeqCst);
-        handle.exit(0);
+        native::quit(&handle);
     });
     Ok(())
 }

@@ -75,13 +75,7 @@ pub(crate) fn on_event(app: &AppHandle, event: RunEvent) {
             let desktop = app.state::<Arc<Desktop>>();
             let running = desktop.local.try_lock().ok().and_then(|mut local| local.take());
             if let Some(running) = running {
-                tauri::async_runtime::block_on(async {
-                    match tokio::time::timeout(Duration::from_secs(40), running.stop()).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::warn!("the server did not stop cleanly: {e:#}"),
-                        Err(_) => tracing::warn!("the server did not stop within 40 s"),
-                    }
-                });
+                tauri::async_runtime::block_on(stop_server(running));
             }
         }
         _ => {}
@@ -94,26 +88,64 @@ fn ask_to_quit(app: &AppHandle) {
     let active = desktop.local.try_lock().ok().and_then(|local| local.as_ref().map(Running::active_runs));
     let active = active.unwrap_or(0);
     if active == 0 || desktop.quitting.load(Ordering::SeqCst) {
-        desktop.quitting.store(true, Ordering::SeqCst);
-        app.exit(0);
+        quit(app);
         return;
     }
-    let runs = if active == 1 { "1 run is".to_owned() } else { format!("{active} runs are") };
     let handle = app.clone();
     app.dialog()
-        .message(format!(
-            "{runs} going on this computer. If you quit now, they stop and go back to the queue, \
-             and start again the next time Taskyard opens."
-        ))
+        .message(quit_question(active))
         .title("Quit Taskyard?")
         .kind(MessageDialogKind::Warning)
         .buttons(MessageDialogButtons::OkCancelCustom("Quit".into(), "Keep running".into()))
         .show(move |quit| {
             if quit {
-                handle.state::<Arc<Desktop>>().quitting.store(true, Ordering::SeqCst);
-                handle.exit(0);
+                self::quit(&handle);
             }
         });
+}
+
+/// Quits without asking: the window goes at once, then this computer's server stops (its
+/// runs go back to the queue, which takes a few seconds) while the event loop still runs,
+/// and the app exits.
+pub(crate) fn quit(app: &AppHandle) {
+    let desktop = app.state::<Arc<Desktop>>().inner().clone();
+    if desktop.quitting.swap(true, Ordering::SeqCst) {
+        return; // on its way already
+    }
+    if let Some(window) = app.get_webview_window(MAIN) {
+        window.hide().ok();
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let running = desktop.local.lock().await.take();
+        if let Some(running) = running {
+            stop_server(running).await;
+        }
+        app.exit(0);
+    });
+}
+
+/// Stops this computer's server: runs still going stop and go back to the queue, as on the
+/// server's own shutdown.
+async fn stop_server(running: Running) {
+    match tokio::time::timeout(Duration::from_secs(40), running.stop()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("the server did not stop cleanly: {e:#}"),
+        Err(_) => tracing::warn!("the server did not stop within 40 s"),
+    }
+}
+
+/// What the quit dialog says with `active` runs going.
+fn quit_question(active: usize) -> String {
+    let (runs, they, go, start) = if active == 1 {
+        ("1 run is".to_owned(), "it", "stops and goes", "starts")
+    } else {
+        (format!("{active} runs are"), "they", "stop and go", "start")
+    };
+    format!(
+        "{runs} going on this computer. If you quit now, {they} {go} back to the queue, and {start} \
+         again the next time Taskyard opens."
+    )
 }
 
 pub(crate) fn show_window(app: &AppHandle) {
@@ -121,5 +153,20 @@ pub(crate) fn show_window(app: &AppHandle) {
         window.unminimize().ok();
         window.show().ok();
         window.set_focus().ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_quit_question_counts_the_runs() {
+        assert_eq!(
+            super::quit_question(1),
+            "1 run is going on this computer. If you quit now, it stops and goes back to the queue, and starts again the next time Taskyard opens."
+        );
+        assert!(
+            super::quit_question(3)
+                .starts_with("3 runs are going on this computer. If you quit now, they stop and go back")
+        );
     }
 }
