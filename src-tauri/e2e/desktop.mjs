@@ -184,6 +184,11 @@ export function watchNotifications() {
   const monitor = spawn('dbus-monitor', ['--session', "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // A step that fails before it stops the monitor must not keep the test process alive.
+  monitor.unref();
+  monitor.stdout.unref();
+  monitor.stderr.unref();
+  process.once('exit', () => monitor.kill('SIGTERM'));
   let out = '';
   monitor.stdout.setEncoding('utf8').on('data', (c) => (out += c));
   return {

@@ -22,6 +22,7 @@ import {
   remember,
   SERVER,
   screenshotPath,
+  sleep,
   startScriptedTask,
   gone,
   stopped,
@@ -156,6 +157,21 @@ step("the server's page may report runs to the app, and nothing else", async () 
   ]) {
     const result = await call(command, args);
     assert.match(result.error ?? '', /not allowed|not found/, `${command} is refused: ${JSON.stringify(result)}`);
+  }
+  // A flood from the page: an oversized report is refused; of many small ones, five a ten
+  // seconds become notifications and the rest one summary.
+  const oversized = await call('report', { running: 0, notices: Array.from({ length: 11 }, (_, i) => ({ title: `Big ${i}`, body: 'x' })) });
+  assert.match(oversized.error ?? '', /at most 10 notices/, JSON.stringify(oversized));
+  const notifications = watchNotifications();
+  try {
+    for (let i = 1; i <= 8; i++) {
+      assert.deepEqual(await call('report', { running: 0, notices: [{ title: `Flood ${i}`, body: 'from the page' }] }), { ok: null });
+    }
+    await notifications.waitFor(['"Flood 1"', '"Flood 4"', '"More runs changed"']);
+    await sleep(1_000);
+    for (const i of [6, 7, 8]) assert.ok(!notifications.texts().includes(`"Flood ${i}"`), `Flood ${i} was held back`);
+  } finally {
+    notifications.stop();
   }
   const settings = JSON.parse(readFileSync(place.configFile, 'utf8'));
   assert.deepEqual(settings.choice, { mode: 'remote', server: team });
