@@ -623,3 +623,31 @@ async fn agents_run_at_a_lower_cpu_priority_than_the_server() {
         std::process::Command::new("chrt").args(["--idle", "0", "true"]).status().is_ok_and(|s| s.success());
     assert_eq!(policy, if chrt_works { 5 } else { 0 }, "the idle scheduling class");
 }
+
+/// A run the worker claims while the runner shuts down either stops with the shutdown or is
+/// never started: no agent may outlive the server. Each round shuts down a little later
+/// after the start, to meet the claim at a different point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_claimed_during_shutdown_starts_no_agent_that_outlives_it() {
+    let sleeping = |token: &str| {
+        std::fs::read_dir("/proc").unwrap().filter_map(Result::ok).any(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == format!("sleep\0{token}\0").as_bytes())
+        })
+    };
+    let mut started = 0;
+    for delay_ms in [0u64, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512] {
+        let f = sqlite_fixture().await;
+        let mark = f._dirs[0].path().join("started");
+        // A sleep whose length names the round, so its process is found by its command line.
+        let token = format!("{}", 1000 + delay_ms);
+        let task = f.task("count", json!(format!("touch {}; exec sleep {token}", mark.display()))).await;
+        f.runner.start(task.id).await.expect("start");
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        f.runner.shutdown().await;
+        // Whatever started must be gone now, and nothing may start later.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!sleeping(&token), "the agent of a run shut down {delay_ms} ms after its start still runs");
+        started += usize::from(mark.exists());
+    }
+    assert!(started > 0, "no round started its agent before the shutdown: the stop path went untried");
+}

@@ -118,17 +118,18 @@ async function startLongRun(title) {
     const res = await fetch(`/api/projects/${project.id}/tasks`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ title: name, description: 'count', agent: 'command', agent_config: { command: 'for i in $(seq 600); do echo tick $i; sleep 0.1; done' } }),
+      body: JSON.stringify({ title: name, description: 'count', agent: 'command', agent_config: { command: `for i in $(seq 600); do echo ${name.replace(/\W/g, '-')} $i; sleep 0.1; done` } }),
     });
     const created = await res.json();
     const started = await fetch(`/api/tasks/${created.id}/runs`, { method: 'POST' });
     return started.status === 201 && created.id;
   }, title);
   assert.ok(task.ok, JSON.stringify(task));
-  // The agent is running (its `sleep` is a process of the run).
+  // This run's agent is running (the others' have other names in their command lines).
+  const marker = title.replace(/\W/g, '-');
   const deadline = Date.now() + 10_000;
-  while (!survivors(APP, place.root).some((p) => p.includes('seq 600')) && Date.now() < deadline) await sleep(100);
-  assert.ok(survivors(APP, place.root).some((p) => p.includes('seq 600')), 'the run is going');
+  while (!survivors(APP, place.root).some((p) => p.includes(marker)) && Date.now() < deadline) await sleep(100);
+  assert.ok(survivors(APP, place.root).some((p) => p.includes(marker)), 'the run is going');
   return task.ok;
 }
 
@@ -146,7 +147,7 @@ step('quitting with a run going asks first; "Keep running" keeps it going', asyn
   await waitForWindow(QUIT, false);
   await sleep(500);
   assert.ok(appPid(APP, place.root), 'the app goes on');
-  assert.ok(survivors(APP, place.root).some((p) => p.includes('seq 600')), 'and so does the run');
+  assert.ok(survivors(APP, place.root).some((p) => p.includes('Count-to-600')), 'and so does the run');
 });
 
 step('"Quit" stops the run; it goes back to the queue and runs again at the next launch', async () => {
@@ -171,7 +172,7 @@ step('"Quit" stops the run; it goes back to the queue and runs again at the next
   let runs;
   for (;;) {
     runs = (await app.runAsync((task) => fetch(`/api/tasks/${task}/runs`).then((r) => r.json()), counting)).ok;
-    if (runs?.[0]?.status === 'running' && survivors(APP, place.root).some((p) => p.includes('seq 600'))) break;
+    if (runs?.[0]?.status === 'running' && survivors(APP, place.root).some((p) => p.includes('Count-to-600'))) break;
     assert.ok(Date.now() < deadline, `the run is not going again: ${JSON.stringify(runs)}`);
     await sleep(250);
   }

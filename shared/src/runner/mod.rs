@@ -497,8 +497,21 @@ impl<S: Store> Runner<S> {
         let (done_tx, done_rx) = watch::channel(None);
         let execution = run.tries;
         let leased_until = run.lease_expires_at.unwrap_or_else(|| self.lease_until());
-        self.lock_active()
-            .insert(run.id, Active { task: task.id, stop: stop_tx, done: done_rx, execution, leased_until });
+        {
+            let mut active = self.lock_active();
+            // Shutdown says `closing` before it reads the active runs under this lock: a run
+            // claimed just before is either among them or sees `closing` here. Such a run
+            // keeps its claim, and the next start (or another server, once the lease lapses)
+            // recovers it as after a crash; started now, its agent would outlive the server.
+            if self.inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
+                tracing::info!(run = %run.id, "not started: the server is shutting down");
+                return;
+            }
+            active.insert(
+                run.id,
+                Active { task: task.id, stop: stop_tx, done: done_rx, execution, leased_until },
+            );
+        }
         self.inner
             .bus
             .publish_board(BoardEvent::RunUpdated { project_id: task.project_id, run: run.clone() });
