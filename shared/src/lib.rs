@@ -17,3 +17,4 @@ pub mod runner;
 pub mod sandbox;
 pub mod security;
 pub mod store;
+pub mod terminal;
