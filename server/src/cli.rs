@@ -189,6 +189,9 @@ pub struct ServeArgs {
     /// The model Claude Code runs use when their task names none (e.g. `sonnet`).
     #[arg(long, env = "TASKYARD_DEFAULT_CLAUDE_MODEL", value_name = "MODEL")]
     pub default_claude_model: Option<String>,
+    /// The shell terminals run (a full path). Default: `$SHELL`, else bash, else sh.
+    #[arg(long, env = "TASKYARD_TERMINAL_SHELL", value_name = "PROGRAM")]
+    pub terminal_shell: Option<String>,
     /// Comma-separated repository URLs cloned at start-up into projects (once: a repository
     /// already cloned is left alone), with the global GITHUB_TOKEN credential when set.
     #[arg(long, env = "TASKYARD_CLONE_REPOS", value_name = "URLS")]
@@ -733,6 +736,7 @@ async fn serve(store: AnyStore, data_dir: PathBuf, args: ServeArgs, config: &Con
         default_claude_model: args.default_claude_model.clone(),
         agent_path: None,
         agent_programs: Default::default(),
+        terminal_shell: args.terminal_shell.clone(),
     };
     let options = crate::http::ServeOptions {
         port: args.port,

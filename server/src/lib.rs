@@ -9,3 +9,4 @@ pub mod local;
 pub mod logging;
 pub mod routes;
 pub mod settings;
+pub mod terminals;

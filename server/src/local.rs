@@ -23,12 +23,20 @@ pub struct LocalOptions {
     pub agent_path: Option<String>,
     /// The program runs of an agent use when their task names none (agent → path).
     pub agent_programs: std::collections::BTreeMap<String, String>,
+    /// The shell terminals run; `None`: `$SHELL`, else bash, else sh.
+    pub terminal_shell: Option<String>,
 }
 
 impl LocalOptions {
     /// A free port and this process's `PATH`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), port: 0, agent_path: None, agent_programs: Default::default() }
+        Self {
+            data_dir: data_dir.into(),
+            port: 0,
+            agent_path: None,
+            agent_programs: Default::default(),
+            terminal_shell: None,
+        }
     }
 }
 
@@ -59,6 +67,7 @@ pub async fn start(options: LocalOptions) -> Result<Running> {
         startup: Startup {
             agent_path: options.agent_path,
             agent_programs: options.agent_programs,
+            terminal_shell: options.terminal_shell,
             ..Startup::default()
         },
     })

@@ -317,7 +317,7 @@ async fn registrations_stay_within_the_password_pool_and_closed_ones_hash_nothin
     // With an invite that cannot be used, too.
     let body = json!({"email": "y@example.com", "name": "Y", "password": "attacker-password", "invite": "ty_inv_nope"});
     let (status, answer) = server.post("/api/auth/register", body, Some("10.2.0.1")).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
 
     // 64 registrations with valid invites at once: each needs a hash; the pool bounds memory.
     let mut invites = Vec::new();

@@ -194,6 +194,8 @@ fn body_for(method: &str, path: &str, fresh: &str) -> Option<Value> {
         ("post", "/api/admin/invites") => json!({"role": "member"}),
         ("put", "/api/credentials/names") => json!({"allowed": ["MY_TOOL_KEY"]}),
         ("put", "/api/queue/settings") => json!({"max_per_user": 2}),
+        // Its project is filled in per cell.
+        ("post", "/api/terminals") => json!({}),
         ("put", "/api/settings/security") => matrix_security(),
         ("put", "/api/credentials/global/{key}")
         | ("put", "/api/credentials/user/{key}")
@@ -238,7 +240,15 @@ fn expected(method: &str, path: &str, caller: Caller, own: bool) -> Expect {
     if PUBLIC.contains(&path) {
         return Expect::Allowed;
     }
+    // A terminal's socket opens with a ticket only (none here), whoever asks.
+    if path == "/api/terminals/{id}/socket" {
+        return Expect::Unauthorized;
+    }
     let member = matches!(caller, Caller::A | Caller::B);
+    // A team server offers no terminals until they are sandboxed.
+    if path.starts_with("/api/terminals") && caller != Caller::Anonymous {
+        return Expect::Forbidden;
+    }
     // The global credential tier and the allowed names are the admins'.
     let global_credentials =
         path.starts_with("/api/credentials/global") || (path == "/api/credentials/names" && method != "get");
@@ -282,7 +292,8 @@ fn verdict(status: StatusCode) -> Expect {
 }
 
 async fn ws_verdict(team: &Team, path: &str, token: Option<&str>) -> Expect {
-    let query = token.map(|t| format!("?access_token={t}")).unwrap_or_default();
+    let join = if path.contains('?') { '&' } else { '?' };
+    let query = token.map(|t| format!("{join}access_token={t}")).unwrap_or_default();
     let url = format!("ws://{}{path}{query}", team.base.trim_start_matches("http://"));
     match tokio_tungstenite::connect_async(url).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => match verdict(res.status()) {
@@ -388,6 +399,11 @@ async fn authorization_matrix_over_every_route() {
                         .replace("{clone_id}", clone["clone_id"].as_str().expect("clone id"))
                         // An adapter whose CLI is absent answers at once (not_found).
                         .replace("/api/agents/{name}", "/api/agents/custom")
+                        .replace(
+                            "/api/terminals/{id}/socket",
+                            &format!("/api/terminals/{}/socket?ticket=nope", Uuid::now_v7()),
+                        )
+                        .replace("/api/terminals/{id}", &format!("/api/terminals/{}", Uuid::now_v7()))
                         .replace("{key}", "GITHUB_TOKEN");
                     // Something to delete for every tier's delete route.
                     use taskyard_core::credentials::Tier;
@@ -403,7 +419,10 @@ async fn authorization_matrix_over_every_route() {
                             .expect("credential");
                     }
                     assert!(!concrete.contains('{'), "the matrix does not know how to fill {path}");
-                    let body = body_for(method, path, &fresh);
+                    let body = match (method.as_str(), path.as_str()) {
+                        ("post", "/api/terminals") => Some(json!({"project_id": res.project.id})),
+                        _ => body_for(method, path, &fresh),
+                    };
                     let got = if websocket {
                         ws_verdict(&team, &concrete, token.as_deref()).await
                     } else {
@@ -507,16 +526,12 @@ async fn registration_invites_and_members(t: Team) {
     let code = created["code"].as_str().expect("code").to_owned();
     assert!(created["link"].as_str().expect("link").ends_with(&code));
     let (status, err, _) = register(&t, "eve@example.com", Some(&code)).await;
-    assert_eq!(
-        (status, err["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("invite")),
-        "another address"
-    );
+    assert_eq!((status, err["field"].as_str()), (StatusCode::FORBIDDEN, Some("invite")), "another address");
     let (status, bob, _) = register(&t, "bob@example.com", Some(&code)).await;
     assert_eq!(status, StatusCode::CREATED, "{bob}");
     assert_eq!(bob["user"]["role"], "member");
     let (status, _, _) = register(&t, "bob2@example.com", Some(&code)).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "used");
+    assert_eq!(status, StatusCode::FORBIDDEN, "used");
     let bob_token = bob["access_token"].as_str().expect("token").to_owned();
 
     // Revoked and duplicate-address cases.
@@ -534,7 +549,7 @@ async fn registration_invites_and_members(t: Team) {
     assert_eq!(status, StatusCode::OK);
     assert!(revoked["revoked_at"].is_string());
     let (status, _, _) = register(&t, "carol@example.com", open["code"].as_str()).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "revoked");
+    assert_eq!(status, StatusCode::FORBIDDEN, "revoked");
 
     // Bad input: each a clear 4xx naming the field.
     for (body, field) in [
@@ -552,10 +567,6 @@ async fn registration_invites_and_members(t: Team) {
             json!({"email": "x@example.com", "name": "x", "password": "p".repeat(2000), "invite": "x"}),
             "password",
         ),
-        (
-            json!({"email": "x@example.com", "name": "x", "password": "a long password", "invite": "x"}),
-            "invite",
-        ),
     ] {
         let (status, err, _) = t.call("post", "/api/auth/register", None, Some(body.clone())).await;
         assert_eq!(
@@ -564,6 +575,10 @@ async fn registration_invites_and_members(t: Team) {
             "{body}: {err}"
         );
     }
+    // A well-formed request with an invite that does not exist: refused, at its field.
+    let body = json!({"email": "x@example.com", "name": "x", "password": "a long password", "invite": "x"});
+    let (status, err, _) = t.call("post", "/api/auth/register", None, Some(body)).await;
+    assert_eq!((status, err["field"].as_str()), (StatusCode::FORBIDDEN, Some("invite")), "{err}");
 
     // Each sees only their own projects; membership opens one.
     let repo = t._dirs.path().join("repo");

@@ -23,7 +23,7 @@ use utoipa_axum::routes;
 
 use crate::routes::{
     admin, agents, auth as auth_routes, board, credentials, events, health, members, projects, queue, runs,
-    security, tasks, ui,
+    security, tasks, terminals, ui,
 };
 
 pub mod access;
@@ -71,6 +71,7 @@ struct Inner {
     sockets: Arc<sockets::Sockets>,
     shutdown: watch::Receiver<bool>,
     health: health::Cache,
+    terminals: Arc<crate::terminals::Terminals>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +109,7 @@ impl AppState {
             ),
             shutdown,
             health: health::Cache::default(),
+            terminals: crate::terminals::Terminals::new(Default::default()),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -169,6 +171,14 @@ impl AppState {
     /// A place for one more WebSocket of `actor` (held while the socket is open), or `503`.
     pub fn open_socket(&self, actor: &access::Actor) -> Result<sockets::SocketSlot, error::ApiError> {
         self.inner.sockets.open(actor.user().map_or(uuid::Uuid::nil(), |u| u.id.0))
+    }
+    /// A place for one more WebSocket of `user` (the nil id: local mode's owner).
+    pub fn open_socket_of(&self, user: uuid::Uuid) -> Result<sockets::SocketSlot, error::ApiError> {
+        self.inner.sockets.open(user)
+    }
+    /// The open terminals.
+    pub fn terminals(&self) -> &Arc<crate::terminals::Terminals> {
+        &self.inner.terminals
     }
     /// Flips to `true` when the server shuts down (WebSockets close then).
     pub fn shutdown(&self) -> watch::Receiver<bool> {
@@ -339,6 +349,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::push))
         .routes(routes!(events::board_events))
         .routes(routes!(agents::list))
+        .routes(routes!(terminals::open, terminals::list))
+        .routes(routes!(terminals::close))
+        .routes(routes!(terminals::ticket))
+        .routes(routes!(terminals::socket))
         .routes(routes!(credentials::names, credentials::set_names))
         .routes(routes!(credentials::list_global))
         .routes(routes!(credentials::set_global, credentials::delete_global))
@@ -639,6 +653,10 @@ pub async fn start(options: ServeOptions) -> Result<Running> {
     // The first health probe answers from a snapshot made here, not in line.
     health::warm(&health_state).await;
     // In the background: the server serves while the repositories clone.
+    if let Some(shell) = &startup.terminal_shell {
+        clone_state.terminals().set_shell(shell);
+    }
+    clone_state.terminals().clone().reap(stop_rx.clone());
     startup::clone_repos(clone_state, startup, stop_rx);
     Ok(Running { addr, url, stop: stop_tx, task, runner })
 }

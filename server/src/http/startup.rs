@@ -31,6 +31,8 @@ pub struct Startup {
     /// The program runs of an agent use when their task names none (agent → path; the
     /// desktop app's choices); changed later with [`super::Running::set_agent_program`].
     pub agent_programs: std::collections::BTreeMap<String, String>,
+    /// The shell terminals run; `None`: `$SHELL`, else bash, else sh.
+    pub terminal_shell: Option<String>,
 }
 
 /// The entries of a comma-separated list (blank ones dropped); each is checked when cloned.

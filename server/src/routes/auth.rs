@@ -247,10 +247,12 @@ pub async fn register(
 
 fn registration_closed(with_invite: bool) -> ApiError {
     if with_invite {
-        ApiError::invalid(
-            "invite",
+        // 403 like a closed registration: the request is well-formed, the invite does not let
+        // this address in. The field says where a form shows it.
+        ApiError::forbidden(
             "this invite cannot be used (it may be used, revoked, expired, or for another address)",
         )
+        .on_field("invite")
     } else {
         ApiError::forbidden("registration needs an invite from an admin")
     }

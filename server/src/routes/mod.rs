@@ -14,4 +14,5 @@ pub mod queue;
 pub mod runs;
 pub mod security;
 pub mod tasks;
+pub mod terminals;
 pub mod ui;

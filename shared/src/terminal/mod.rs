@@ -252,6 +252,20 @@ impl Session {
         self.input.send(bytes).await.map_err(|_| Closed)
     }
 
+    /// Queues what was typed if there is room: `Ok(false)` when the shell is not reading its
+    /// input fast enough and the bytes were dropped (as a terminal's full input buffer does),
+    /// so a socket that also carries acknowledgements never waits on a stuck shell.
+    pub fn try_write(&self, bytes: Vec<u8>) -> Result<bool, Closed> {
+        if self.shared.lock().closed {
+            return Err(Closed);
+        }
+        match self.input.try_send(bytes) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Closed),
+        }
+    }
+
     /// Gives the terminal a new size (the shell gets SIGWINCH).
     pub fn resize(&self, size: Size) -> std::io::Result<()> {
         let master = self.master.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
