@@ -30,6 +30,13 @@ use ring::Ring;
 
 /// Bytes one read from the PTY takes at most.
 pub const READ_CHUNK: usize = 16 * 1024;
+/// Bytes one output chunk carries at most.
+pub const OUTPUT_CHUNK: usize = 64 * 1024;
+/// While output streams, chunks go at most this often and what comes meanwhile joins the
+/// next: a flood goes in few large frames, and a lone keystroke's echo still goes at once.
+const COALESCE: Duration = Duration::from_millis(1);
+/// A chunk at least this large means output streams (an echo or a prompt is smaller).
+const STREAMING: usize = 2048;
 /// Frames typed but not yet written to the PTY, at most (each ≤ [`protocol::MAX_INPUT`]).
 const INPUT_QUEUE: usize = 16;
 /// How long a closed session's shell has after the hang-up before it is killed.
@@ -290,6 +297,7 @@ impl Session {
             at: offset,
             changes: self.shared.changed.subscribe(),
             done: false,
+            last: None,
         }
     }
 
@@ -350,10 +358,12 @@ pub struct Output {
     at: u64,
     changes: watch::Receiver<u64>,
     done: bool,
+    /// When the last chunk went, if it was a large one (output is streaming).
+    last: Option<tokio::time::Instant>,
 }
 
 impl Output {
-    /// The next chunk (at most [`READ_CHUNK`] bytes; its offset is later than asked when the
+    /// The next chunk (at most [`OUTPUT_CHUNK`] bytes; its offset is later than asked when the
     /// bytes asked for were dropped already); `None` after the exit, or when the session
     /// closed.
     pub async fn next(&mut self) -> Option<Chunk> {
@@ -363,21 +373,39 @@ impl Output {
             }
             // Marked seen before reading, so a change after the read wakes the wait below.
             self.changes.mark_unchanged();
-            {
+            let hold = {
                 let state = self.shared.lock();
-                let (offset, bytes) = state.ring.read_from(self.at, READ_CHUNK);
-                if !bytes.is_empty() {
-                    self.at = offset + bytes.len() as u64;
-                    return Some(Chunk::Output { offset, bytes });
+                let waiting = state.ring.end().saturating_sub(self.at.max(state.ring.start()));
+                let streaming = self.last.filter(|at| at.elapsed() < COALESCE);
+                match streaming {
+                    Some(last)
+                        if waiting > 0 && waiting < OUTPUT_CHUNK as u64 && !state.eof && !state.closed =>
+                    {
+                        Some(last + COALESCE)
+                    }
+                    _ => {
+                        let (offset, bytes) = state.ring.read_from(self.at, OUTPUT_CHUNK);
+                        if !bytes.is_empty() {
+                            self.at = offset + bytes.len() as u64;
+                            self.last = (bytes.len() >= STREAMING).then(tokio::time::Instant::now);
+                            return Some(Chunk::Output { offset, bytes });
+                        }
+                        if let (true, Some(code)) = (state.eof, state.exit) {
+                            self.done = true;
+                            return Some(Chunk::Exit(code));
+                        }
+                        if state.closed {
+                            self.done = true;
+                            return None;
+                        }
+                        None
+                    }
                 }
-                if let (true, Some(code)) = (state.eof, state.exit) {
-                    self.done = true;
-                    return Some(Chunk::Exit(code));
-                }
-                if state.closed {
-                    self.done = true;
-                    return None;
-                }
+            };
+            // More is on its way: it goes with what is there, a moment later.
+            if let Some(until) = hold {
+                tokio::time::sleep_until(until).await;
+                continue;
             }
             if self.changes.changed().await.is_err() {
                 self.done = true;

@@ -56,7 +56,15 @@ impl Ring {
         }
         let skip = (from - self.start) as usize;
         let take = (self.bytes.len() - skip).min(max);
-        (from, self.bytes.range(skip..skip + take).copied().collect())
+        let (front, back) = self.bytes.as_slices();
+        let mut out = Vec::with_capacity(take);
+        if skip < front.len() {
+            out.extend_from_slice(&front[skip..front.len().min(skip + take)]);
+        }
+        let rest = take - out.len();
+        let back_skip = skip.saturating_sub(front.len());
+        out.extend_from_slice(&back[back_skip..back_skip + rest]);
+        (from, out)
     }
 }
 
