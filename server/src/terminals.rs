@@ -286,3 +286,78 @@ impl Terminals {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_terminal(owner: Uuid, dir: &std::path::Path) -> NewTerminal {
+        let env = [("PATH", "/usr/bin:/bin")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+        NewTerminal {
+            owner,
+            project_id: ProjectId(Uuid::now_v7()),
+            task_id: None,
+            spec: Spec::shell("/bin/sh", dir, env),
+            hold: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_terminal_nobody_comes_back_to_is_closed_and_an_attached_one_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = TerminalLimits { grace: Duration::from_millis(200), ..TerminalLimits::default() };
+        let terminals = Terminals::new(limits);
+        let owner = Uuid::now_v7();
+        let left = terminals.open(new_terminal(owner, dir.path())).unwrap();
+        let watched = terminals.open(new_terminal(owner, dir.path())).unwrap();
+        let (which, _) = watched.attach();
+        assert_eq!(terminals.sweep(Instant::now()), 0, "within the grace period");
+        assert_eq!(terminals.sweep(Instant::now() + Duration::from_millis(250)), 1);
+        assert!(terminals.get(left.id, Some(owner)).is_err(), "the one left alone is closed");
+        assert!(terminals.get(watched.id, Some(owner)).is_ok(), "the attached one stays");
+        watched.detach(which);
+        assert_eq!(terminals.sweep(Instant::now() + Duration::from_millis(250)), 1);
+        assert!(terminals.list(None).is_empty());
+    }
+
+    #[tokio::test]
+    async fn tickets_expire_are_used_once_and_belong_to_their_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = TerminalLimits { ticket_ttl: Duration::from_millis(100), ..TerminalLimits::default() };
+        let terminals = Terminals::new(limits);
+        let (owner, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let terminal = terminals.open(new_terminal(owner, dir.path())).unwrap();
+        let ticket = terminals.ticket(terminal.id, owner).unwrap();
+        assert_eq!(ticket.len(), 64);
+        assert!(terminals.redeem(&ticket, terminal.id).is_some());
+        assert!(terminals.redeem(&ticket, terminal.id).is_none(), "used once");
+        let stale = terminals.ticket(terminal.id, owner).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(terminals.redeem(&stale, terminal.id).is_none(), "expired");
+        // A ticket made out for another user opens nothing of this owner's.
+        let foreign = terminals.ticket(terminal.id, other).unwrap();
+        assert!(terminals.redeem(&foreign, terminal.id).is_none());
+        // Closing a terminal spends its tickets.
+        let unused = terminals.ticket(terminal.id, owner).unwrap();
+        terminals.close(terminal.id);
+        assert!(terminals.redeem(&unused, terminal.id).is_none());
+    }
+
+    #[tokio::test]
+    async fn limits_per_user_and_in_all_say_how_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = TerminalLimits { per_user: 2, total: 3, ..TerminalLimits::default() };
+        let terminals = Terminals::new(limits);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        terminals.open(new_terminal(a, dir.path())).unwrap();
+        terminals.open(new_terminal(a, dir.path())).unwrap();
+        let refused = terminals.open(new_terminal(a, dir.path())).unwrap_err();
+        assert_eq!(refused.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        terminals.open(new_terminal(b, dir.path())).unwrap();
+        let full = terminals.open(new_terminal(b, dir.path())).unwrap_err();
+        assert_eq!(full.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        terminals.close_all_of(a);
+        assert_eq!(terminals.list(Some(a)).len(), 0);
+        assert_eq!(terminals.list(None).len(), 1);
+    }
+}
