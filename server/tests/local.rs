@@ -2,6 +2,8 @@
 //! the data folder, local mode on loopback with a fresh token per start, and clear errors for
 //! a data folder it cannot use.
 
+mod common;
+
 use taskyard_server::local::{self, LocalOptions};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,17 +91,7 @@ async fn a_chosen_agent_program_is_what_runs_use_and_the_status_shows_and_it_cha
     assert_eq!(status["version"], "1.0.1 (Claude Code)");
     assert_eq!(status["problem"], Value::Null);
 
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    for step in [&["init", "-q", "-b", "main"][..], &["commit", "-q", "--allow-empty", "-m", "first"]] {
-        let ok = std::process::Command::new("git")
-            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-            .args(step)
-            .current_dir(&work)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+    let work = common::repo(&dir.path().join("work"));
     let project = post("/api/projects", json!({ "path": work.display().to_string() })).await;
     let project = project["id"].as_str().expect("a project").to_owned();
     let run_once = |title: &'static str, settings: Value| {

@@ -4,6 +4,8 @@
 //! terminal, bad frames, limits, and a team server that refuses terminals until they are
 //! sandboxed.
 
+mod common;
+
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
@@ -26,17 +28,7 @@ struct Local {
 
 async fn start() -> Local {
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    for args in [&["init", "-q", "-b", "main"][..], &["commit", "-q", "--allow-empty", "-m", "first"]] {
-        let ok = std::process::Command::new("git")
-            .args(["-c", "user.name=T", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(&repo)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
+    let repo = common::repo(&dir.path().join("repo"));
     let mut options = LocalOptions::new(dir.path().join("data"));
     // sh, without the rc files of whoever runs the tests (a prompt hook may read what is
     // typed); bash is the core tests' and the e2e's.
